@@ -1,0 +1,163 @@
+"""Choose a TFLite interpreter and load models with it, turning every failure into one line.
+
+Order: ai-edge-litert, then tflite-runtime, then TensorFlow's own ``tf.lite`` as a last
+resort. TensorFlow is only imported when neither of the small runtimes is installed or
+when it is asked for by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.metadata
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BackendError, ModelError, UsageError
+
+AUTO = "auto"
+# name -> (module to import, distribution to report the version of)
+BACKENDS: dict[str, tuple[str, str]] = {
+    "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    "tflite-runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
+    "tensorflow": ("tensorflow.lite", "tensorflow"),
+}
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An importable interpreter implementation."""
+
+    name: str
+    version: str
+    interpreter_class: Any
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+_cache: dict[str, Backend] = {}
+
+
+def _import_backend(name: str) -> Backend:
+    module_name, distribution = BACKENDS[name]
+    module = importlib.import_module(module_name)
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return Backend(name, version, module.Interpreter)
+
+
+def get_backend(name: str = AUTO) -> Backend:
+    """Import the named interpreter backend, or the first one available for ``auto``."""
+    if name in _cache:
+        return _cache[name]
+    if name != AUTO and name not in BACKENDS:
+        raise UsageError(f"unknown backend {name!r}; choose one of {AUTO}, {', '.join(BACKENDS)}")
+    candidates = list(BACKENDS) if name == AUTO else [name]
+    failures = []
+    for candidate in candidates:
+        try:
+            backend = _import_backend(candidate)
+        except Exception as error:  # noqa: BLE001 - a broken install (e.g. numpy ABI) is as good as absent
+            failures.append(f"{candidate}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+            continue
+        _cache[name] = _cache[candidate] = backend
+        return backend
+    tried = "; ".join(failures)
+    raise BackendError(
+        f"no TFLite interpreter could be imported ({tried}); install one with "
+        f"`pip install ai-edge-litert` (or `pip install tflite-runtime 'numpy<2'`)"
+    )
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[list[str]]:
+    """Capture what the C++ runtime writes to file descriptor 2 (it bypasses sys.stderr).
+
+    The interpreter prints INFO lines on every load and its real error reasons only there;
+    capturing lets the caller drop the noise and put the reason into a one-line message.
+    """
+    lines: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", "replace").splitlines())
+
+
+def _relay(lines: list[str]) -> None:
+    """Pass on native output that is not routine INFO chatter."""
+    for line in lines:
+        if line.strip() and not line.startswith("INFO:"):
+            print(line, file=sys.stderr)
+
+
+def _reason(error: BaseException, lines: list[str]) -> str:
+    """The most useful single line explaining why the runtime refused a model."""
+    texts = [str(error)] + [line for line in lines if line.startswith("ERROR:")]
+    for text in texts:
+        for line in text.splitlines():
+            line = line.removeprefix("ERROR:").strip()
+            if line and not line.startswith("See instructions"):
+                return line
+    return type(error).__name__
+
+
+def read_model_bytes(path: Path) -> bytes:
+    """Read a .tflite file and check it looks like one, before any native code parses it."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder with no .tflite model in it")
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read model ({error.strerror or error})") from None
+    if len(content) < 8 or content[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier; empty, truncated or another format)")
+    return content
+
+
+def load_interpreter(path: Path, threads: int | None = None, backend: str = AUTO) -> tuple[Any, Backend]:
+    """Create and allocate an interpreter for a .tflite file; errors are ModelError lines."""
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    content = read_model_bytes(path)
+    chosen = get_backend(backend)
+    with native_stderr_captured() as lines:
+        try:
+            interpreter = chosen.interpreter_class(model_content=content, num_threads=threads)
+        except (ValueError, RuntimeError) as error:
+            failure: BaseException | None = error
+            stage = "not a valid TFLite model (truncated or damaged)"
+        else:
+            try:
+                interpreter.allocate_tensors()
+                failure = None
+            except (ValueError, RuntimeError) as error:
+                failure = error
+                stage = f"{chosen.label} cannot run this model"
+    if failure is not None:
+        raise ModelError(f"{path}: {stage}: {_reason(failure, lines)}")
+    _relay(lines)
+    return interpreter, chosen

@@ -1,0 +1,189 @@
+"""`edge-runtime` / `python -m edge_runtime`: predict, bench and info, with argparse only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from . import __version__
+from .backends import AUTO, BACKENDS
+from .bench import benchmark
+from .errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE, EdgeRuntimeError, ImageError, UsageError
+from .images import collect_images
+from .predictor import Predictor, resolve_model
+
+PROG = "edge-runtime"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (and exit code 2) instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_EXIT_CODE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=_positive_int, default=None, help="interpreter threads (default: the runtime's choice)")
+    parser.add_argument("--backend", choices=[AUTO, *BACKENDS], default=AUTO, help="interpreter to use (default: first installed of %(choices)s)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Run TFLite image classifiers on a device: numpy, pillow and a TFLite interpreter only.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{predict,bench,info}", parser_class=_Parser)
+    commands.required = True
+
+    predict = commands.add_parser("predict", help="classify images or folders of images")
+    predict.add_argument("model", type=Path, help=".tflite file or model folder")
+    predict.add_argument("images", type=Path, nargs="+", help="image files or folders")
+    predict.add_argument("--labels", type=Path, default=None, help="labels file, one label a line (default: the model folder's)")
+    predict.add_argument("--top-k", type=_positive_int, default=5, help="how many classes to show (default: %(default)s)")
+    predict.add_argument("--input-mean", type=float, default=None, help="for models without metadata: input = (pixel - mean) / std")
+    predict.add_argument("--input-std", type=float, default=None, help="see --input-mean (label_image defaults 127.5 / 127.5 for float models)")
+    predict.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None, help="invert colours before the model (default: as metadata says)")
+    _common(predict)
+
+    bench = commands.add_parser("bench", help="time invoke() with warm-up")
+    bench.add_argument("model", type=Path, help=".tflite file or model folder")
+    bench.add_argument("--warmup", type=_non_negative_int, default=10, help="untimed runs first (default: %(default)s)")
+    bench.add_argument("--runs", type=_positive_int, default=100, help="timed runs (default: %(default)s)")
+    _common(bench)
+
+    info = commands.add_parser("info", help="inputs, outputs, quantization, ops and metadata of a model")
+    info.add_argument("model", type=Path, help=".tflite file or model folder")
+    _common(info)
+    return parser
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.input_std == 0:
+        raise UsageError("--input-std must not be 0")
+    predictor = Predictor(
+        args.model, labels=args.labels, threads=args.threads, backend=args.backend,
+        input_mean=args.input_mean, input_std=args.input_std, invert=args.invert,
+    )
+    files, problems = collect_images(args.images)
+    good: list[Path] = []
+    pixels: list[np.ndarray] = []
+    for path in files:
+        try:
+            pixels.append(predictor.preprocess(path))
+            good.append(path)
+        except ImageError as error:
+            problems.append(str(error))
+    results = []
+    if pixels:
+        for path, scores in zip(good, predictor.scores(np.stack(pixels)), strict=True):
+            results.append({"image": str(path), "top_k": [c.to_dict() for c in predictor.top_k(scores, args.top_k)]})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    elif results:
+        _print_predictions(results)
+    for problem in problems:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{PROG}: {len(problems)} of {len(problems) + len(results)} inputs failed", file=sys.stderr)
+        return FAILURE_EXIT_CODE
+    return 0
+
+
+def _print_predictions(results: list[dict[str, Any]]) -> None:
+    image_width = max(len("image"), *(len(r["image"]) for r in results))
+    label_width = max(len("label"), *(len(c["label"]) for r in results for c in r["top_k"]))
+    print(f"{'image':<{image_width}}  {'label':<{label_width}}  {'index':>5}  {'score':>6}")
+    for result in results:
+        for rank, choice in enumerate(result["top_k"]):
+            name = result["image"] if rank == 0 else ""
+            print(f"{name:<{image_width}}  {choice['label']:<{label_width}}  {choice['index']:>5}  {choice['score']:>6.3f}")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    model, _, _ = resolve_model(args.model)
+    result = benchmark(model, threads=args.threads, warmup=args.warmup, runs=args.runs, backend=args.backend)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    lat = result.latency
+    memory = f"{result.peak_memory_mb:.1f} MB" if result.peak_memory_mb is not None else "n/a"
+    print(f"model        {result.model} ({result.bytes / 1024:.1f} KB)")
+    print(f"backend      {result.backend}, threads {result.threads or 'default'}, warm-up {result.warmup}, runs {lat.runs}")
+    print(f"load         {result.load_ms:.1f} ms")
+    print(f"latency ms   mean {lat.mean_ms:.3f}  p50 {lat.p50_ms:.3f}  p90 {lat.p90_ms:.3f}  p99 {lat.p99_ms:.3f}  min {lat.min_ms:.3f}  max {lat.max_ms:.3f}")
+    print(f"throughput   {lat.images_per_second:.1f} invokes/s")
+    print(f"peak memory  {memory}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    description = Predictor(args.model, threads=args.threads, backend=args.backend).describe()
+    if args.json:
+        print(json.dumps(description, indent=2))
+        return 0
+    print(f"model     {description['model']} ({description['bytes'] / 1024:.1f} KB), {description['backend']}")
+    for kind in ("inputs", "outputs"):
+        for tensor in description[kind]:
+            quant = tensor["quantization"]
+            q = f"scale {quant['scale']:.6g}, zero point {quant['zero_point']}" if quant else "not quantized"
+            print(f"{kind[:-1]:<9} {tensor['name']}: {tensor['dtype']} {tensor['shape']} ({q})")
+    ops = ", ".join(f"{name} x{count}" for name, count in description["op_types"].items())
+    print(f"ops       {description['ops']}: {ops}")
+    spec = description["input_spec"]
+    print(f"images    {spec['width']}x{spec['height']} {spec['color']}, invert {spec['invert']}, input = (pixel - {spec['mean']:g}) / {spec['std']:g}")
+    print(f"labels    {description['labels']}")
+    metadata = description["metadata"]
+    if metadata:
+        training = metadata.get("training", {})
+        accuracy = training.get("test_accuracy")
+        print(f"metadata  {metadata.get('name')}: {training.get('model')} on {metadata.get('dataset', {}).get('name')}"
+              + (f", Keras test accuracy {accuracy:.2%}" if isinstance(accuracy, float) else ""))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    handlers = {"predict": _predict, "bench": _bench, "info": _info}
+    try:
+        return handlers[args.command](args)
+    except EdgeRuntimeError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"{PROG}: error: unexpected {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)
+        return FAILURE_EXIT_CODE

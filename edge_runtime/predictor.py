@@ -1,0 +1,302 @@
+"""The on-device image classifier: load a .tflite model, feed it images, get top-k labels."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import model_folder
+from .backends import AUTO, Backend, load_interpreter, native_stderr_captured
+from .errors import LabelsError, MetadataError, ModelError, UsageError
+from .images import ImageSource, load_pixels
+from .model_folder import InputSpec
+
+# TensorFlow's label_image defaults, used for float models that come without metadata.
+LABEL_IMAGE_MEAN = 127.5
+LABEL_IMAGE_STD = 127.5
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One of the top-k answers for an image."""
+
+    label: str
+    index: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "index": self.index, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization of a tensor: real = (q - zero_point) * scale; scale 0 means float."""
+
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+
+    @classmethod
+    def of(cls, details: dict[str, Any]) -> Quantization:
+        scale, zero_point = details.get("quantization", (0.0, 0))
+        return cls(np.dtype(details["dtype"]), float(scale), int(zero_point))
+
+
+def resolve_model(model: Path) -> tuple[Path, Path | None, dict[str, Any] | None]:
+    """(model file, its model folder if it has metadata, the metadata) for a file or a folder."""
+    model = Path(model)
+    if not model.exists():
+        raise ModelError(f"{model}: no such model file or folder")
+    folder = model if model.is_dir() else model.parent
+    metadata = None
+    if (folder / model_folder.METADATA_FILE).is_file():
+        metadata = model_folder.read_metadata(folder)
+    if model.is_dir():
+        chosen = model_folder.choose_variant(model, metadata)
+        if chosen is None:
+            raise ModelError(f"{model}: folder holds no .tflite model; run `edge-pipeline convert {model}`")
+        model = chosen
+    if metadata is not None and model_folder.variant_for_file(metadata, model.name) is None:
+        metadata = None  # a .tflite dropped into the folder by hand: metadata does not describe it
+    return model, (folder if metadata is not None else None), metadata
+
+
+def fit_labels(labels: list[str], num_classes: int, where: str) -> list[str]:
+    """Match a label list to the outputs; a leading 'background' line one too many is dropped."""
+    if len(labels) == num_classes:
+        return labels
+    if len(labels) == num_classes + 1:
+        return labels[1:]
+    raise LabelsError(f"{where}: has {len(labels)} labels but the model has {num_classes} outputs; use the labels file that came with the model")
+
+
+class Predictor:
+    """Classify images with a TFLite model, using the model folder's metadata when there is one.
+
+    ``model_path`` is a ``.tflite`` file or a model folder. Without metadata the input size,
+    channels and dtype come from the model, and float inputs are normalised label_image
+    style, ``(pixel - input_mean) / input_std`` (127.5 and 127.5 unless given); quantized
+    inputs get raw pixels unless a mean and std are given.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        labels: str | Path | Sequence[str] | None = None,
+        threads: int | None = None,
+        backend: str = AUTO,
+        input_mean: float | None = None,
+        input_std: float | None = None,
+        invert: bool | None = None,
+        verify: bool = True,
+    ) -> None:
+        if input_std == 0:
+            raise UsageError("--input-std must not be 0")
+        self.model_path, self.folder, self.metadata = resolve_model(Path(model_path))
+        if self.metadata is not None and verify:
+            _, record = model_folder.variant_for_file(self.metadata, self.model_path.name) or ("", {})
+            model_folder.verify_checksum(self.model_path, record)
+        self.interpreter, self.backend = load_interpreter(self.model_path, threads, backend)
+        self.threads = threads
+        self._input, self._output = self._check_signature()
+        self.input_quantization = Quantization.of(self._input)
+        self.output_quantization = Quantization.of(self._output)
+        self.spec = self._input_spec(input_mean, input_std, invert)
+        # label_image feeds raw pixels to quantized models; only explicit normalisation changes that.
+        self._raw_quantized_input = self.metadata is None and input_mean is None and input_std is None
+        self.labels = self._labels(labels)
+        self._batchable = int(self._input.get("shape_signature", self._input["shape"])[0]) == -1
+        self._batch = int(self._input["shape"][0])
+
+    @property
+    def num_classes(self) -> int:
+        return int(np.prod(self._output["shape"][1:]))
+
+    @property
+    def input_details(self) -> dict[str, Any]:
+        return self._input
+
+    @property
+    def output_details(self) -> dict[str, Any]:
+        return self._output
+
+    def _check_signature(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        inputs = self.interpreter.get_input_details()
+        outputs = self.interpreter.get_output_details()
+        where = str(self.model_path)
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{where}: has {len(inputs)} inputs and {len(outputs)} outputs; "
+                             "edge_runtime runs image classifiers (one image in, one score vector out)")
+        shape = list(inputs[0]["shape"])
+        if len(shape) != 4 or shape[3] not in (1, 3):
+            raise ModelError(f"{where}: input shape {shape} is not an image batch (N, height, width, 1 or 3)")
+        out_shape = list(outputs[0]["shape"])
+        if len(out_shape) < 2 or int(np.prod(out_shape[1:])) != max(out_shape[1:]) or max(out_shape[1:]) < 2:
+            raise ModelError(f"{where}: output shape {out_shape} is not a vector of class scores")
+        for details in (inputs[0], outputs[0]):
+            if np.dtype(details["dtype"]) not in (np.float32, np.float16, np.int8, np.uint8):
+                raise ModelError(f"{where}: tensor {details['name']!r} has dtype {np.dtype(details['dtype'])}, which edge_runtime does not feed")
+        return inputs[0], outputs[0]
+
+    def _input_spec(self, input_mean: float | None, input_std: float | None, invert: bool | None) -> InputSpec:
+        _, height, width, channels = (int(v) for v in self._input["shape"])
+        if self.metadata is not None:
+            spec = InputSpec.from_dict(self.metadata["input"])
+            if (spec.height, spec.width, spec.channels) != (height, width, channels):
+                raise MetadataError(f"{self.folder}/metadata.json: input {spec.height}x{spec.width}x{spec.channels} "
+                                    f"does not match the model's {height}x{width}x{channels}")
+        else:
+            floating = not self.input_quantization.quantized
+            spec = InputSpec(
+                height, width, channels, color="grayscale" if channels == 1 else "rgb",
+                dtype=np.dtype(self._input["dtype"]).name,
+                mean=LABEL_IMAGE_MEAN if floating else 0.0, std=LABEL_IMAGE_STD if floating else 1.0,
+            )
+        overrides: dict[str, Any] = {}
+        if input_mean is not None:
+            overrides["mean"] = float(input_mean)
+        if input_std is not None:
+            overrides["std"] = float(input_std)
+        if invert is not None:
+            overrides["invert"] = bool(invert)
+        return InputSpec(**{**spec.to_dict(), **overrides}) if overrides else spec
+
+    def _labels(self, labels: str | Path | Sequence[str] | None) -> list[str]:
+        if labels is None and self.metadata is not None and self.metadata.get("labels"):
+            return fit_labels(list(self.metadata["labels"]), self.num_classes, f"{self.folder}/metadata.json")
+        if labels is None and self.folder is not None and (self.folder / model_folder.LABELS_FILE).is_file():
+            labels = self.folder / model_folder.LABELS_FILE
+        if labels is None:
+            return [str(index) for index in range(self.num_classes)]
+        if isinstance(labels, (str, Path)):
+            return fit_labels(model_folder.read_labels(Path(labels)), self.num_classes, str(labels))
+        return fit_labels([str(label) for label in labels], self.num_classes, "labels")
+
+    def preprocess(self, image: ImageSource) -> np.ndarray:
+        """Model pixels (height, width, channels) uint8 for one image; bad input raises ImageError."""
+        return load_pixels(image, self.spec)
+
+    def _to_input_tensor(self, pixels: np.ndarray) -> np.ndarray:
+        quant = self.input_quantization
+        if quant.quantized and self._raw_quantized_input:
+            values = pixels.astype(np.int32)
+            if quant.dtype == np.int8:
+                values = values - 128  # int8 counterpart of feeding raw uint8 pixels
+            return values.astype(quant.dtype)
+        real = (pixels.astype(np.float32) - np.float32(self.spec.mean)) / np.float32(self.spec.std)
+        if not quant.quantized:
+            return real.astype(quant.dtype)
+        info = np.iinfo(quant.dtype)
+        q = np.round(real / np.float32(quant.scale)) + quant.zero_point
+        return np.clip(q, info.min, info.max).astype(quant.dtype)
+
+    def _from_output_tensor(self, raw: np.ndarray) -> np.ndarray:
+        quant = self.output_quantization
+        values = raw.astype(np.float32)
+        if quant.quantized:
+            values = (values - quant.zero_point) * np.float32(quant.scale)
+        values = values.reshape(values.shape[0], -1)
+        if values.size and (values.min() < -1e-3 or values.max() > 1 + 1e-3):
+            shifted = np.exp(values - values.max(axis=1, keepdims=True))  # logits: make probabilities
+            values = shifted / shifted.sum(axis=1, keepdims=True)
+        return np.clip(values, 0.0, 1.0)
+
+    def _ensure_batch(self, size: int) -> None:
+        if size != self._batch:
+            self.interpreter.resize_tensor_input(self._input["index"], [size, *self._input["shape"][1:]])
+            self.interpreter.allocate_tensors()
+            self._batch = size
+
+    def _run(self, tensor: np.ndarray) -> np.ndarray:
+        self._ensure_batch(tensor.shape[0])
+        self.interpreter.set_tensor(self._input["index"], tensor)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"]).copy()
+
+    def scores(self, pixels: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes) for model pixels (N, height, width, channels).
+
+        Models with a dynamic batch dimension run in batches of up to MAX_BATCH images per
+        invoke(); fixed-batch models run one image at a time.
+        """
+        pixels = np.asarray(pixels)
+        expected = (self.spec.height, self.spec.width, self.spec.channels)
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
+            raise UsageError(f"scores() needs pixels shaped (N, {', '.join(map(str, expected))}); got {pixels.shape}")
+        step = MAX_BATCH if self._batchable else 1
+        chunks = [
+            self._from_output_tensor(self._run(self._to_input_tensor(pixels[start:start + step])))
+            for start in range(0, len(pixels), step)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.num_classes), np.float32)
+
+    def top_k(self, scores: np.ndarray, k: int = 5) -> list[Classification]:
+        """The k best classes of one score vector, best first."""
+        if k < 1:
+            raise UsageError(f"--top-k must be at least 1, got {k}")
+        order = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
+        return [Classification(self.labels[i], int(i), float(scores[i])) for i in order]
+
+    def predict(self, image: ImageSource, top_k: int = 5) -> list[Classification]:
+        """Top-k classes for one image (a path, a PIL image or an array)."""
+        return self.predict_batch([image], top_k)[0]
+
+    def predict_batch(self, images: Sequence[ImageSource], top_k: int = 5) -> list[list[Classification]]:
+        """Top-k classes for many images; the first bad image raises ImageError naming it."""
+        if not images:
+            return []
+        pixels = np.stack([self.preprocess(image) for image in images])
+        return [self.top_k(row, top_k) for row in self.scores(pixels)]
+
+    def describe(self) -> dict[str, Any]:
+        """What `edge-runtime info` shows: tensors, quantization, op count, metadata."""
+
+        def tensor(details: dict[str, Any]) -> dict[str, Any]:
+            quant = Quantization.of(details)
+            return {
+                "name": details["name"],
+                "shape": [int(v) for v in details.get("shape_signature", details["shape"])],
+                "dtype": quant.dtype.name,
+                "quantization": {"scale": quant.scale, "zero_point": quant.zero_point} if quant.quantized else None,
+            }
+
+        ops = _op_counts(self.backend, self.model_path)
+        return {
+            "model": str(self.model_path),
+            "bytes": self.model_path.stat().st_size,
+            "backend": self.backend.label,
+            "inputs": [tensor(self._input)],
+            "outputs": [tensor(self._output)],
+            "ops": sum(ops.values()),
+            "op_types": ops,
+            "labels": len(self.labels),
+            "input_spec": self.spec.to_dict(),
+            "metadata": self.metadata,
+        }
+
+
+def _op_counts(backend: Backend, model_path: Path) -> dict[str, int]:
+    """Count the model's operators by type, before any delegate fuses them (empty if unknown)."""
+    module = sys.modules.get(backend.interpreter_class.__module__)
+    resolver = getattr(module, "OpResolverType", None)
+    options = {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES} if resolver else {}
+    try:
+        with native_stderr_captured():
+            plain = backend.interpreter_class(model_path=str(model_path), **options)
+            details = plain._get_ops_details()  # noqa: SLF001 - the only op listing the Python API offers
+    except Exception:  # noqa: BLE001 - optional information
+        return {}
+    counts: dict[str, int] = {}
+    for op in details:
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
