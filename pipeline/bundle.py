@@ -1,0 +1,424 @@
+"""The model folder: its layout, the metadata.json schema, and safe writes. Every stage asks here.
+
+Layout of ``models/<name>/``::
+
+    model.keras                 the trained Keras model
+    labels.txt                  one label a line
+    history.json, history.png   loss and accuracy per epoch
+    model_<precision>.tflite    float32, float16, dynamic, int8 (after `convert`)
+    drift.json                  accuracy drift of each variant (after `evaluate`)
+    benchmark.json              latency of each variant (after `benchmark`)
+    report.md/.json/.csv, *.png the report (after `report`)
+    metadata.json               written last; its checksums verify the files above
+
+Writes go to a hidden temporary file in the same folder and are renamed into place, and a
+stage's files are committed together with Ctrl-C deferred, so an interrupted stage leaves
+the folder as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_runtime import model_folder as layout
+from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.model_folder import InputSpec, sha256_file, variant_filename
+
+from .errors import FolderError
+
+SCHEMA_VERSION = layout.SCHEMA_VERSION
+KERAS_FILE = layout.KERAS_FILE
+LABELS_FILE = layout.LABELS_FILE
+METADATA_FILE = layout.METADATA_FILE
+HISTORY_JSON = "history.json"
+HISTORY_PNG = "history.png"
+DRIFT_JSON = "drift.json"
+BENCHMARK_JSON = "benchmark.json"
+REPORT_MD = "report.md"
+REPORT_JSON = "report.json"
+REPORT_CSV = "report.csv"
+TRADEOFF_PNG = "tradeoff.png"
+CONFUSION_PNG = "confusion.png"
+SAMPLES_PNG = "samples.png"
+PRECISIONS = ("float32", "float16", "dynamic", "int8")
+# Files made from model.keras: a new training run makes them stale, so it removes them.
+DERIVED_FILES = (
+    *(variant_filename(p) for p in PRECISIONS),
+    DRIFT_JSON, BENCHMARK_JSON, REPORT_MD, REPORT_JSON, REPORT_CSV, TRADEOFF_PNG, CONFUSION_PNG, SAMPLES_PNG,
+)
+TEMP_MARKER = ".tmp-"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+DISTRIBUTIONS = ("edge-pipeline", "tensorflow", "keras", "ai-edge-litert", "numpy", "pillow")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape a model, without importing them."""
+    versions = {"python": platform.python_version()}
+    for name in DISTRIBUTIONS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# --- atomic writes -------------------------------------------------------------------------
+
+def _temp_path(path: Path) -> Path:
+    """A fresh hidden name beside `path` that keeps its suffix (Keras and matplotlib need it)."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}{TEMP_MARKER}", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    Path(name).chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; the published file should be like any other
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to write; it replaces `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path)
+    try:
+        yield temp
+        with open(temp, "rb+") as stream:
+            os.fsync(stream.fileno())
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as temp:
+        temp.write_bytes(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, to_json(data))
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block ends, so a commit is never cut in half."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """dtype and quantization of a model input or output."""
+
+    dtype: str
+    scale: float = 0.0
+    zero_point: int = 0
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """One .tflite file of the folder, as recorded in metadata.json."""
+
+    precision: str
+    file: str
+    bytes: int
+    sha256: str
+    input: TensorInfo
+    output: TensorInfo
+    route: str
+    io_type: str | None = None
+    calibration_samples: int | None = None
+    seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("precision")
+        return data
+
+    @classmethod
+    def from_dict(cls, precision: str, data: dict[str, Any]) -> VariantInfo:
+        try:
+            return cls(
+                precision=precision,
+                file=str(data["file"]),
+                bytes=int(data["bytes"]),
+                sha256=str(data["sha256"]),
+                input=TensorInfo(**data["input"]),
+                output=TensorInfo(**data["output"]),
+                route=str(data.get("route", "unknown")),
+                io_type=data.get("io_type"),
+                calibration_samples=data.get("calibration_samples"),
+                seconds=data.get("seconds"),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise FolderError(f"{METADATA_FILE}: variant {precision!r} is malformed ({error!r}); re-run `edge-pipeline convert`") from None
+
+
+@dataclass
+class Metadata:
+    """metadata.json of a model folder. `dataset` and `training` are owned by their stages."""
+
+    name: str
+    labels: list[str]
+    input: InputSpec
+    dataset: dict[str, Any]
+    training: dict[str, Any]
+    variants: dict[str, VariantInfo] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conversion: dict[str, Any] | None = None
+    recommended: str | None = None
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    versions: dict[str, str] = field(default_factory=library_versions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "name": self.name,
+            "task": layout.TASK,
+            "labels": list(self.labels),
+            "input": self.input.to_dict(),
+            "output": {"classes": len(self.labels), "activation": "softmax"},
+            "dataset": self.dataset,
+            "training": self.training,
+            "variants": {p: v.to_dict() for p, v in self.variants.items()},
+            "conversion": self.conversion,
+            "files": self.files,
+            "recommended": self.recommended,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "versions": self.versions,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: Path) -> Metadata:
+        for key in ("name", "labels", "input", "dataset", "training"):
+            if key not in data:
+                raise FolderError(f"{where}: metadata.json has no {key!r}; the file is incomplete or damaged")
+        if not isinstance(data["dataset"], dict) or not isinstance(data["training"], dict):
+            raise FolderError(f"{where}: metadata.json 'dataset' and 'training' must be objects")
+        variants = data.get("variants") or {}
+        files = data.get("files") or {}
+        if not isinstance(files, dict):
+            raise FolderError(f"{where}: metadata.json 'files' must be an object")
+        return cls(
+            name=str(data["name"]),
+            labels=list(data["labels"]),
+            input=InputSpec.from_dict(data["input"], str(where)),
+            dataset=data["dataset"],
+            training=data["training"],
+            variants={p: VariantInfo.from_dict(p, v) for p, v in variants.items()},
+            files=files,
+            conversion=data.get("conversion"),
+            recommended=data.get("recommended"),
+            created_at=str(data.get("created_at", "")),
+            updated_at=str(data.get("updated_at", "")),
+            versions=dict(data.get("versions") or {}),
+        )
+
+    def identity(self) -> dict[str, Any]:
+        return model_identity(self.training.get("model"), self.dataset)
+
+
+def model_identity(model: str | None, dataset: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs 'the same model': architecture and data, not hyper-parameters."""
+    return {"model": model, "dataset": dataset.get("name"), "path": dataset.get("path")}
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+# --- the folder -------------------------------------------------------------------------------
+
+class Transaction:
+    """Files a stage writes, staged as hidden temporaries and committed together.
+
+    Nothing in the folder changes until `commit`, which renames every staged file into place
+    and writes metadata.json last, with Ctrl-C held back until it is done.
+    """
+
+    def __init__(self, folder: ModelFolder) -> None:
+        self.folder = folder
+        self._staged: dict[str, Path] = {}
+        self._removed: set[str] = set()
+
+    def path(self, name: str) -> Path:
+        """A temporary path to write `name` to (for libraries that write by file name)."""
+        if name not in self._staged:
+            self.folder.path.mkdir(parents=True, exist_ok=True)
+            self._staged[name] = _temp_path(self.folder.path / name)
+        return self._staged[name]
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        target = self.path(name)
+        target.write_bytes(data)
+        return target
+
+    def write_text(self, name: str, text: str) -> Path:
+        return self.write_bytes(name, text.encode("utf-8"))
+
+    def write_json(self, name: str, data: Any) -> Path:
+        return self.write_text(name, to_json(data))
+
+    def remove(self, name: str) -> None:
+        """Delete `name` from the folder at commit time."""
+        self._removed.add(name)
+
+    def record(self, name: str) -> dict[str, Any]:
+        """bytes and sha256 of a staged file, for metadata.json."""
+        return file_record(self._staged[name])
+
+    def commit(self, metadata: Metadata) -> None:
+        metadata.updated_at = now()
+        text = to_json(metadata.to_dict())
+        metadata_temp = self.path(METADATA_FILE)
+        metadata_temp.write_text(text, encoding="utf-8")
+        for temp in self._staged.values():
+            with open(temp, "rb+") as stream:
+                os.fsync(stream.fileno())
+        with interrupts_deferred():
+            for name in self._removed - set(self._staged):
+                (self.folder.path / name).unlink(missing_ok=True)
+            for name, temp in self._staged.items():
+                if name != METADATA_FILE:
+                    temp.replace(self.folder.path / name)
+            metadata_temp.replace(self.folder.path / METADATA_FILE)
+        self._staged.clear()
+
+    def abort(self) -> None:
+        for temp in self._staged.values():
+            temp.unlink(missing_ok=True)
+        self._staged.clear()
+
+
+class ModelFolder:
+    """A model folder on disk: paths, metadata, checksums and transactions."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"ModelFolder({str(self.path)!r})"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def keras_path(self) -> Path:
+        return self.path / KERAS_FILE
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.path / METADATA_FILE
+
+    def variant_path(self, precision: str) -> Path:
+        return self.path / variant_filename(precision)
+
+    def has_metadata(self) -> bool:
+        return self.metadata_path.is_file()
+
+    def load(self) -> Metadata:
+        """Read and check metadata.json; every problem is a one-line FolderError."""
+        if not self.path.exists():
+            raise FolderError(f"{self.path}: no such model folder; train one with `edge-pipeline train --output {self.path}`")
+        if not self.path.is_dir():
+            raise FolderError(f"{self.path}: is a file, not a model folder")
+        if not self.has_metadata():
+            raise FolderError(f"{self.path}: no metadata.json, so this is not a finished model folder; run `edge-pipeline train --output {self.path}`")
+        try:
+            data = layout.read_metadata(self.path)
+        except EdgeRuntimeError as error:
+            raise FolderError(str(error)) from None
+        return Metadata.from_dict(data, self.metadata_path)
+
+    def verified(self, name: str, metadata: Metadata) -> Path:
+        """Path of a file after checking it exists and matches its checksum in metadata.json."""
+        path = self.path / name
+        record: dict[str, Any] | None = metadata.files.get(name)
+        if record is None:
+            for variant in metadata.variants.values():
+                if variant.file == name:
+                    record = {"sha256": variant.sha256}
+        if not path.is_file():
+            raise FolderError(f"{path}: missing; metadata.json lists it, so the folder is incomplete: re-run the stage that writes it")
+        if record and record.get("sha256") and sha256_file(path) != record["sha256"]:
+            raise FolderError(f"{path}: does not match its sha256 in metadata.json (damaged or replaced); re-run the stage that writes it")
+        return path
+
+    def verified_variant(self, precision: str, metadata: Metadata) -> Path:
+        if precision not in metadata.variants:
+            raise FolderError(f"{self.path}: has no {precision} variant; run `edge-pipeline convert {self.path} --precision {precision}`")
+        return self.verified(metadata.variants[precision].file, metadata)
+
+    def check_writable_for(self, identity: dict[str, Any], overwrite: bool) -> None:
+        """Refuse to train into a folder that holds a different model (or other files) unless told."""
+        if not self.path.exists():
+            return
+        if not self.path.is_dir():
+            raise FolderError(f"{self.path}: is a file; choose another --output")
+        if overwrite:
+            return
+        if not self.has_metadata():
+            visible = [p for p in self.path.iterdir() if not p.name.startswith(".")]
+            if visible:
+                raise FolderError(f"{self.path}: exists and is not an edge-pipeline model folder; pass --overwrite or choose another --output")
+            return
+        try:
+            existing = self.load()
+        except FolderError:
+            raise FolderError(f"{self.path}: has an unreadable metadata.json; pass --overwrite to replace the model in it") from None
+        if existing.identity() != identity:
+            old = existing.identity()
+            raise FolderError(
+                f"{self.path}: holds a different model ({old['model']} on {old['path'] or old['dataset']}); "
+                f"pass --overwrite to replace it or choose another --output"
+            )
+
+    def clean_temporaries(self) -> None:
+        """Remove temporaries left by a process that was killed before it could clean up."""
+        if self.path.is_dir():
+            for leftover in self.path.glob(f".*{TEMP_MARKER}*"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Stage a stage's files; call `commit` to publish them, anything else leaves no trace."""
+        self.clean_temporaries()
+        transaction = Transaction(self)
+        try:
+            yield transaction
+        finally:
+            transaction.abort()

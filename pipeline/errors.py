@@ -1,0 +1,39 @@
+"""Errors the pipeline raises. Each message is one line: what went wrong, where, and what to do."""
+
+from __future__ import annotations
+
+from edge_runtime.errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE
+
+
+class PipelineError(Exception):
+    """A failure the user can act on (exit code 1)."""
+
+    exit_code = FAILURE_EXIT_CODE
+
+
+class UsageError(PipelineError):
+    """An option or argument is wrong (exit code 2)."""
+
+    exit_code = USAGE_EXIT_CODE
+
+
+class DataError(PipelineError):
+    """A dataset is missing, empty, or has too few usable images."""
+
+
+class FolderError(PipelineError):
+    """A model folder is missing, damaged, or belongs to a different model."""
+
+
+class ConversionError(PipelineError):
+    """TensorFlow could not convert the model to TFLite."""
+
+
+class GateFailed(PipelineError):
+    """A quality gate (e.g. --max-drop) was not met."""
+
+
+class Interrupted(PipelineError):
+    """Ctrl-C or SIGTERM arrived; the folder keeps its last complete files."""
+
+    exit_code = 130

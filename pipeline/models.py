@@ -1,0 +1,260 @@
+"""Model registry: each model by name, the input it takes, and how to build it.
+
+Every model takes raw pixels (0..255) at its input resolution and normalises inside the
+graph, so a device only resizes an image and feeds it. Keras is imported only when a model
+is built, so checking options stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.model_folder import InputSpec
+
+from .data import NativeFormat
+from .errors import UsageError
+
+MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+IMAGENET_SIZES = (96, 128, 160, 192, 224)
+WEIGHT_CHOICES = ("imagenet", "none")
+# keras.applications.vgg16.preprocess_input: RGB -> BGR, minus the ImageNet mean (BGR order).
+VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+# cnn block widths; further blocks (for inputs larger than 32 px) repeat the last width.
+CNN_FILTERS = (32, 64, 64)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Architecture options; only some models use each one."""
+
+    alpha: float = 1.0
+    input_size: int | None = None
+    weights: str = "imagenet"  # imagenet | none | path to a .h5/.weights.h5 file
+    dropout: float = 0.2
+    fine_tune: int = 0  # unfreeze the top N layers of a pretrained base in a second phase
+
+    def to_record(self, spec: ModelSpec) -> dict[str, Any]:
+        """The options that mean something for this model."""
+        record = asdict(self)
+        if not spec.uses_alpha:
+            record.pop("alpha")
+        if not spec.uses_weights:
+            for key in ("weights", "dropout", "fine_tune"):
+                record.pop(key)
+        return record
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "none"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model in the registry."""
+
+    name: str
+    summary: str
+    build: Callable[[InputSpec, int, ModelOptions], Any]
+    rgb_only: bool = False  # ImageNet backbones take 3 channels
+    min_size: int = 8
+    default_size: int | None = None  # None: the dataset's own size
+    uses_weights: bool = False  # has an ImageNet-style backbone (--weights, --fine-tune)
+    uses_alpha: bool = False
+    learning_rate: float = 1e-3
+
+    def input_spec(self, options: ModelOptions, native: NativeFormat, invert: bool = False) -> InputSpec:
+        """The model's input for this dataset: size from options or defaults, colour from the model."""
+        if options.input_size is not None:
+            height = width = options.input_size
+        elif self.default_size is not None:
+            height = width = max(self.default_size, self.min_size)
+        elif native.height == native.width or (native.height <= 64 and native.width <= 64):
+            height, width = max(native.height, self.min_size), max(native.width, self.min_size)
+        else:
+            height = width = 64  # photos from a folder: a size a small CNN can afford
+        channels = 3 if self.rgb_only else native.channels
+        return InputSpec(height, width, channels, "rgb" if channels == 3 else "grayscale", invert, "uint8")
+
+
+def check_options(spec: ModelSpec, options: ModelOptions) -> None:
+    """Reject options the model cannot honour, before any data or TensorFlow is loaded."""
+    if options.input_size is not None and options.input_size < spec.min_size:
+        raise UsageError(f"--input-size {options.input_size} is too small for {spec.name}; it needs at least {spec.min_size}")
+    if options.input_size is not None and options.input_size > 1024:
+        raise UsageError(f"--input-size {options.input_size} is too large; use 1024 or less")
+    if spec.uses_alpha and options.alpha not in MOBILENET_ALPHAS:
+        raise UsageError(f"--alpha {options.alpha:g} is not a MobileNetV2 width; choose one of {', '.join(f'{a:g}' for a in MOBILENET_ALPHAS)}")
+    if not 0.0 <= options.dropout < 1.0:
+        raise UsageError(f"--dropout must be in [0, 1), got {options.dropout}")
+    if options.fine_tune < 0:
+        raise UsageError(f"--fine-tune must be 0 or more layers, got {options.fine_tune}")
+    if spec.uses_weights:
+        if options.weights not in WEIGHT_CHOICES:
+            path = Path(options.weights)
+            if not path.is_file():
+                raise UsageError(f"--weights {options.weights}: not imagenet, none, or an existing .h5/.weights.h5 file")
+            if not path.name.endswith(".h5"):
+                raise UsageError(f"--weights {options.weights}: expected a Keras weights file ending in .h5 or .weights.h5")
+        if options.fine_tune and not options.pretrained:
+            raise UsageError("--fine-tune needs pretrained weights; with --weights none the whole network trains from the start")
+
+
+# --- builders ----------------------------------------------------------------------------------
+
+def _conv_block(x: Any, filters: int) -> Any:
+    import keras
+
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    # momentum 0.9 (not Keras' 0.99): the moving statistics settle within a short run
+    x = keras.layers.BatchNormalization(momentum=0.9)(x)
+    return keras.layers.ReLU()(x)
+
+
+def build_cnn(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
+    """Conv/BN/ReLU/pool blocks (32, 64, 64, ...) until the map is at most 4x4, then a small dense head."""
+    import keras
+
+    inputs = keras.Input((spec.height, spec.width, spec.channels), name="pixels")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="normalise")(inputs)
+    height, width = spec.height, spec.width
+    for index in range(16):
+        x = _conv_block(x, CNN_FILTERS[min(index, len(CNN_FILTERS) - 1)])
+        x = keras.layers.MaxPooling2D()(x)
+        height, width = height // 2, width // 2
+        if index >= 2 and min(height, width) <= 4:
+            break
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.3)(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    x = keras.layers.Dropout(0.3)(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+def build_mlp(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
+    """The MNIST tutorial's baseline: Flatten, Dense 128 ReLU, Dense softmax."""
+    import keras
+
+    inputs = keras.Input((spec.height, spec.width, spec.channels), name="pixels")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="normalise")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(128, activation="relu")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
+    return keras.Model(inputs, outputs, name="mlp")
+
+
+def _load_base_weights(base: Any, options: ModelOptions) -> None:
+    if options.weights in WEIGHT_CHOICES:
+        return
+    try:
+        base.load_weights(options.weights)
+    except Exception as error:  # noqa: BLE001 - h5py and Keras raise many kinds
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"--weights {options.weights}: cannot load into {base.name} ({reason[:160]}); "
+                         "it must be weights of the same architecture without the top") from None
+
+
+def _imagenet_base(factory: Callable[..., Any], name: str, spec: InputSpec, options: ModelOptions, **kwargs: Any) -> Any:
+    weights = "imagenet" if options.weights == "imagenet" else None
+    try:
+        base = factory(input_shape=(spec.height, spec.width, 3), include_top=False, weights=weights, **kwargs)
+    except ValueError as error:
+        raise UsageError(f"{name}: {str(error).splitlines()[0]}") from None
+    except Exception as error:
+        if weights != "imagenet":
+            raise
+        raise UsageError(
+            f"{name}: ImageNet weights are not in the Keras cache (~/.keras/models) and could not be downloaded "
+            f"({type(error).__name__}); use --weights none, or --weights PATH to a local .h5 file"
+        ) from None
+    _load_base_weights(base, options)
+    return base
+
+
+def _transfer_head(inputs: Any, x: Any, base: Any, classes: int, options: ModelOptions, name: str) -> Any:
+    import keras
+
+    # A pretrained base is frozen and kept in inference mode (BatchNorm statistics stay
+    # ImageNet's, also when --fine-tune unfreezes layers); a random one trains fully.
+    base.trainable = not options.pretrained
+    x = base(x, training=False) if options.pretrained else base(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(options.dropout)(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_mobilenet_v2(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
+    """Keras' MobileNetV2 (alpha, input size) with a pooling/dropout/dense head."""
+    import keras
+
+    inputs = keras.Input((spec.height, spec.width, 3), name="pixels")
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_input")(inputs)  # mobilenet_v2.preprocess_input
+    base = _imagenet_base(keras.applications.MobileNetV2, "mobilenet_v2", spec, options, alpha=options.alpha)
+    return _transfer_head(inputs, x, base, classes, options, "mobilenet_v2")
+
+
+def build_vgg16(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
+    """The CIFAR-10 tutorial's VGG16 transfer model: VGG16 base, dense head."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input((spec.height, spec.width, 3), name="pixels")
+    # vgg16.preprocess_input as a fixed 1x1 convolution: swap RGB to BGR and subtract the mean.
+    caffe = keras.layers.Conv2D(3, 1, trainable=False, name="preprocess_input")
+    x = caffe(inputs)
+    kernel = np.zeros((1, 1, 3, 3), np.float32)
+    kernel[0, 0, 2, 0] = kernel[0, 0, 1, 1] = kernel[0, 0, 0, 2] = 1.0
+    caffe.set_weights([kernel, -np.asarray(VGG_MEAN_BGR, np.float32)])
+    base = _imagenet_base(keras.applications.VGG16, "vgg16", spec, options)
+    base.trainable = not options.pretrained
+    x = base(x, training=False) if options.pretrained else base(x)
+    x = keras.layers.Flatten()(x) if base.output_shape[1] * base.output_shape[2] <= 4 else keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(256, activation="relu")(x)
+    x = keras.layers.Dropout(0.5)(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
+    return keras.Model(inputs, outputs, name="vgg16")
+
+
+MODELS: dict[str, ModelSpec] = {
+    "cnn": ModelSpec("cnn", "small conv/BN/pool network for edge devices (~94k parameters at 28x28)", build_cnn, learning_rate=2e-3),
+    "mlp": ModelSpec("mlp", "baseline: Flatten, Dense 128 ReLU, Dense softmax", build_mlp),
+    "mobilenet_v2": ModelSpec(
+        "mobilenet_v2", "Keras MobileNetV2 (--alpha, --input-size, --weights, --fine-tune)", build_mobilenet_v2,
+        rgb_only=True, min_size=32, default_size=96, uses_weights=True, uses_alpha=True,
+    ),
+    "vgg16": ModelSpec("vgg16", "baseline: VGG16 base with a dense head", build_vgg16, rgb_only=True, min_size=32, uses_weights=True, learning_rate=1e-4),
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry for `name`, or a UsageError listing the choices."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def build_model(name: str, spec: InputSpec, classes: int, options: ModelOptions) -> Any:
+    """Build the named model for this input and number of classes."""
+    model_spec = get_spec(name)
+    check_options(model_spec, options)
+    return model_spec.build(spec, classes, options)
+
+
+def unfreeze_top(model: Any, layers: int) -> int:
+    """Make the top `layers` layers of the model's backbone trainable; returns how many were."""
+    import keras
+
+    bases = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if not bases:
+        return 0
+    base = bases[0]
+    base.trainable = True
+    count = min(layers, len(base.layers))
+    for layer in base.layers[: len(base.layers) - count]:
+        layer.trainable = False
+    return count

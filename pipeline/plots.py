@@ -1,0 +1,152 @@
+"""Matplotlib figures for people: training curves, the trade-off chart, confusion, sample grid.
+
+Each function writes one PNG to the path it is given (stages pass a temporary path and
+rename it into place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RIGHT = "tab:blue"
+WRONG = "tab:red"
+DPI = 120
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def history_plot(history: dict[str, list[float]], path: Path, title: str = "training") -> None:
+    """Loss and accuracy per epoch, training and validation, side by side."""
+    plt = _pyplot()
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
+        if metric in history:
+            axis.plot(epochs, history[metric], "o-", label=f"training {label}")
+        if f"val_{metric}" in history:
+            axis.plot(epochs, history[f"val_{metric}"], "s-", label=f"validation {label}")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    best = int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else None
+    if best is not None:
+        for axis in axes:
+            axis.axvline(best, color="gray", linestyle=":", label="best epoch")
+    figure.suptitle(title + (f" (best epoch {best})" if best else ""))
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI, format="png")
+    plt.close(figure)
+
+
+@dataclass(frozen=True)
+class TradeoffPoint:
+    """One marker of the trade-off chart."""
+
+    label: str
+    latency_ms: float
+    accuracy: float  # 0..1
+    size_kb: float
+    recommended: bool = False
+    group: str = ""
+
+
+def tradeoff_plot(points: Sequence[TradeoffPoint], path: Path, title: str, latency_label: str = "latency p50 (ms)") -> None:
+    """Accuracy against latency; marker area grows with model size; the recommended one ringed."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(8, 5.5))
+    groups = sorted({p.group for p in points})
+    colors = plt.get_cmap("tab10")
+    largest = max((p.size_kb for p in points), default=1.0) or 1.0
+    for index, group in enumerate(groups):
+        members = [p for p in points if p.group == group]
+        axis.scatter(
+            [p.latency_ms for p in members], [p.accuracy * 100 for p in members],
+            s=[60 + 1400 * p.size_kb / largest for p in members], alpha=0.55,
+            color=colors(index % 10), edgecolors="black", linewidths=0.6, label=group or None,
+        )
+    for p in points:
+        axis.annotate(f"{p.label}\n{p.size_kb:,.0f} KB", (p.latency_ms, p.accuracy * 100), textcoords="offset points",
+                      xytext=(8, 6), fontsize=8)
+        if p.recommended:
+            axis.scatter([p.latency_ms], [p.accuracy * 100], s=60 + 1400 * p.size_kb / largest + 500, facecolors="none",
+                         edgecolors="green", linewidths=2.5, label="recommended")
+    axis.set_xlabel(latency_label + " - lower is better")
+    axis.set_ylabel("test accuracy (%) - higher is better")
+    axis.set_title(title + "\nmarker area = model size")
+    axis.grid(alpha=0.3)
+    if any(p.latency_ms > 0 for p in points):
+        positives = [p.latency_ms for p in points if p.latency_ms > 0]
+        if max(positives) / min(positives) > 20:
+            axis.set_xscale("log")
+    accuracies = [p.accuracy * 100 for p in points]
+    if accuracies:
+        spread = max(accuracies) - min(accuracies)
+        axis.set_ylim(min(accuracies) - max(0.5, spread * 0.3), max(accuracies) + max(0.5, spread * 0.3))
+    if groups != [""] or any(p.recommended for p in points):
+        axis.legend(loc="lower right", markerscale=0.4, fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI, format="png")
+    plt.close(figure)
+
+
+def confusion_plot(matrix: np.ndarray, labels: Sequence[str], path: Path, title: str) -> None:
+    """Confusion matrix as row-normalised colours with counts written in."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    n = len(labels)
+    size = max(5.0, min(14.0, 0.55 * n + 2))
+    figure, axis = plt.subplots(figsize=(size + 1, size))
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    image = axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                if matrix[i, j]:
+                    axis.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
+                              color="white" if share[i, j] > 0.5 else "black")
+        axis.set_xticks(range(n), labels, rotation=45, ha="right", fontsize=8)
+        axis.set_yticks(range(n), labels, fontsize=8)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="share of the true class")
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI, format="png")
+    plt.close(figure)
+
+
+def samples_plot(images: np.ndarray, true: Sequence[int], predicted: Sequence[int], scores: Sequence[float],
+                 labels: Sequence[str], path: Path, title: str, columns: int = 6) -> None:
+    """A grid of test images titled 'predicted (score)' and 'true', blue when right, red when wrong."""
+    plt = _pyplot()
+    count = len(images)
+    rows = max(1, (count + columns - 1) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.2))
+    for index, axis in enumerate(np.atleast_1d(axes).ravel()):
+        axis.axis("off")
+        if index >= count:
+            continue
+        image = images[index]
+        axis.imshow(image[:, :, 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None,
+                    vmin=0, vmax=255)
+        right = predicted[index] == true[index]
+        axis.set_title(f"{labels[predicted[index]]} ({scores[index]:.0%})\ntrue: {labels[true[index]]}",
+                       fontsize=8, color=RIGHT if right else WRONG)
+    correct = sum(int(p == t) for p, t in zip(predicted, true, strict=True))
+    figure.suptitle(f"{title}: {correct}/{count} right (blue right, red wrong)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI, format="png")
+    plt.close(figure)

@@ -1,0 +1,245 @@
+"""Train a model on a dataset and write the model folder (`edge-pipeline train`)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.model_folder import InputSpec
+
+from . import bundle, plots
+from .bundle import Metadata, ModelFolder
+from .data import DEFAULT_AUGMENTATION, Augmentation, DataConfig, Dataset, load_dataset, native_format, tf_dataset
+from .errors import UsageError
+from .models import ModelOptions, build_model, check_options, get_spec, unfreeze_top
+from .progress import Reporter, SilentReporter
+
+MODELS_ROOT = Path("models")
+
+
+@dataclass(frozen=True)
+class HyperParams:
+    """Training hyper-parameters. `learning_rate=None` takes the model's default."""
+
+    epochs: int = 15
+    batch_size: int = 128
+    learning_rate: float | None = None
+    patience: int = 4  # epochs without a better validation loss before stopping
+    fine_tune_epochs: int = 5
+    fine_tune_lr_factor: float = 0.1
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise UsageError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.learning_rate is not None and not 0.0 < self.learning_rate < 1.0:
+            raise UsageError(f"--learning-rate must be between 0 and 1, got {self.learning_rate}")
+        if self.patience < 1:
+            raise UsageError(f"--patience must be at least 1 epoch, got {self.patience}")
+        if self.fine_tune_epochs < 0:
+            raise UsageError(f"--fine-tune-epochs must be 0 or more, got {self.fine_tune_epochs}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `train` needs: data, model, hyper-parameters and where to write."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: str = "cnn"
+    options: ModelOptions = field(default_factory=ModelOptions)
+    hparams: HyperParams = field(default_factory=HyperParams)
+    augmentation: Augmentation | None = None  # None: no augmentation
+    invert: bool = False
+    output: Path | None = None  # default models/<name>
+    name: str | None = None  # default: the output folder's name, else <dataset>-<model>
+    tensorboard: Path | None = None
+    overwrite: bool = False
+
+    @property
+    def model_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.output is not None:
+            return self.output.resolve().name
+        return f"{self.data.name}-{self.model}".replace("_", "-")
+
+    @property
+    def folder(self) -> Path:
+        return self.output or MODELS_ROOT / self.model_name
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    folder: Path
+    name: str
+    model: str
+    input: InputSpec
+    test_accuracy: float
+    test_loss: float
+    parameters: int
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    sizes: dict[str, int]
+    skipped: list[str]
+    history: dict[str, list[float]]
+    model_bytes: int
+
+
+def augmentation_for(enabled: bool, flip: bool) -> Augmentation | None:
+    """The seeds' augmentation recipe when enabled, with horizontal flips when asked for."""
+    if not enabled:
+        return Augmentation(flip=True) if flip else None
+    return Augmentation(**{**asdict(DEFAULT_AUGMENTATION), "flip": flip})
+
+
+def _keras_progress(reporter: Reporter, epochs: int, first_epoch: int = 0) -> Any:
+    """A Keras callback that feeds the reporter: one bar per epoch, one status line after it."""
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self._stack = contextlib.ExitStack()
+            self._task: Any = None
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            steps = self.params.get("steps")
+            self._task = self._stack.enter_context(reporter.task(f"epoch {epoch + 1}/{first_epoch + epochs}", steps))
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+            if self._task is not None:
+                self._task.update(batch + 1, note=f"loss {logs.get('loss', float('nan')):.4f}" if logs else "")
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self._stack.close()
+            self._task = None
+            logs = logs or {}
+            reporter.status(
+                f"epoch {epoch + 1}: loss {logs.get('loss', 0):.4f}, accuracy {logs.get('accuracy', 0):.4f}, "
+                f"val_loss {logs.get('val_loss', 0):.4f}, val_accuracy {logs.get('val_accuracy', 0):.4f}"
+            )
+
+        def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+            self._stack.close()
+
+    return Progress()
+
+
+def _compile(model: Any, learning_rate: Any) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+
+
+def _fit(model: Any, dataset: Dataset, spec: InputSpec, config: TrainConfig, epochs: int, learning_rate: float,
+         reporter: Reporter, callbacks: Sequence[Any], first_epoch: int = 0) -> dict[str, list[float]]:
+    import keras
+
+    hp = config.hparams
+    train_data = tf_dataset(dataset.train, spec, hp.batch_size, training=True, augmentation=config.augmentation, seed=hp.seed)
+    validation_data = tf_dataset(dataset.validation, spec, hp.batch_size)
+    steps = (len(dataset.train) + hp.batch_size - 1) // hp.batch_size
+    # Cosine decay reaches a good minimum in few epochs, which is what a 2-core machine affords.
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps), alpha=0.02)
+    _compile(model, schedule)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.patience, restore_best_weights=True)
+    extra = [keras.callbacks.TensorBoard(log_dir=str(config.tensorboard))] if config.tensorboard else []
+    history = model.fit(
+        train_data, validation_data=validation_data, epochs=first_epoch + epochs, initial_epoch=first_epoch, verbose=0, shuffle=False,
+        callbacks=[stop, _keras_progress(reporter, epochs, first_epoch), *extra, *callbacks],
+    )
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Train `config.model` on `config.data` and write a complete model folder.
+
+    The folder's files are committed together at the end; an interrupted run leaves the
+    folder as it was.
+    """
+    reporter = reporter or SilentReporter()
+    model_spec = get_spec(config.model)
+    check_options(model_spec, config.options)
+    folder = ModelFolder(config.folder)
+    native, labels = native_format(config.data)
+    spec = model_spec.input_spec(config.options, native, config.invert)
+    identity = bundle.model_identity(config.model, config.data.to_record())
+    folder.check_writable_for(identity, config.overwrite)
+
+    with reporter.task(f"loading {config.data.name}") as task:
+        dataset = load_dataset(config.data, spec, lambda done, total: task.update(done, total))
+    if dataset.skipped:
+        reporter.status(f"skipped {len(dataset.skipped)} unreadable file(s); first: {dataset.skipped[0]}")
+    reporter.status(f"data: {dataset.name} from {dataset.source}: {len(dataset.train)} train, {len(dataset.validation)} validation, {len(dataset.test)} test")
+
+    import keras
+
+    keras.utils.set_random_seed(config.hparams.seed)
+    model = build_model(config.model, spec, len(labels), config.options)
+    learning_rate = config.hparams.learning_rate or model_spec.learning_rate
+    reporter.status(f"model: {config.model}, {model.count_params():,} parameters, input {spec.height}x{spec.width}x{spec.channels}")
+
+    start = time.perf_counter()
+    history = _fit(model, dataset, spec, config, config.hparams.epochs, learning_rate, reporter, callbacks)
+    head_epochs = len(history["loss"])
+    fine_tuned = 0
+    if config.options.fine_tune and config.options.pretrained and config.hparams.fine_tune_epochs:
+        fine_tuned = unfreeze_top(model, config.options.fine_tune)
+        reporter.status(f"fine-tuning the top {fine_tuned} layers at {config.hparams.fine_tune_lr_factor:g}x the learning rate")
+        more = _fit(model, dataset, spec, config, config.hparams.fine_tune_epochs, learning_rate * config.hparams.fine_tune_lr_factor,
+                    reporter, callbacks, first_epoch=head_epochs)
+        history = {key: history.get(key, []) + more.get(key, []) for key in history}
+    seconds = time.perf_counter() - start
+
+    test_loss, test_accuracy = model.evaluate(tf_dataset(dataset.test, spec, 512), verbose=0)
+    best_epoch = int(min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)) + 1
+
+    training = {
+        "model": config.model,
+        "options": config.options.to_record(model_spec),
+        "hyperparameters": {**asdict(config.hparams), "learning_rate": learning_rate},
+        "augmentation": config.augmentation.to_record() if config.augmentation else None,
+        "epochs_run": len(history["loss"]),
+        "fine_tune_epochs_run": len(history["loss"]) - head_epochs,
+        "fine_tuned_layers": fine_tuned,
+        "best_epoch": best_epoch,
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "parameters": int(model.count_params()),
+        "seconds": round(seconds, 2),
+    }
+    dataset_record = {**config.data.to_record(), "source": dataset.source, "sizes": dataset.sizes(), "skipped": len(dataset.skipped)}
+
+    with folder.transaction() as tx:
+        # Saved without optimizer state: a third of the size, and nothing downstream needs it.
+        keras.Model(model.inputs, model.outputs, name=model.name).save(tx.path(bundle.KERAS_FILE))
+        tx.write_text(bundle.LABELS_FILE, "\n".join(labels) + "\n")
+        tx.write_json(bundle.HISTORY_JSON, history)
+        plots.history_plot(history, tx.path(bundle.HISTORY_PNG), title=f"{config.model_name}: training")
+        for stale in bundle.DERIVED_FILES:
+            tx.remove(stale)
+        metadata = Metadata(
+            name=config.model_name, labels=labels, input=spec, dataset=dataset_record, training=training,
+            files={name: tx.record(name) for name in (bundle.KERAS_FILE, bundle.LABELS_FILE)},
+        )
+        tx.commit(metadata)
+
+    return TrainResult(
+        folder=folder.path, name=config.model_name, model=config.model, input=spec,
+        test_accuracy=float(test_accuracy), test_loss=float(test_loss), parameters=int(model.count_params()),
+        epochs_run=len(history["loss"]), best_epoch=best_epoch, seconds=seconds, sizes=dataset.sizes(),
+        skipped=dataset.skipped, history=history, model_bytes=folder.keras_path.stat().st_size,
+    )
