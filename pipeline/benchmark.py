@@ -1,0 +1,174 @@
+"""Latency of every TFLite variant of a model folder (`edge-pipeline benchmark`).
+
+Variants are timed in interleaved rounds, so that whatever else the machine is doing hits
+them alike; peak memory comes from a separate `edge-runtime bench` process per variant
+(interpreter only, no TensorFlow), which is what a device would see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.backends import get_backend, load_interpreter
+from edge_runtime.bench import LatencyStats, fill_inputs, time_invokes
+
+from . import bundle
+from .bundle import ModelFolder
+from .errors import PipelineError, UsageError
+from .progress import Reporter, SilentReporter
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What to time and how long."""
+
+    folder: Path
+    threads: tuple[int, ...] = (1, 2, 4)
+    warmup: int = 20
+    runs: int = 200
+    rounds: int = 10  # runs are split into this many interleaved rounds
+    precisions: tuple[str, ...] | None = None
+    memory: bool = True  # measure peak memory in a separate process per variant
+
+    def __post_init__(self) -> None:
+        if not self.threads or any(t < 1 for t in self.threads):
+            raise UsageError(f"--threads needs whole numbers of at least 1, got {','.join(map(str, self.threads)) or '(none)'}")
+        if self.warmup < 0:
+            raise UsageError(f"--warmup must be 0 or more, got {self.warmup}")
+        if self.runs < 1:
+            raise UsageError(f"--runs must be at least 1, got {self.runs}")
+        if self.rounds < 1:
+            raise UsageError(f"--rounds must be at least 1, got {self.rounds}")
+        unknown = [p for p in self.precisions or () if p not in bundle.PRECISIONS]
+        if unknown:
+            raise UsageError(f"unknown precision {', '.join(map(repr, unknown))}; choose from {', '.join(bundle.PRECISIONS)}")
+
+
+@dataclass
+class VariantTiming:
+    precision: str
+    file: str
+    sha256: str
+    bytes: int
+    latency: dict[int, LatencyStats] = field(default_factory=dict)  # by thread count
+    peak_memory_mb: float | None = None
+    load_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file, "sha256": self.sha256, "bytes": self.bytes,
+            "peak_memory_mb": self.peak_memory_mb, "load_ms": self.load_ms,
+            "threads": {str(t): stats.to_dict() for t, stats in self.latency.items()},
+        }
+
+
+@dataclass
+class BenchmarkResult:
+    folder: Path
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    variants: list[VariantTiming]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created_at": bundle.now(),
+            "machine": self.machine,
+            "settings": self.settings,
+            "variants": {v.precision: v.to_dict() for v in self.variants},
+        }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, cores, OS and library versions: what a latency number needs beside it."""
+    versions = bundle.library_versions()
+    try:
+        backend = get_backend().label
+    except Exception:  # noqa: BLE001 - recorded, not required
+        backend = "none"
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "os": platform.platform(),
+        "interpreter": backend,
+        "versions": versions,
+    }
+
+
+def peak_memory(path: Path, threads: int) -> tuple[float | None, float | None]:
+    """(peak MiB, load ms) of `edge-runtime bench` on one model, in a fresh process."""
+    command = [sys.executable, "-m", "edge_runtime", "bench", str(path), "--threads", str(threads), "--warmup", "2", "--runs", "10", "--json"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))}
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
+    if completed.returncode != 0:
+        return None, None
+    data = json.loads(completed.stdout)
+    return data.get("peak_memory_mb"), data.get("load_ms")
+
+
+def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> BenchmarkResult:
+    """Time every variant at every thread count; write benchmark.json; return the numbers."""
+    reporter = reporter or SilentReporter()
+    folder = ModelFolder(config.folder)
+    metadata = folder.load()
+    precisions = [p for p in bundle.PRECISIONS if p in (config.precisions or metadata.variants)]
+    if not precisions:
+        raise PipelineError(f"{folder.path}: has no TFLite variants to benchmark; run `edge-pipeline convert {folder.path}` first")
+    paths = {p: folder.verified_variant(p, metadata) for p in precisions}
+    timings = {
+        p: VariantTiming(p, metadata.variants[p].file, metadata.variants[p].sha256, metadata.variants[p].bytes) for p in precisions
+    }
+    per_round = max(1, config.runs // config.rounds)
+    total = len(config.threads) * config.rounds * len(precisions)
+    with reporter.task("benchmarking", total=total) as task:
+        for threads in config.threads:
+            interpreters = {}
+            for precision, path in paths.items():
+                interpreter, _ = load_interpreter(path, threads)
+                fill_inputs(interpreter)
+                time_invokes(interpreter, config.warmup)
+                interpreters[precision] = interpreter
+            samples: dict[str, list[float]] = {p: [] for p in precisions}
+            for round_index in range(config.rounds):
+                # Rotate the order each round so no variant always runs first (cache, turbo).
+                shift = round_index % len(precisions)
+                for precision in precisions[shift:] + precisions[:shift]:
+                    samples[precision].extend(time_invokes(interpreters[precision], per_round))
+                    task.advance()
+            for precision in precisions:
+                timings[precision].latency[threads] = LatencyStats.from_samples(samples[precision])
+            del interpreters
+    if config.memory:
+        for precision, path in paths.items():
+            timings[precision].peak_memory_mb, timings[precision].load_ms = peak_memory(path, config.threads[0])
+
+    result = BenchmarkResult(
+        folder=folder.path,
+        machine=machine_info(),
+        settings={"threads": list(config.threads), "warmup": config.warmup, "runs": per_round * config.rounds,
+                  "rounds": config.rounds, "interleaved": True, "input": "random, fixed seed"},
+        variants=[timings[p] for p in precisions],
+    )
+    with folder.transaction() as tx:
+        tx.write_json(bundle.BENCHMARK_JSON, result.to_dict())
+        metadata.files[bundle.BENCHMARK_JSON] = tx.record(bundle.BENCHMARK_JSON)
+        tx.commit(metadata)
+    return result
+

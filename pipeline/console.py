@@ -1,0 +1,140 @@
+"""Terminal output for the CLI: a rich progress reporter and the result tables."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .benchmark import BenchmarkResult
+from .convert import ConvertResult
+from .evaluate import DriftResult
+from .progress import SilentTask
+from .report import Report, table_columns, table_rows
+from .train import TrainResult
+
+
+class _RichTask:
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress = progress
+        self._task = task
+
+    def advance(self, steps: int = 1) -> None:
+        self._progress.advance(self._task, steps)
+
+    def update(self, completed: int, total: int | None = None, note: str = "") -> None:
+        fields: dict[str, Any] = {"completed": completed, "note": note}
+        if total is not None:
+            fields["total"] = total
+        self._progress.update(self._task, **fields)
+
+
+class RichReporter:
+    """Progress bars and status lines on a rich console; one live display shared by all tasks."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress: Progress | None = None
+        self._open = 0
+
+    def status(self, message: str) -> None:
+        self.console.print(f"  {message}", highlight=False, markup=False, soft_wrap=True)
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int | None = None) -> Iterator[Any]:
+        if not self.console.is_terminal:
+            # Logs and pipes get the status lines only; a bar there is just blank lines.
+            yield SilentTask()
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                console=self.console, transient=True,
+            )
+            self._progress.start()
+        progress = self._progress
+        task_id = progress.add_task(description, total=total, note="")
+        self._open += 1
+        try:
+            yield _RichTask(progress, task_id)
+        finally:
+            progress.remove_task(task_id)
+            self._open -= 1
+            if self._open == 0:
+                progress.stop()
+                self._progress = None
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index == 0 else "right")
+    return table
+
+
+def train_summary(result: TrainResult) -> Table:
+    table = Table(title=f"trained {result.name}", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    spec = result.input
+    table.add_row("test accuracy", f"{result.test_accuracy:.2%} (loss {result.test_loss:.4f}) on {result.sizes['test']:,} test images")
+    table.add_row("model", f"{result.model}, {result.parameters:,} parameters, input {spec.height}x{spec.width}x{spec.channels} {spec.color}")
+    sizes = result.sizes
+    table.add_row("epochs", f"{result.epochs_run} (best {result.best_epoch}), {sizes['train']:,} training / {sizes['validation']:,} validation images")
+    table.add_row("time", f"{result.seconds:.0f} s training")
+    if result.skipped:
+        table.add_row("skipped", f"{len(result.skipped)} unreadable files")
+    table.add_row("written", f"{result.folder}/ (model.keras {result.model_bytes / 1024:,.0f} KB, labels.txt, history.json/.png, metadata.json)")
+    return table
+
+
+def convert_table(result: ConvertResult) -> Table:
+    table = _table(f"converted {result.folder} in {result.seconds:.1f} s", ["variant", "file", "size KB", "x float32", "input", "output", "route"])
+    base = next((v.bytes for v in result.variants if v.precision == "float32"), None)
+
+    def tensor(info: Any) -> str:
+        return info.dtype + (f" (scale {info.scale:.4g}, zp {info.zero_point})" if info.scale else "")
+
+    for v in result.variants:
+        ratio = f"{v.bytes / base:.2f}x" if base else "-"
+        table.add_row(v.precision, v.file, f"{v.bytes / 1024:,.1f}", ratio, tensor(v.input), tensor(v.output), v.route)
+    return table
+
+
+def drift_table(result: DriftResult) -> Table:
+    table = _table(
+        f"accuracy drift on {result.test_images:,} test images (Keras {result.keras_accuracy:.2%}); budget {result.max_drop:g} pp",
+        ["variant", "accuracy", "vs Keras (pp)", "agreement", "mean |dp|", "worst class (pp)", "images/s", "verdict"],
+    )
+    for v in result.variants:
+        worst = v.per_class[0] if v.per_class else None
+        table.add_row(
+            v.precision, f"{v.accuracy:.2%}", f"{v.change_pp:+.2f}", f"{v.agreement:.2%}", f"{v.mean_abs_diff:.5f}",
+            f"{worst.label} {worst.change_pp:+.1f}" if worst else "-", f"{v.images_per_s:,.0f}",
+            "[green]pass[/green]" if v.passed else "[red]FAIL[/red]",
+        )
+    return table
+
+
+def benchmark_table(result: BenchmarkResult) -> Table:
+    threads = result.settings["threads"]
+    columns = ["variant", "size KB"] + [f"p50/p99 ms @{t}t" for t in threads] + ["images/s @" + str(threads[0]) + "t", "peak MB"]
+    table = _table(f"latency ({result.machine['cpu']}, {result.machine['cores']} cores, {result.machine['interpreter']})", columns)
+    for v in result.variants:
+        cells = [v.precision, f"{v.bytes / 1024:,.1f}"]
+        cells += [f"{v.latency[t].p50_ms:.3f} / {v.latency[t].p99_ms:.3f}" for t in threads]
+        cells += [f"{v.latency[threads[0]].images_per_second:,.0f}", f"{v.peak_memory_mb:.1f}" if v.peak_memory_mb else "-"]
+        table.add_row(*cells)
+    return table
+
+
+def report_table(report: Report) -> Table:
+    table = _table(f"{report.name}: variants side by side (* recommended)", table_columns(report))
+    for cells in table_rows(report):
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,245 @@
+"""Convert a model folder's Keras model to TFLite in every precision (`edge-pipeline convert`).
+
+Route: the Keras model is exported once as a SavedModel (`model.export(dir)`) and each
+precision is converted from it with `TFLiteConverter.from_saved_model`, builtin ops only so
+every LiteRT / tflite-runtime build can run the result. `TFLiteConverter.from_keras_model`
+is broken for Keras 3 in several TensorFlow releases, so it is not used. If the SavedModel
+route fails for a precision, Keras' own `model.export(path, format="litert")` (Keras >= 3.13)
+is tried with the same converter settings; the route taken is recorded per variant.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.backends import load_interpreter, native_stderr_captured
+from edge_runtime.errors import ModelError
+from edge_runtime.model_folder import variant_filename
+from edge_runtime.predictor import Quantization
+
+from . import bundle
+from .bundle import PRECISIONS, Metadata, ModelFolder, TensorInfo, VariantInfo
+from .data import DataConfig, balanced_indices, load_dataset, model_input_array
+from .errors import ConversionError, DataError, UsageError
+from .progress import Reporter, SilentReporter
+
+IO_TYPES = ("int8", "uint8", "float32")
+ROUTES = ("auto", "saved-model", "keras-litert")
+SAVED_MODEL = "saved-model"
+KERAS_LITERT = "keras-litert"
+MIN_CALIBRATION_SAMPLES = 10
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """Which variants to make from a model folder, and how."""
+
+    folder: Path
+    precisions: tuple[str, ...] = PRECISIONS
+    io_type: str = "int8"  # integer model's input/output type; uint8 is for Edge TPU-era tools
+    calibration_samples: int = 300
+    route: str = "auto"
+    data_path: Path | None = None  # where the training data is now, if it moved
+    data_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.precisions if p not in PRECISIONS]
+        if unknown or not self.precisions:
+            raise UsageError(f"unknown precision {', '.join(map(repr, unknown)) or '(none)'}; choose from {', '.join(PRECISIONS)}")
+        if self.io_type not in IO_TYPES:
+            raise UsageError(f"--io-type {self.io_type!r} is not one of {', '.join(IO_TYPES)}")
+        if self.route not in ROUTES:
+            raise UsageError(f"--route {self.route!r} is not one of {', '.join(ROUTES)}")
+        if self.calibration_samples < MIN_CALIBRATION_SAMPLES:
+            raise UsageError(f"--calibration-samples {self.calibration_samples} is too few to calibrate int8 ranges; "
+                             f"use at least {MIN_CALIBRATION_SAMPLES} (a few hundred is typical)")
+
+
+@dataclass
+class ConvertResult:
+    """The variants written, with the route each took."""
+
+    folder: Path
+    variants: list[VariantInfo]
+    fallbacks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def calibration_images(metadata: Metadata, config: ConvertConfig) -> np.ndarray:
+    """A class-balanced sample of the training split, preprocessed exactly as in training."""
+    try:
+        data = DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir)
+    except UsageError as error:
+        raise DataError(f"int8 calibration needs the training data: {error}") from None
+    try:
+        dataset = load_dataset(data, metadata.input)
+    except (DataError, UsageError) as error:
+        raise DataError(f"int8 calibration needs the training data, which is not available: {error} "
+                        "(pass --data or --data-dir to say where it is now)") from None
+    if len(dataset.train) == 0:
+        raise DataError(f"{data.name}: the training split is empty, so there is nothing to calibrate int8 on")
+    if config.calibration_samples > len(dataset.train):
+        available = len(dataset.train)
+        raise DataError(f"--calibration-samples {config.calibration_samples} is more than the {available} training images; use {available} or fewer")
+    chosen = balanced_indices(dataset.train.labels, config.calibration_samples, seed=data.seed)
+    return model_input_array(dataset.train.images[chosen], metadata.input)
+
+
+def converter_settings(precision: str, io_type: str, calibration: np.ndarray | None) -> dict[str, Any]:
+    """TFLiteConverter attributes for a precision (`target_spec` as a nested dict)."""
+    import tensorflow as tf
+
+    builtins = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
+    if precision == "float32":
+        return {"target_spec": builtins}
+    if precision == "float16":
+        return {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {**builtins, "supported_types": [tf.float16]}}
+    if precision == "dynamic":
+        return {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": builtins}
+    if calibration is None:
+        raise ConversionError("int8 needs calibration images")
+
+    def representative() -> Iterator[list[np.ndarray]]:
+        for image in calibration:
+            yield [image[None].astype(np.float32)]
+
+    io = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[io_type]
+    return {
+        "optimizations": [tf.lite.Optimize.DEFAULT],
+        "representative_dataset": representative,
+        "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+        "inference_input_type": io,
+        "inference_output_type": io,
+    }
+
+
+def _apply(converter: Any, settings: dict[str, Any]) -> Any:
+    for name, value in settings.items():
+        if name == "target_spec":
+            for key, item in value.items():
+                setattr(converter.target_spec, key, item)
+        else:
+            setattr(converter, name, value)
+    return converter
+
+
+class _Routes:
+    """The two ways from a Keras model to TFLite bytes; the SavedModel is exported once."""
+
+    def __init__(self, model: Any, workdir: Path) -> None:
+        self.model = model
+        self.workdir = workdir
+        self._saved_model: Path | None = None
+
+    def saved_model(self, settings: dict[str, Any]) -> bytes:
+        import tensorflow as tf
+
+        if self._saved_model is None:
+            self._saved_model = self.workdir / "saved_model"
+            self.model.export(str(self._saved_model), format="tf_saved_model", verbose=False)
+        return _apply(tf.lite.TFLiteConverter.from_saved_model(str(self._saved_model)), settings).convert()
+
+    def keras_litert(self, settings: dict[str, Any]) -> bytes:
+        target = self.workdir / f"keras_{len(list(self.workdir.glob('*.tflite')))}.tflite"
+        self.model.export(str(target), format="litert", verbose=False, **settings)
+        return target.read_bytes()
+
+    def order(self, route: str) -> list[tuple[str, Callable[[dict[str, Any]], bytes]]]:
+        both = [(SAVED_MODEL, self.saved_model), (KERAS_LITERT, self.keras_litert)]
+        if route == "auto":
+            return both
+        return [r for r in both if r[0] == route]
+
+
+def _first_line(error: BaseException, native: list[str]) -> str:
+    for text in [str(error), *reversed(native)]:
+        for line in text.splitlines():
+            if "error" in line.lower() and line.strip():
+                return line.strip()[:200]
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
+
+
+def _tensor_info(details: dict[str, Any]) -> TensorInfo:
+    quant = Quantization.of(details)
+    return TensorInfo(quant.dtype.name, quant.scale, quant.zero_point)
+
+
+def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertResult:
+    """Write `model_<precision>.tflite` for each precision and record them in metadata.json."""
+    reporter = reporter or SilentReporter()
+    start = time.perf_counter()
+    folder = ModelFolder(config.folder)
+    metadata = folder.load()
+    keras_path = folder.verified(bundle.KERAS_FILE, metadata)
+    calibration = None
+    if "int8" in config.precisions:
+        reporter.status(f"int8: calibrating on {config.calibration_samples} class-balanced training images")
+        calibration = calibration_images(metadata, config)
+
+    import keras
+
+    model = keras.models.load_model(keras_path, compile=False)
+    written: list[VariantInfo] = []
+    fallbacks: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="edge-pipeline-convert-") as workdir, folder.transaction() as tx:
+        routes = _Routes(model, Path(workdir))
+        with reporter.task("converting", total=len(config.precisions)) as task:
+            for precision in config.precisions:
+                task.update(len(written), note=precision)
+                began = time.perf_counter()
+                settings = converter_settings(precision, config.io_type, calibration)
+                content, route, failures = None, "", []
+                for route, attempt in routes.order(config.route):
+                    with native_stderr_captured() as native:
+                        try:
+                            content = attempt(settings)
+                            break
+                        except Exception as error:  # noqa: BLE001 - the converter raises anything
+                            failures.append(f"{route}: {_first_line(error, native)}")
+                if content is None:
+                    raise ConversionError(f"{precision}: TensorFlow could not convert {keras_path} ({'; '.join(failures)})")
+                if failures:
+                    fallbacks.append(f"{precision}: {failures[0]}; used {route}")
+                    reporter.status(f"{precision}: {failures[0]}; fell back to {route}")
+                name = variant_filename(precision)
+                staged = tx.write_bytes(name, content)
+                try:
+                    interpreter, _ = load_interpreter(staged)
+                except ModelError as error:
+                    raise ConversionError(f"{precision}: the converted model does not load in edge_runtime: {error}") from None
+                record = tx.record(name)
+                variant = VariantInfo(
+                    precision=precision, file=name, bytes=record["bytes"], sha256=record["sha256"],
+                    input=_tensor_info(interpreter.get_input_details()[0]),
+                    output=_tensor_info(interpreter.get_output_details()[0]),
+                    route=route,
+                    io_type=config.io_type if precision == "int8" else None,
+                    calibration_samples=len(calibration) if precision == "int8" and calibration is not None else None,
+                    seconds=round(time.perf_counter() - began, 2),
+                )
+                written.append(variant)
+                metadata.variants[precision] = variant
+                task.update(len(written), note=precision)
+        metadata.conversion = {
+            "routes": {v.precision: v.route for v in metadata.variants.values()},
+            "fallbacks": fallbacks,
+            "versions": {name: _version(name) for name in ("tensorflow", "keras", "ai-edge-litert")},
+        }
+        metadata.variants = {p: metadata.variants[p] for p in PRECISIONS if p in metadata.variants}
+        tx.commit(metadata)
+    return ConvertResult(folder.path, written, fallbacks, time.perf_counter() - start)
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"

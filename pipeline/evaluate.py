@@ -1,0 +1,208 @@
+"""Accuracy drift of every TFLite variant against the Keras model (`edge-pipeline evaluate`).
+
+The whole test split goes through the Keras model and through each variant with
+edge_runtime's Predictor (batched invoke()), so what is measured is what ships.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.predictor import Predictor
+
+from . import bundle
+from .bundle import ModelFolder
+from .data import DataConfig, load_dataset, model_input_array
+from .errors import DataError, UsageError
+from .progress import Reporter, SilentReporter
+
+CHUNK = 1000
+MAX_CONFUSION_CLASSES = 100
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Which folder and variants to check, and how much accuracy may be lost."""
+
+    folder: Path
+    precisions: tuple[str, ...] | None = None  # None: every variant in metadata.json
+    max_drop: float = 1.0  # percentage points of top-1 accuracy a variant may lose
+    threads: int | None = None
+    data_path: Path | None = None
+    data_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_drop <= 100.0:
+            raise UsageError(f"--max-drop must be between 0 and 100 percentage points, got {self.max_drop}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {self.threads}")
+        unknown = [p for p in self.precisions or () if p not in bundle.PRECISIONS]
+        if unknown:
+            raise UsageError(f"unknown precision {', '.join(map(repr, unknown))}; choose from {', '.join(bundle.PRECISIONS)}")
+
+
+@dataclass(frozen=True)
+class ClassDrift:
+    label: str
+    keras_accuracy: float
+    accuracy: float
+    change_pp: float
+
+
+@dataclass
+class VariantDrift:
+    """How one variant compares with Keras on the test split."""
+
+    precision: str
+    file: str
+    sha256: str
+    accuracy: float
+    change_pp: float
+    agreement: float
+    mean_abs_diff: float
+    max_abs_diff: float
+    per_class: list[ClassDrift]
+    seconds: float
+    images_per_s: float
+    passed: bool
+    confusion: list[list[int]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["per_class"] = [asdict(c) for c in self.per_class]
+        return data
+
+
+@dataclass
+class DriftResult:
+    """drift.json: Keras accuracy and each variant's drift, plus the gate's verdict."""
+
+    folder: Path
+    test_images: int
+    keras_accuracy: float
+    keras_confusion: list[list[int]] | None
+    keras_seconds: float
+    max_drop: float
+    variants: list[VariantDrift] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[VariantDrift]:
+        return [v for v in self.variants if not v.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created_at": bundle.now(),
+            "test_images": self.test_images,
+            "max_drop_pp": self.max_drop,
+            "keras": {"accuracy": self.keras_accuracy, "seconds": self.keras_seconds, "confusion": self.keras_confusion},
+            "variants": {v.precision: v.to_dict() for v in self.variants},
+            "failed": [v.precision for v in self.failed],
+        }
+
+
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (true, predicted), 1)
+    return matrix
+
+
+def per_class_accuracy(true: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    counts = np.bincount(true, minlength=classes)
+    right = np.bincount(true[predicted == true], minlength=classes)
+    return np.divide(right, counts, out=np.zeros(classes), where=counts > 0)
+
+
+def compare(labels: list[str], true: np.ndarray, keras_scores: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+    """Accuracy, change vs Keras, agreement, probability differences, per-class change."""
+    classes = len(labels)
+    keras_top, top = keras_scores.argmax(axis=1), scores.argmax(axis=1)
+    accuracy = float((top == true).mean())
+    keras_accuracy = float((keras_top == true).mean())
+    keras_per_class = per_class_accuracy(true, keras_top, classes)
+    variant_per_class = per_class_accuracy(true, top, classes)
+    per_class = sorted(
+        (ClassDrift(labels[i], float(keras_per_class[i]), float(variant_per_class[i]), float((variant_per_class[i] - keras_per_class[i]) * 100))
+         for i in range(classes)),
+        key=lambda c: (c.change_pp, c.label),
+    )
+    difference = np.abs(scores - keras_scores)
+    return {
+        "accuracy": accuracy,
+        "change_pp": (accuracy - keras_accuracy) * 100,
+        "agreement": float((top == keras_top).mean()),
+        "mean_abs_diff": float(difference.mean()),
+        "max_abs_diff": float(difference.max()),
+        "per_class": per_class,
+        "confusion": confusion_matrix(true, top, classes).tolist() if classes <= MAX_CONFUSION_CLASSES else None,
+    }
+
+
+def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftResult:
+    """Run Keras and every variant over the test split; write drift.json; return the result.
+
+    The caller decides what a failed gate means (the CLI exits 1).
+    """
+    reporter = reporter or SilentReporter()
+    folder = ModelFolder(config.folder)
+    metadata = folder.load()
+    precisions = [p for p in bundle.PRECISIONS if p in (config.precisions or metadata.variants)]
+    if not precisions:
+        raise DataError(f"{folder.path}: has no TFLite variants to evaluate; run `edge-pipeline convert {folder.path}` first")
+    paths = {p: folder.verified_variant(p, metadata) for p in precisions}
+    keras_path = folder.verified(bundle.KERAS_FILE, metadata)
+    try:
+        dataset = load_dataset(DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir), metadata.input)
+    except (DataError, UsageError) as error:
+        raise DataError(f"evaluation needs the test split: {error} (pass --data or --data-dir if the data moved)") from None
+    test = dataset.test
+    if len(test) == 0:
+        raise DataError(f"{dataset.name}: the test split is empty")
+    reporter.status(f"evaluating on {len(test):,} test images of {dataset.name}")
+
+    import keras
+
+    threads = config.threads or os.cpu_count() or 1
+    model = keras.models.load_model(keras_path, compile=False)
+    predictors = {p: Predictor(path, threads=threads) for p, path in paths.items()}
+    keras_scores, variant_scores = [], {p: [] for p in precisions}
+    seconds = {"keras": 0.0, **{p: 0.0 for p in precisions}}
+    with reporter.task("evaluating", total=len(test)) as task:
+        for start in range(0, len(test), CHUNK):
+            pixels = model_input_array(test.images[start:start + CHUNK], metadata.input)
+            began = time.perf_counter()
+            keras_scores.append(model.predict(pixels, batch_size=256, verbose=0))
+            seconds["keras"] += time.perf_counter() - began
+            for precision, predictor in predictors.items():
+                began = time.perf_counter()
+                variant_scores[precision].append(predictor.scores(pixels))
+                seconds[precision] += time.perf_counter() - began
+            task.update(min(start + CHUNK, len(test)))
+
+    true = test.labels
+    reference = np.concatenate(keras_scores)
+    keras_top = reference.argmax(axis=1)
+    result = DriftResult(
+        folder=folder.path, test_images=len(test), keras_accuracy=float((keras_top == true).mean()),
+        keras_confusion=confusion_matrix(true, keras_top, len(metadata.labels)).tolist() if len(metadata.labels) <= MAX_CONFUSION_CLASSES else None,
+        keras_seconds=round(seconds["keras"], 3), max_drop=config.max_drop,
+    )
+    for precision in precisions:
+        numbers = compare(metadata.labels, true, reference, np.concatenate(variant_scores[precision]))
+        variant = metadata.variants[precision]
+        result.variants.append(VariantDrift(
+            precision=precision, file=variant.file, sha256=variant.sha256, seconds=round(seconds[precision], 3),
+            images_per_s=len(test) / seconds[precision] if seconds[precision] else 0.0,
+            passed=-numbers["change_pp"] <= config.max_drop + 1e-9, **numbers,
+        ))
+
+    with folder.transaction() as tx:
+        tx.write_json(bundle.DRIFT_JSON, result.to_dict())
+        metadata.files[bundle.DRIFT_JSON] = tx.record(bundle.DRIFT_JSON)
+        tx.commit(metadata)
+    return result
