@@ -1,0 +1,93 @@
+"""Shared fixtures: real data, a really trained and converted model folder, image folders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Before TensorFlow is imported anywhere: quiet logs, deterministic CPU runs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CORAL = SHARED / "third_party" / "coral"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+requires_fashion_mnist = pytest.mark.skipif(
+    not (FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="Fashion-MNIST from Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
+)
+requires_coral = pytest.mark.skipif(not CORAL.is_dir(), reason="../shared/third_party/coral is absent (it only exists beside the project's checkout)")
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    """sha256 of every file under a folder, to prove a command left it byte-identical."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def fashion_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST test images (N, 28, 28, 1) and labels, from the Debian package."""
+    if not (FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed")
+    from pipeline.data import _read_idx
+
+    images = _read_idx(FASHION_MNIST / "t10k-images-idx3-ubyte.gz")[..., None]
+    labels = _read_idx(FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def trained_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cnn really trained on a Fashion-MNIST subset, converted to all four precisions and evaluated.
+
+    Shared read-only by many tests; a test that changes files must work on `folder_copy`.
+    """
+    if not (FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed")
+    from pipeline.convert import ConvertConfig, convert
+    from pipeline.data import DataConfig
+    from pipeline.evaluate import EvaluateConfig, evaluate
+    from pipeline.train import HyperParams, TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("models") / "fmnist-cnn"
+    train(TrainConfig(data=DataConfig(limit=4000), hparams=HyperParams(epochs=3), output=folder))
+    convert(ConvertConfig(folder=folder, calibration_samples=200))
+    evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
+    return folder
+
+
+@pytest.fixture
+def folder_copy(trained_folder: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained folder that a test may damage."""
+    copy = tmp_path / trained_folder.name
+    shutil.copytree(trained_folder, copy)
+    return copy
+
+
+def write_image_folder(root: Path, images: np.ndarray, labels: np.ndarray, classes: dict[int, str], per_class: int) -> Path:
+    """Class sub-folders of real images in a mix of formats, modes and sizes."""
+    formats = [("png", "L"), ("jpg", "RGB"), ("bmp", "RGB"), ("png", "RGBA"), ("png", "P"), ("jpeg", "L")]
+    for label, name in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        members = np.flatnonzero(labels == label)[:per_class]
+        for index, member in enumerate(members):
+            extension, mode = formats[index % len(formats)]
+            size = 28 + 8 * (index % 4)  # mixed sizes
+            image = Image.fromarray(images[member][:, :, 0]).resize((size, size)).convert(mode)
+            image.save(root / name / f"{name}_{index:03d}.{extension}")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path, fashion_arrays: tuple[np.ndarray, np.ndarray]) -> Path:
+    """Three classes of Fashion-MNIST images as files: trousers, bags, sneakers."""
+    images, labels = fashion_arrays
+    return write_image_folder(tmp_path / "photos", images, labels, {1: "trouser", 7: "sneaker", 8: "bag"}, per_class=30)
