@@ -21,11 +21,12 @@ from typing import Any
 from .errors import BackendError, ModelError, UsageError
 
 AUTO = "auto"
-# name -> (module to import, distribution to report the version of)
-BACKENDS: dict[str, tuple[str, str]] = {
-    "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    "tflite-runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
-    "tensorflow": ("tensorflow.lite", "tensorflow"),
+# name -> (module to import, attribute path of the Interpreter class, distribution for the version)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "litert": ("ai_edge_litert.interpreter", "Interpreter", "ai-edge-litert"),
+    "tflite-runtime": ("tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
+    # tf.lite is an API alias: the class is only reachable as an attribute of tensorflow.
+    "tensorflow": ("tensorflow", "lite.Interpreter", "tensorflow"),
 }
 TFLITE_IDENTIFIER = b"TFL3"
 
@@ -47,13 +48,15 @@ _cache: dict[str, Backend] = {}
 
 
 def _import_backend(name: str) -> Backend:
-    module_name, distribution = BACKENDS[name]
-    module = importlib.import_module(module_name)
+    module_name, attribute, distribution = BACKENDS[name]
+    interpreter_class: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        interpreter_class = getattr(interpreter_class, part)
     try:
         version = importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    return Backend(name, version, module.Interpreter)
+    return Backend(name, version, interpreter_class)
 
 
 def get_backend(name: str = AUTO) -> Backend:
@@ -136,6 +139,17 @@ def read_model_bytes(path: Path) -> bytes:
     if len(content) < 8 or content[4:8] != TFLITE_IDENTIFIER:
         raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier; empty, truncated or another format)")
     return content
+
+
+def invoke(interpreter: Any, path: Path) -> None:
+    """Run the model once; a model that passed loading but fails to run is a ModelError line.
+
+    No stderr capture here: this is the per-image hot path, and the error carries the reason.
+    """
+    try:
+        interpreter.invoke()
+    except (ValueError, RuntimeError) as error:
+        raise ModelError(f"{path}: the interpreter failed to run this model: {_reason(error, [])}") from None
 
 
 def load_interpreter(path: Path, threads: int | None = None, backend: str = AUTO) -> tuple[Any, Backend]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import AUTO, load_interpreter
+from .backends import AUTO, invoke, load_interpreter
 from .errors import UsageError
 
 
@@ -73,7 +73,17 @@ class BenchResult:
 
 
 def peak_memory_mb() -> float | None:
-    """Peak resident memory of this process in MiB (None where the OS does not tell)."""
+    """Peak resident memory of this process in MiB (None where the OS does not tell).
+
+    Linux's VmHWM first: ru_maxrss survives exec(), so a process started by a large
+    parent (the pipeline, with TensorFlow loaded) would report the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # Windows
@@ -121,6 +131,7 @@ def benchmark(model: Path, threads: int | None = None, warmup: int = 10, runs: i
     interpreter, chosen = load_interpreter(Path(model), threads, backend)
     load_ms = (time.perf_counter() - start) * 1000.0
     fill_inputs(interpreter)
+    invoke(interpreter, Path(model))  # a model that cannot run fails here, as one line
     time_invokes(interpreter, warmup)
     latency = LatencyStats.from_samples(time_invokes(interpreter, runs))
     return BenchResult(

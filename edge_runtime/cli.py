@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line (and exit code 2) instead of a usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(USAGE_EXIT_CODE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(USAGE_EXIT_CODE, f"{PROG}: error: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -169,8 +169,11 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    """Run the CLI; returns the process exit code (argparse's own exits included)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_request:  # usage errors (2), --help and --version (0)
+        return exit_request.code if isinstance(exit_request.code, int) else FAILURE_EXIT_CODE
     handlers = {"predict": _predict, "bench": _bench, "info": _info}
     try:
         return handlers[args.command](args)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import model_folder
-from .backends import AUTO, Backend, load_interpreter, native_stderr_captured
+from .backends import AUTO, Backend, invoke, load_interpreter, native_stderr_captured
 from .errors import LabelsError, MetadataError, ModelError, UsageError
 from .images import ImageSource, load_pixels
 from .model_folder import InputSpec
@@ -220,7 +220,7 @@ class Predictor:
     def _run(self, tensor: np.ndarray) -> np.ndarray:
         self._ensure_batch(tensor.shape[0])
         self.interpreter.set_tensor(self._input["index"], tensor)
-        self.interpreter.invoke()
+        invoke(self.interpreter, self.model_path)
         return self.interpreter.get_tensor(self._output["index"]).copy()
 
     def scores(self, pixels: np.ndarray) -> np.ndarray:

@@ -24,9 +24,7 @@ import importlib.metadata
 import json
 import os
 import platform
-import signal
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.model_folder import InputSpec, sha256_file, variant_filename
 
 from .errors import FolderError
+from .signals import interrupts_deferred
 
 SCHEMA_VERSION = layout.SCHEMA_VERSION
 KERAS_FILE = layout.KERAS_FILE
@@ -119,20 +118,6 @@ def to_json(data: Any) -> str:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, to_json(data))
-
-
-@contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM until the block ends, so a commit is never cut in half."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # --- metadata --------------------------------------------------------------------------------

@@ -358,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
     if not debug:
         warnings.filterwarnings("ignore")
+    # Ctrl-C must always stop cleanly, also when started from a non-interactive shell's
+    # background job (which inherits SIGINT as ignored); SIGTERM (kill) takes the same path.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = app(args=args, prog_name=PROG, standalone_mode=False)

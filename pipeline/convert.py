@@ -30,6 +30,7 @@ from .bundle import PRECISIONS, Metadata, ModelFolder, TensorInfo, VariantInfo
 from .data import DataConfig, balanced_indices, load_dataset, model_input_array
 from .errors import ConversionError, DataError, UsageError
 from .progress import Reporter, SilentReporter
+from .signals import InterruptLatch, interrupts_after_native_call
 
 IO_TYPES = ("int8", "uint8", "float32")
 ROUTES = ("auto", "saved-model", "keras-litert")
@@ -93,8 +94,12 @@ def calibration_images(metadata: Metadata, config: ConvertConfig) -> np.ndarray:
     return model_input_array(dataset.train.images[chosen], metadata.input)
 
 
-def converter_settings(precision: str, io_type: str, calibration: np.ndarray | None) -> dict[str, Any]:
-    """TFLiteConverter attributes for a precision (`target_spec` as a nested dict)."""
+def converter_settings(precision: str, io_type: str, calibration: np.ndarray | None, latch: InterruptLatch | None = None) -> dict[str, Any]:
+    """TFLiteConverter attributes for a precision (`target_spec` as a nested dict).
+
+    With a `latch`, calibration stops feeding images once Ctrl-C has arrived, so an
+    interrupted int8 conversion ends quickly instead of calibrating to the end.
+    """
     import tensorflow as tf
 
     builtins = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
@@ -109,6 +114,8 @@ def converter_settings(precision: str, io_type: str, calibration: np.ndarray | N
 
     def representative() -> Iterator[list[np.ndarray]]:
         for image in calibration:
+            if latch is not None and latch.received:
+                return
             yield [image[None].astype(np.float32)]
 
     io = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[io_type]
@@ -195,14 +202,15 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
             for precision in config.precisions:
                 task.update(len(written), note=precision)
                 began = time.perf_counter()
-                settings = converter_settings(precision, config.io_type, calibration)
                 content, route, failures = None, "", []
                 for route, attempt in routes.order(config.route):
-                    with native_stderr_captured() as native:
+                    with interrupts_after_native_call() as latch, native_stderr_captured() as native:
                         try:
-                            content = attempt(settings)
+                            content = attempt(converter_settings(precision, config.io_type, calibration, latch))
                             break
                         except Exception as error:  # noqa: BLE001 - the converter raises anything
+                            if latch.received:
+                                break  # interrupted, not failed: the latch raises KeyboardInterrupt
                             failures.append(f"{route}: {_first_line(error, native)}")
                 if content is None:
                     raise ConversionError(f"{precision}: TensorFlow could not convert {keras_path} ({'; '.join(failures)})")
