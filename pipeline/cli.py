@@ -31,6 +31,8 @@ app = typer.Typer(
     help="Train an image classifier, convert it to TFLite in every precision, check accuracy drift, benchmark and report.",
 )
 console = Console()
+if not console.is_terminal and not os.environ.get("COLUMNS"):
+    console.width = 160  # logs and pipes: rich would squeeze the tables into 80 columns
 error_console = Console(stderr=True)
 
 
@@ -69,7 +71,7 @@ OPTIONS: dict[str, Opt] = {
     "fine_tune_epochs": Opt(int, 5, "epochs of the fine-tuning phase"),
     "dropout": Opt(float, 0.2, "dropout before the classifier of transfer models"),
     # training
-    "epochs": Opt(int, 15, "maximum epochs (early stopping on validation loss keeps the best)"),
+    "epochs": Opt(int, 12, "maximum epochs (early stopping on validation loss keeps the best)"),
     "batch_size": Opt(int, 128, "images per training step"),
     "learning_rate": Opt(float | None, None, "initial learning rate, cosine-decayed (default: the model's)"),
     "seed": Opt(int, 42, "seed for splits, shuffling and initial weights"),
@@ -306,8 +308,10 @@ def report_command(**v: Any) -> None:
          "Train, convert, evaluate, benchmark and report in one go (default: cnn on Fashion-MNIST into models/fashion-mnist-cnn).")
 def run_command(**v: Any) -> None:
     stages = _stages()
-    _train_config(v)  # check every option before hours of work start
-    _precisions(v["precision"]), _thread_counts(v["threads"])
+    # Check every option before hours of work start.
+    _train_config(v)
+    _precisions(v["precision"])
+    _thread_counts(v["threads"])
     folder = stages.train(v)
     stages.convert(folder, v)
     failure = stages.evaluate(folder, {**v, "precision": None})

@@ -25,7 +25,7 @@ MODELS_ROOT = Path("models")
 class HyperParams:
     """Training hyper-parameters. `learning_rate=None` takes the model's default."""
 
-    epochs: int = 15
+    epochs: int = 12
     batch_size: int = 128
     learning_rate: float | None = None
     patience: int = 4  # epochs without a better validation loss before stopping
