@@ -31,6 +31,7 @@ Progress = Callable[[int, int], None]
 DEBIAN_DATASETS = Path("/usr/share/datasets")
 MAX_BAD_FRACTION = 0.25
 PEEK_IMAGES = 24
+CACHE_BUDGET_BYTES = 1 << 30  # preprocessed evaluation data kept in memory up to 1 GiB
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -533,7 +534,13 @@ def augmenter(augmentation: Augmentation, seed: int) -> Any:
 
 def tf_dataset(split: Split, spec: InputSpec, batch_size: int, *, training: bool = False,
                augmentation: Augmentation | None = None, seed: int = 0) -> tf.data.Dataset:
-    """A batched, prefetched tf.data pipeline of (raw pixels float32, label)."""
+    """A batched, prefetched tf.data pipeline of (raw pixels float32, label).
+
+    The images are in memory already; evaluation pipelines also cache their preprocessed
+    (resized, converted) batches when they fit CACHE_BUDGET_BYTES, so validation after every
+    epoch does not resize the same images again. Training batches are not cached: they are
+    reshuffled and augmented anew each epoch.
+    """
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
@@ -541,6 +548,8 @@ def tf_dataset(split: Split, spec: InputSpec, batch_size: int, *, training: bool
     if training:
         dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(lambda x, y: (model_input(x, spec), y), num_parallel_calls=autotune)
+    if not training and len(split) * spec.height * spec.width * spec.channels * 4 <= CACHE_BUDGET_BYTES:
+        dataset = dataset.cache()
     if training and augmentation is not None and augmentation.enabled:
         layers = augmenter(augmentation, seed)
         dataset = dataset.map(lambda x, y: (tf.clip_by_value(layers(x, training=True), 0.0, 255.0), y), num_parallel_calls=autotune)

@@ -151,10 +151,8 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     reporter = reporter or SilentReporter()
     folder = ModelFolder(config.folder)
     metadata = folder.load()
-    precisions = [p for p in bundle.PRECISIONS if p in (config.precisions or metadata.variants)]
-    if not precisions:
-        raise DataError(f"{folder.path}: has no TFLite variants to evaluate; run `edge-pipeline convert {folder.path}` first")
-    paths = {p: folder.verified_variant(p, metadata) for p in precisions}
+    paths = folder.verified_variants(metadata, config.precisions, "evaluate")
+    precisions = list(paths)
     keras_path = folder.verified(bundle.KERAS_FILE, metadata)
     try:
         dataset = load_dataset(DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir), metadata.input)
@@ -169,7 +167,7 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
 
     threads = config.threads or os.cpu_count() or 1
     model = keras.models.load_model(keras_path, compile=False)
-    predictors = {p: Predictor(path, threads=threads) for p, path in paths.items()}
+    predictors = {p: Predictor(path, threads=threads, verify=False) for p, path in paths.items()}  # verified above
     keras_scores, variant_scores = [], {p: [] for p in precisions}
     seconds = {"keras": 0.0, **{p: 0.0 for p in precisions}}
     with reporter.task("evaluating", total=len(test)) as task:
@@ -201,8 +199,5 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
             passed=-numbers["change_pp"] <= config.max_drop + 1e-9, **numbers,
         ))
 
-    with folder.transaction() as tx:
-        tx.write_json(bundle.DRIFT_JSON, result.to_dict())
-        metadata.files[bundle.DRIFT_JSON] = tx.record(bundle.DRIFT_JSON)
-        tx.commit(metadata)
+    folder.commit_json(bundle.DRIFT_JSON, result.to_dict(), metadata)
     return result
