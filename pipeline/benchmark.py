@@ -21,7 +21,7 @@ from edge_runtime.bench import LatencyStats, fill_inputs, time_invokes
 
 from . import bundle
 from .bundle import ModelFolder
-from .errors import PipelineError, UsageError
+from .errors import UsageError
 from .progress import Reporter, SilentReporter
 
 
@@ -128,10 +128,8 @@ def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> Benc
     reporter = reporter or SilentReporter()
     folder = ModelFolder(config.folder)
     metadata = folder.load()
-    precisions = [p for p in bundle.PRECISIONS if p in (config.precisions or metadata.variants)]
-    if not precisions:
-        raise PipelineError(f"{folder.path}: has no TFLite variants to benchmark; run `edge-pipeline convert {folder.path}` first")
-    paths = {p: folder.verified_variant(p, metadata) for p in precisions}
+    paths = folder.verified_variants(metadata, config.precisions, "benchmark")
+    precisions = list(paths)
     timings = {
         p: VariantTiming(p, metadata.variants[p].file, metadata.variants[p].sha256, metadata.variants[p].bytes) for p in precisions
     }
@@ -166,9 +164,6 @@ def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> Benc
                   "rounds": config.rounds, "interleaved": True, "input": "random, fixed seed"},
         variants=[timings[p] for p in precisions],
     )
-    with folder.transaction() as tx:
-        tx.write_json(bundle.BENCHMARK_JSON, result.to_dict())
-        metadata.files[bundle.BENCHMARK_JSON] = tx.record(bundle.BENCHMARK_JSON)
-        tx.commit(metadata)
+    folder.commit_json(bundle.BENCHMARK_JSON, result.to_dict(), metadata)
     return result
 

@@ -367,6 +367,20 @@ class ModelFolder:
             raise FolderError(f"{self.path}: has no {precision} variant; run `edge-pipeline convert {self.path} --precision {precision}`")
         return self.verified(metadata.variants[precision].file, metadata)
 
+    def verified_variants(self, metadata: Metadata, precisions: tuple[str, ...] | None, stage: str) -> dict[str, Path]:
+        """The requested variants (all when None) in PRECISIONS order, each checked against its sha256."""
+        chosen = [p for p in PRECISIONS if p in (precisions or metadata.variants)]
+        if not chosen:
+            raise FolderError(f"{self.path}: has no TFLite variants to {stage}; run `edge-pipeline convert {self.path}` first")
+        return {p: self.verified_variant(p, metadata) for p in chosen}
+
+    def commit_json(self, name: str, data: Any, metadata: Metadata) -> None:
+        """Publish one JSON result of a stage, with its checksum in metadata.json."""
+        with self.transaction() as tx:
+            tx.write_json(name, data)
+            metadata.files[name] = tx.record(name)
+            tx.commit(metadata)
+
     def check_writable_for(self, identity: dict[str, Any], overwrite: bool) -> None:
         """Refuse to train into a folder that holds a different model (or other files) unless told."""
         if not self.path.exists():

@@ -73,7 +73,7 @@ class RichReporter:
 def _table(title: str, columns: list[str]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold")
     for index, column in enumerate(columns):
-        table.add_column(column, justify="left" if index == 0 else "right")
+        table.add_column(column, justify="left" if index == 0 else "right", no_wrap=index == 0)
     return table
 
 
@@ -94,7 +94,8 @@ def train_summary(result: TrainResult) -> Table:
 
 
 def convert_table(result: ConvertResult) -> Table:
-    table = _table(f"converted {result.folder} in {result.seconds:.1f} s", ["variant", "file", "size KB", "x float32", "input", "output", "route"])
+    table = _table(f"converted {result.folder} in {result.seconds:.1f} s (files model_<variant>.tflite)",
+                   ["variant", "size KB", "x float32", "input", "output", "route"])
     base = next((v.bytes for v in result.variants if v.precision == "float32"), None)
 
     def tensor(info: Any) -> str:
@@ -102,7 +103,7 @@ def convert_table(result: ConvertResult) -> Table:
 
     for v in result.variants:
         ratio = f"{v.bytes / base:.2f}x" if base else "-"
-        table.add_row(v.precision, v.file, f"{v.bytes / 1024:,.1f}", ratio, tensor(v.input), tensor(v.output), v.route)
+        table.add_row(v.precision, f"{v.bytes / 1024:,.1f}", ratio, tensor(v.input), tensor(v.output), v.route)
     return table
 
 
@@ -134,7 +135,10 @@ def benchmark_table(result: BenchmarkResult) -> Table:
 
 
 def report_table(report: Report) -> Table:
-    table = _table(f"{report.name}: variants side by side (* recommended)", table_columns(report))
+    """The report's table without p99 columns, to fit a terminal (report.md has them all)."""
+    columns = table_columns(report)
+    keep = [i for i, column in enumerate(columns) if not column.startswith("p99")]
+    table = _table(f"{report.name}: variants side by side (* recommended; p99 in report.md)", [columns[i] for i in keep])
     for cells in table_rows(report):
-        table.add_row(*cells)
+        table.add_row(*(cells[i] for i in keep))
     return table

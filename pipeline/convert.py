@@ -128,7 +128,8 @@ def converter_settings(precision: str, io_type: str, calibration: np.ndarray | N
     }
 
 
-def _apply(converter: Any, settings: dict[str, Any]) -> Any:
+def apply_settings(converter: Any, settings: dict[str, Any]) -> Any:
+    """Set converter_settings() on a TFLiteConverter; returns the converter."""
     for name, value in settings.items():
         if name == "target_spec":
             for key, item in value.items():
@@ -152,7 +153,7 @@ class _Routes:
         if self._saved_model is None:
             self._saved_model = self.workdir / "saved_model"
             self.model.export(str(self._saved_model), format="tf_saved_model", verbose=False)
-        return _apply(tf.lite.TFLiteConverter.from_saved_model(str(self._saved_model)), settings).convert()
+        return apply_settings(tf.lite.TFLiteConverter.from_saved_model(str(self._saved_model)), settings).convert()
 
     def keras_litert(self, settings: dict[str, Any]) -> bytes:
         target = self.workdir / f"keras_{len(list(self.workdir.glob('*.tflite')))}.tflite"

@@ -62,40 +62,62 @@ class TradeoffPoint:
     group: str = ""
 
 
+MARKERS = {"float32": "o", "float16": "s", "dynamic": "^", "int8": "D"}
+
+
 def tradeoff_plot(points: Sequence[TradeoffPoint], path: Path, title: str, latency_label: str = "latency p50 (ms)") -> None:
-    """Accuracy against latency; marker area grows with model size; the recommended one ringed."""
+    """Accuracy against latency; marker area grows with model size; the recommended one ringed.
+
+    Points are told apart by colour (one model: by variant; several: by model) and marker
+    shape (precision), with the numbers in a legend beside the plot, so that variants at the
+    same latency do not hide each other's labels.
+    """
+    from matplotlib.lines import Line2D
+
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(8, 5.5))
-    groups = sorted({p.group for p in points})
+    figure, axis = plt.subplots(figsize=(11, 6))
+    groups = list(dict.fromkeys(p.group for p in points))
+    several = len(groups) > 1
     colors = plt.get_cmap("tab10")
     largest = max((p.size_kb for p in points), default=1.0) or 1.0
-    for index, group in enumerate(groups):
-        members = [p for p in points if p.group == group]
-        axis.scatter(
-            [p.latency_ms for p in members], [p.accuracy * 100 for p in members],
-            s=[60 + 1400 * p.size_kb / largest for p in members], alpha=0.55,
-            color=colors(index % 10), edgecolors="black", linewidths=0.6, label=group or None,
-        )
-    for p in points:
-        axis.annotate(f"{p.label}\n{p.size_kb:,.0f} KB", (p.latency_ms, p.accuracy * 100), textcoords="offset points",
-                      xytext=(8, 6), fontsize=8)
+
+    def area(p: TradeoffPoint) -> float:
+        return 80 + 1500 * p.size_kb / largest
+
+    handles = []
+    for index, p in enumerate(points):
+        color = colors((groups.index(p.group) if several else index) % 10)
+        marker = MARKERS.get(p.label, "o")
+        axis.scatter([p.latency_ms], [p.accuracy * 100], s=area(p), marker=marker, color=color, alpha=0.45, edgecolors="black", linewidths=0.8)
+        axis.scatter([p.latency_ms], [p.accuracy * 100], s=12, marker=marker, color="black")  # the exact spot
         if p.recommended:
-            axis.scatter([p.latency_ms], [p.accuracy * 100], s=60 + 1400 * p.size_kb / largest + 500, facecolors="none",
-                         edgecolors="green", linewidths=2.5, label="recommended")
+            axis.scatter([p.latency_ms], [p.accuracy * 100], s=area(p) * 1.8, facecolors="none", edgecolors="green", linewidths=2.5)
+        if not several:
+            handles.append(Line2D([], [], marker=marker, color=color, linestyle="", markersize=9,
+                                  label=f"{p.label}{' (recommended)' if p.recommended else ''}: {p.size_kb:,.0f} KB, "
+                                        f"{p.accuracy:.2%}, {p.latency_ms:.3f} ms"))
+    if several:
+        handles += [Line2D([], [], marker="o", color=colors(i % 10), linestyle="", markersize=9, label=g) for i, g in enumerate(groups)]
+        shapes = list(dict.fromkeys(p.label for p in points))
+        handles += [Line2D([], [], marker=MARKERS.get(s, "o"), color="gray", linestyle="", markersize=8, label=s) for s in shapes]
+    if any(p.recommended for p in points) and several:
+        handles.append(Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="green", markeredgewidth=2.5, linestyle="",
+                              markersize=11, label="recommended"))
+    axis.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False,
+                title="variant: size, accuracy, p50" if not several else "model (colour), precision (shape)")
     axis.set_xlabel(latency_label + " - lower is better")
     axis.set_ylabel("test accuracy (%) - higher is better")
-    axis.set_title(title + "\nmarker area = model size")
+    axis.set_title(title + " - marker area = model size")
     axis.grid(alpha=0.3)
-    if any(p.latency_ms > 0 for p in points):
-        positives = [p.latency_ms for p in points if p.latency_ms > 0]
-        if max(positives) / min(positives) > 20:
-            axis.set_xscale("log")
+    positives = [p.latency_ms for p in points if p.latency_ms > 0]
+    if positives and max(positives) / min(positives) > 20:
+        axis.set_xscale("log")
+    elif positives:
+        axis.set_xlim(0, max(positives) * 1.25)
     accuracies = [p.accuracy * 100 for p in points]
     if accuracies:
         spread = max(accuracies) - min(accuracies)
-        axis.set_ylim(min(accuracies) - max(0.5, spread * 0.3), max(accuracies) + max(0.5, spread * 0.3))
-    if groups != [""] or any(p.recommended for p in points):
-        axis.legend(loc="lower right", markerscale=0.4, fontsize=8)
+        axis.set_ylim(min(accuracies) - max(0.4, spread * 0.25), max(accuracies) + max(0.4, spread * 0.25))
     figure.tight_layout()
     figure.savefig(path, dpi=DPI, format="png")
     plt.close(figure)

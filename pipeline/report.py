@@ -25,8 +25,17 @@ from .data import DataConfig, balanced_indices, load_dataset, model_input_array
 from .errors import DataError, FolderError, UsageError
 from .progress import Reporter, SilentReporter
 
-# A variant this close to the fastest counts as "as fast"; then the smaller one wins.
+# A variant this close to the fastest counts as "as fast"; then the smaller one wins, and
+# between variants this close in size, the one that agrees with Keras more often.
 AS_FAST = 1.10
+AS_SMALL = 1.05
+# What each precision is for, beyond the numbers.
+PURPOSE = {
+    "float32": "the exact reference",
+    "float16": "made for GPU delegates, which compute in float16; on a CPU it runs as float32",
+    "dynamic": "int8 weights with float activations; integer-only accelerators cannot run it",
+    "int8": "integer end to end: the one for integer-only accelerators (NPU, Edge TPU, microcontrollers)",
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class Report:
     benchmark_settings: dict[str, Any] | None
     notes: list[str] = field(default_factory=list)
     worst_classes: list[dict[str, Any]] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)
 
     @property
     def reference_threads(self) -> int | None:
@@ -129,18 +139,41 @@ def recommend(rows: list[ReportRow], max_drop: float, threads: int | None) -> tu
     timed = [r for r in within if threads in r.p50_ms]
     if timed:
         fastest = min(r.p50_ms[threads] for r in timed)
-        pick = min((r for r in timed if r.p50_ms[threads] <= fastest * AS_FAST), key=lambda r: (r.bytes, r.p50_ms[threads]))
-        speed = f"{pick.speedup.get(threads, 1.0):.2f}x float32's speed ({pick.p50_ms[threads]:.3f} ms p50 at {threads} thread{'s' if threads != 1 else ''})"
-        why = "the smallest variant within your accuracy budget that is as fast as the fastest (within 10%)"
+        candidates = [r for r in timed if r.p50_ms[threads] <= fastest * AS_FAST]
+        speed_note = " that is as fast as the fastest (within 10%)"
     else:
-        pick = min(within, key=lambda r: r.bytes)
+        candidates = within
+        speed_note = ""
+    smallest = min(r.bytes for r in candidates)
+    pick = max((r for r in candidates if r.bytes <= smallest * AS_SMALL), key=lambda r: (r.agreement or 0.0, -r.bytes))
+    why = f"the smallest variant within your accuracy budget{speed_note}; of those within 5% of that size, the one agreeing most with Keras"
+    if timed:
+        speed = f"{pick.speedup.get(threads, 1.0):.2f}x float32's speed ({pick.p50_ms[threads]:.3f} ms p50 at {threads} thread{'s' if threads != 1 else ''})"
+    else:
         speed = "latency not measured (run `edge-pipeline benchmark`)"
-        why = "the smallest variant within your accuracy budget"
     return pick.precision, (
         f"Ship {pick.file} ({pick.precision}): {why}. It is {pick.size_ratio:.2f}x the size of float32 ({pick.size_kb:,.1f} KB), "
         f"{speed}, {pick.change_pp:+.2f} pp top-1 accuracy against Keras (budget {max_drop:g} pp), and agrees with Keras "
         f"on {pick.agreement:.2%} of test images."
     )
+
+
+def alternatives(rows: list[ReportRow], recommended: str | None, threads: int | None) -> list[str]:
+    """One line per other variant: how it compares with the recommended one, and what it is for."""
+    pick = next((r for r in rows if r.precision == recommended), None)
+    lines = []
+    for row in rows:
+        if pick is None or row is pick:
+            continue
+        parts = [f"{row.bytes / pick.bytes:.2f}x its size"]
+        if threads in row.p50_ms and threads in pick.p50_ms:
+            parts.append(f"{row.p50_ms[threads] / pick.p50_ms[threads]:.2f}x its latency")
+        if row.accuracy is not None:
+            parts.append(f"{row.change_pp:+.2f} pp against Keras, agreeing on {row.agreement:.2%}")
+        if row.within_budget is False:
+            parts.append("outside the accuracy budget")
+        lines.append(f"{row.precision}: {', '.join(parts)}; {PURPOSE.get(row.precision, '')}.")
+    return lines
 
 
 def build_report(config: ReportConfig) -> Report:
@@ -178,6 +211,7 @@ def build_report(config: ReportConfig) -> Report:
             if reference is not None and t in reference.p50_ms and p50 > 0:
                 row.speedup[t] = reference.p50_ms[t] / p50
     recommended, text = recommend(rows, config.max_drop, threads[0] if threads else None)
+    others = alternatives(rows, recommended, threads[0] if threads else None)
     worst = []
     if recommended and drift:
         worst = drift["variants"][recommended]["per_class"][:5]
@@ -187,6 +221,7 @@ def build_report(config: ReportConfig) -> Report:
         test_images=(drift or {}).get("test_images"), max_drop=config.max_drop, threads=threads, rows=rows,
         recommended=recommended, recommendation=text, training=metadata.training,
         machine=(bench or {}).get("machine"), benchmark_settings=(bench or {}).get("settings"), notes=notes, worst_classes=worst,
+        alternatives=others,
     )
 
 
@@ -222,12 +257,14 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
     columns = table_columns(report)
     out = [f"# {report.name}: which variant to ship", ""]
     out += [f"**{report.recommendation}**", ""]
+    if report.alternatives:
+        out += [f"Compared with {report.recommended}:", "", *[f"- {line}" for line in report.alternatives], ""]
     keras = f"{report.keras_accuracy:.2%}" if report.keras_accuracy is not None else "-"
     out += [f"Model `{report.model}` trained on `{report.dataset}`; Keras test accuracy {keras}"
             + (f" on {report.test_images:,} test images." if report.test_images else "."), ""]
     out += ["## Variants", "", "| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     out += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
-    out += ["", f"`*` recommended. Accuracy budget (--max-drop): {report.max_drop:g} percentage points below Keras. "
+    out += ["", f"`*` recommended. Accuracy budget (--max-drop): {report.max_drop:g} pp (percentage points) below Keras. "
             "Agreement: share of test images whose top-1 class equals the Keras model's. "
             "Speed-up: float32's p50 latency divided by the variant's.", ""]
     if has.get(bundle.TRADEOFF_PNG):
