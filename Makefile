@@ -1,0 +1,38 @@
+# Two entry points: `make run` (set up, then the main job) and `make test` (set up, then the tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+
+.PHONY: run test setup data lint benchmark clean
+
+# The virtual environment, rebuilt when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Fashion-MNIST from Debian's dataset-fashion-mnist, so nothing is downloaded at run time.
+data:
+	@if [ -f $(FASHION_MNIST) ]; then echo "Fashion-MNIST: $(dir $(FASHION_MNIST))"; \
+	elif command -v apt-get >/dev/null 2>&1; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "no apt-get: edge-pipeline looks in ~/.keras/datasets, then lets Keras download Fashion-MNIST"; fi
+
+setup: $(BIN)/.installed data
+
+run: setup
+	$(BIN)/edge-pipeline run
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+benchmark: setup
+	$(BIN)/python benchmarks/suite.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/work

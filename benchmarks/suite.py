@@ -1,0 +1,250 @@
+"""The benchmark suite: several models x every precision on Fashion-MNIST, side by side.
+
+    python benchmarks/suite.py            # train, convert, evaluate, benchmark, report, compare
+    python benchmarks/suite.py --reuse    # keep model folders already trained in benchmarks/work
+
+Writes benchmarks/results/: README.md (the comparison, with the machine it ran on),
+comparison.png (accuracy against latency, marker area by size), results.json (every number).
+Besides the model x precision table it records edge_runtime's cold start and per-image
+overhead, evaluation throughput (batched against one image per invoke), and a trust check of
+our latency against the official benchmark shipped in the ai-edge-litert wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from benchmarks import official_tool, runtime_costs  # noqa: E402
+from pipeline import bundle, plots  # noqa: E402
+from pipeline.benchmark import BenchmarkConfig, benchmark, machine_info  # noqa: E402
+from pipeline.convert import ConvertConfig, convert  # noqa: E402
+from pipeline.data import DataConfig, load_dataset, model_input_array  # noqa: E402
+from pipeline.evaluate import EvaluateConfig, evaluate  # noqa: E402
+from pipeline.models import ModelOptions  # noqa: E402
+from pipeline.report import ReportConfig, write_report  # noqa: E402
+from pipeline.train import HyperParams, TrainConfig, train  # noqa: E402
+
+THREADS = (1, 2)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model of the suite."""
+
+    name: str
+    model: str
+    options: ModelOptions = field(default_factory=ModelOptions)
+    hparams: HyperParams = field(default_factory=HyperParams)
+    limit: int | None = None
+
+
+# MobileNetV2 from scratch costs 46 s (32 px) and 135 s (96 px) per Fashion-MNIST epoch on 2 cores.
+ENTRIES = [
+    Entry("cnn", "cnn"),
+    Entry("mlp", "mlp", hparams=HyperParams(epochs=20)),
+    Entry("mobilenet_v2-a0.35-32px", "mobilenet_v2", ModelOptions(alpha=0.35, input_size=32, weights="none"), HyperParams(epochs=12)),
+    Entry("mobilenet_v2-a0.35-96px", "mobilenet_v2", ModelOptions(alpha=0.35, input_size=96, weights="none"), HyperParams(epochs=6)),
+]
+QUICK = [Entry(e.name, e.model, e.options, HyperParams(epochs=1), limit=1000) for e in ENTRIES]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def build_folder(entry: Entry, work: Path, reuse: bool, runs: int = 200) -> Path:
+    folder = work / entry.name
+    if not (reuse and (folder / bundle.REPORT_JSON).is_file()):
+        log(f"{entry.name}: train")
+        train(TrainConfig(data=DataConfig(limit=entry.limit), model=entry.model, options=entry.options, hparams=entry.hparams,
+                          output=folder, overwrite=True))
+        log(f"{entry.name}: convert, evaluate, benchmark, report")
+        convert(ConvertConfig(folder=folder))
+        evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
+        benchmark(BenchmarkConfig(folder=folder, threads=THREADS, runs=runs))
+        write_report(ReportConfig(folder=folder))
+    return folder
+
+
+def rows_of(entry: Entry, folder: Path) -> list[dict[str, Any]]:
+    report = json.loads((folder / bundle.REPORT_JSON).read_text())
+    metadata = json.loads((folder / bundle.METADATA_FILE).read_text())
+    training = metadata["training"]
+    rows = []
+    for row in report["rows"]:
+        rows.append({
+            "model": entry.name, "precision": row["precision"], "parameters": training["parameters"],
+            "train_images": metadata["dataset"]["sizes"]["train"], "epochs": training["epochs_run"],
+            "size_kb": row["size_kb"], "size_ratio": row["size_ratio"], "accuracy": row["accuracy"], "change_pp": row["change_pp"],
+            "agreement": row["agreement"], "p50_ms": row["p50_ms"], "p99_ms": row["p99_ms"], "speedup": row["speedup"],
+            "peak_memory_mb": row["peak_memory_mb"], "recommended": row["precision"] == report["recommended"],
+        })
+    return rows
+
+
+def mobilenet_224(work: Path, alpha: float) -> dict[str, Path]:
+    """An untrained 224x224 MobileNetV2 in float32 and int8: latency does not need training."""
+    import keras
+    import tensorflow as tf
+
+    from edge_runtime.model_folder import InputSpec
+    from pipeline.convert import apply_settings, converter_settings
+    from pipeline.models import build_model
+
+    folder = work / f"mobilenet_v2-a{alpha}-224px-untrained"
+    paths = {p: folder / f"model_{p}.tflite" for p in ("float32", "int8")}
+    if all(p.is_file() for p in paths.values()):
+        return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(0)
+    model = build_model("mobilenet_v2", InputSpec(224, 224, 3), 1000, ModelOptions(alpha=alpha, weights="none"))
+    calibration = np.random.default_rng(0).uniform(0, 255, (32, 224, 224, 3)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as saved:
+        model.export(saved, format="tf_saved_model", verbose=False)
+        for precision, path in paths.items():
+            converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+            path.write_bytes(apply_settings(converter, converter_settings(precision, "int8", calibration)).convert())
+    return paths
+
+
+def photo(work: Path, images: np.ndarray) -> Path:
+    """A 640x480 colour JPEG, like a phone or Pi camera frame."""
+    path = work / "photo_640x480.jpg"
+    Image.fromarray(images[0][:, :, 0]).convert("RGB").resize((640, 480), Image.BILINEAR).save(path, quality=90)
+    return path
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    out = ["# Benchmark suite results", "",
+           f"Run on {results['date']}: {machine['cpu']}, {machine['cores']} cores, {machine['os']}; interpreter {machine['interpreter']}. "
+           f"Versions: {', '.join(f'{k} {v}' for k, v in machine['versions'].items())}.", "",
+           "Every model was trained on Fashion-MNIST (60,000 training images, the 10,000 test images for accuracy) with "
+           "`--weights none` (ImageNet weights are not available offline), converted to all four precisions, and timed with "
+           "`edge-pipeline benchmark` (invoke() on random input, 20 warm-up then 200 timed runs, variants interleaved in 10 rounds). "
+           "Regenerate with `make benchmark` (`python benchmarks/suite.py`).", "",
+           "## Models x precisions", "",
+           "| model | precision | params | size KB | x float32 | accuracy | vs Keras (pp) | agreement | p50 ms @1t | p50 ms @2t | "
+           "speed-up @1t | peak MB |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        mark = " *" if r["recommended"] else ""
+        out.append(f"| {r['model']} | {r['precision']}{mark} | {r['parameters']:,} | {r['size_kb']:,.1f} | {r['size_ratio']:.2f}x | "
+                   f"{r['accuracy']:.2%} | {r['change_pp']:+.2f} | {r['agreement']:.2%} | {r['p50_ms']['1']:.3f} | {r['p50_ms']['2']:.3f} | "
+                   f"{r['speedup']['1']:.2f}x | {r['peak_memory_mb']:.1f} |")
+    out += ["", "`*` the variant each model's own report recommends (smallest within 1 pp of Keras that is as fast as the fastest). "
+            "Peak memory is that of a separate `edge-runtime bench` process (interpreter only).", "",
+            "![accuracy against latency, marker area by model size](comparison.png)", ""]
+    cold = results["cold_start"]
+    edge, tf_import, tf_predict = cold["edge_runtime"], cold["import_tensorflow"], cold["tensorflow_interpreter"]
+    out += ["## Cold start (edge_runtime)", "",
+            f"Fresh process: import, load `{cold['model']}`, predict one PNG; median of {cold['repeats']} runs, interleaved.", "",
+            "| | seconds (median) | peak MB |", "|---|---|---|",
+            f"| edge_runtime ({edge['backend']}) | {edge['median_s']:.3f} | {edge['peak_mb']:.1f} |",
+            f"| `import tensorflow` alone | {tf_import['median_s']:.3f} | {tf_import['peak_mb']:.1f} |",
+            f"| edge_runtime on tf.lite (import TensorFlow, load, predict) | {tf_predict['median_s']:.3f} | {tf_predict['peak_mb']:.1f} |", "",
+            f"edge_runtime starts {cold['speedup_vs_import_tensorflow']:.1f}x faster than TensorFlow imports, in "
+            f"{cold['memory_ratio_vs_import_tensorflow']:.1f}x less memory; TensorFlow imported: {edge['tensorflow_imported']}.", ""]
+    out += ["## Per-image overhead (edge_runtime)", "",
+            "One 640x480 JPEG through `predict()` on an untrained 224x224 MobileNetV2 (alpha 1.0), 1 thread; medians in ms.", "",
+            "| model | decode + resize | quantize | invoke | dequantize + top-k | overhead / invoke | overhead without decode / invoke |",
+            "|---|---|---|---|---|---|---|"]
+    for item in results["per_image_overhead"]:
+        m = item["median_ms"]
+        out.append(f"| {item['model']} | {m['decode_resize']:.3f} | {m['quantize']:.3f} | {m['invoke']:.3f} | {m['dequantize_top_k']:.3f} | "
+                   f"{item['overhead_share_of_invoke']:.1%} | {item['overhead_without_decode_ms'] / m['invoke']:.1%} |")
+    out += ["", "## Evaluation throughput", "",
+            "The cnn's 10,000 test images through `Predictor.scores` (what `edge-pipeline evaluate` runs), 2 threads.", "",
+            "| precision | batched images/s | one per invoke() images/s | speed-up |", "|---|---|---|---|"]
+    for precision, item in results["evaluation_throughput"].items():
+        out.append(f"| {precision} | {item['batched_images_per_s']:,.0f} | {item['one_at_a_time_images_per_s']:,.0f} | {item['speedup']:.1f}x |")
+    resolved = [i for i in results["trust_check"] if i["resolved"]]
+    agree = sum(i["within_10_percent"] for i in resolved)
+    out += ["", "## Trust check: our latency against the official LiteRT benchmark", "",
+            "`edge-runtime bench` (Interpreter.invoke) against `ai_edge_litert/tools/benchmark_litert_model.py` (CompiledModel), "
+            "same model and thread count, fresh processes, alternated over 3 rounds; medians of p50. The official tool rounds to "
+            "0.01 ms, so the 10% check counts models of 1 ms and more; below that its figure is too coarse to check against "
+            f"(shown for completeness). Within 10%: {agree} of {len(resolved)} checkable rows.", "",
+            "| model | file | threads | ours p50 ms | official median ms | ratio | within 10% |", "|---|---|---|---|---|---|---|"]
+    for item in results["trust_check"]:
+        out.append(f"| {item['folder']} | {item['model']} | {item['threads']} | {item['ours_p50_ms']:.3f} | {item['official_median_ms']:.3f} | "
+                   f"{item['ratio']:.3f} | {('yes' if item['within_10_percent'] else 'no') if item['resolved'] else 'n/a (< 1 ms)'} |")
+    if results.get("notes"):
+        out += ["", "## Notes", "", *[f"- {note}" for note in results["notes"]]]
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work", help="model folders")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results")
+    parser.add_argument("--reuse", action="store_true", help="keep model folders that already have a report")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 1 epoch on 1,000 images, few repeats (not for results)")
+    args = parser.parse_args()
+    entries, repeats, rounds, runs = (QUICK, 2, 1, 20) if args.quick else (ENTRIES, 7, 3, 200)
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    rows, folders = [], {}
+    for entry in entries:
+        folders[entry.name] = build_folder(entry, args.work, args.reuse, runs)
+        rows.extend(rows_of(entry, folders[entry.name]))
+
+    log("runtime costs: cold start, per-image overhead, evaluation throughput")
+    cnn = folders["cnn"]
+    metadata = bundle.ModelFolder(cnn).load()
+    dataset = load_dataset(DataConfig(), metadata.input)
+    sample = args.work / "sample.png"
+    Image.fromarray(dataset.test.images[0][:, :, 0]).save(sample)
+    big = mobilenet_224(args.work, 1.0)
+    small = mobilenet_224(args.work, 0.35)
+    camera = photo(args.work, dataset.test.images)
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine_info(),
+        "rows": rows,
+        "cold_start": runtime_costs.cold_start(cnn / "model_int8.tflite", sample, repeats=repeats),
+        "per_image_overhead": [runtime_costs.per_image_overhead(path, camera, runs=runs // 4) for path in big.values()],
+        "evaluation_throughput": runtime_costs.evaluation_throughput(cnn, model_input_array(dataset.test.images, metadata.input).astype(np.uint8),
+                                                                     list(bundle.PRECISIONS)),
+    }
+    log("trust check against the official benchmark")
+    trust_models = [cnn / "model_float32.tflite", cnn / "model_int8.tflite",
+                    folders["mobilenet_v2-a0.35-96px"] / "model_float32.tflite", folders["mobilenet_v2-a0.35-96px"] / "model_int8.tflite",
+                    *small.values(), *big.values()]
+    results["trust_check"] = [official_tool.compare(model, threads, runs=runs, rounds=rounds) for model in trust_models for threads in THREADS]
+    results["notes"] = []
+    for item in results["trust_check"]:
+        if item["resolved"] and not item["within_10_percent"]:
+            results["notes"].append(
+                f"{item['folder']}/{item['model']} at {item['threads']} thread(s): ours {item['ours_p50_ms']:.3f} ms against "
+                f"{item['official_median_ms']:.3f} ms official (ratio {item['ratio']:.2f}).")
+    results["seconds"] = round(time.time() - started)
+
+    points = [plots.TradeoffPoint(f"{r['precision']}", r["p50_ms"]["1"], r["accuracy"], r["size_kb"], group=r["model"]) for r in rows]
+    plots.tradeoff_plot(points, args.out / "comparison.png", "Fashion-MNIST: models x precisions (1 thread)",
+                        latency_label="p50 latency at 1 thread (ms, log scale when wide)")
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "README.md").write_text(markdown(results))
+    log(f"done in {results['seconds']} s: {args.out / 'README.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
