@@ -163,7 +163,7 @@ def test_inversion_and_arrays(tmp_path: Path) -> None:
 
 @requires_fashion_mnist
 def test_predict_accepts_path_pil_image_and_array_alike(trained_folder: Path, fashion_arrays: tuple, tmp_path: Path) -> None:
-    images, labels = fashion_arrays
+    images, _ = fashion_arrays
     predictor = Predictor(trained_folder)
     assert predictor.model_path.name == "model_int8.tflite", "a folder means its integer model"
     path = tmp_path / "boot.png"
@@ -171,7 +171,7 @@ def test_predict_accepts_path_pil_image_and_array_alike(trained_folder: Path, fa
     from_path = predictor.predict(path, top_k=3)
     assert predictor.predict(Image.open(path), top_k=3) == from_path == predictor.predict(images[0], top_k=3)
     batch = predictor.predict_batch([path, images[1], images[2]], top_k=1)
-    assert [b[0] for b in batch][0] == from_path[0] and len(batch) == 3
+    assert batch[0][0] == from_path[0] and len(batch) == 3
     assert [c.score for c in from_path] == sorted((c.score for c in from_path), reverse=True)
 
 

@@ -47,10 +47,11 @@ def test_trained_folder_is_complete_and_metadata_is_valid(trained_folder: Path) 
 
 def test_same_seed_same_model(tmp_path: Path) -> None:
     config = TrainConfig(data=DataConfig(limit=600), hparams=HyperParams(epochs=1, seed=7))
-    first = train(TrainConfig(**{**config.__dict__, "output": tmp_path / "a"}))
+    first = train(TrainConfig(**{**config.__dict__, "output": tmp_path / "a", "tensorboard": tmp_path / "logs"}))
     second = train(TrainConfig(**{**config.__dict__, "output": tmp_path / "b"}))
     assert first.history == second.history
     assert first.test_accuracy == second.test_accuracy
+    assert list((tmp_path / "logs").rglob("events.out.tfevents.*")), "--tensorboard writes event files"
 
 
 def test_refuses_to_overwrite_a_different_model(trained_folder: Path, tmp_path: Path) -> None:
