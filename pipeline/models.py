@@ -65,6 +65,12 @@ class ModelSpec:
     uses_weights: bool = False  # has an ImageNet-style backbone (--weights, --fine-tune)
     uses_alpha: bool = False
     learning_rate: float = 1e-3
+    scratch_learning_rate: float | None = None  # when a backbone starts from random weights
+
+    def default_learning_rate(self, options: ModelOptions) -> float:
+        if self.uses_weights and not options.pretrained and self.scratch_learning_rate is not None:
+            return self.scratch_learning_rate
+        return self.learning_rate
 
     def input_spec(self, options: ModelOptions, native: NativeFormat, invert: bool = False) -> InputSpec:
         """The model's input for this dataset: size from options or defaults, colour from the model."""
@@ -182,6 +188,13 @@ def _transfer_head(inputs: Any, x: Any, base: Any, classes: int, options: ModelO
     # A pretrained base is frozen and kept in inference mode (BatchNorm statistics stay
     # ImageNet's, also when --fine-tune unfreezes layers); a random one trains fully.
     base.trainable = not options.pretrained
+    if not options.pretrained:
+        # keras.applications builds BatchNorm with momentum 0.999: from scratch its moving
+        # statistics lag thousands of steps behind, and a model that learns scores at chance
+        # in inference mode (measured: 10% on Fashion-MNIST after 5 epochs, early-stopped).
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
     x = base(x, training=False) if options.pretrained else base(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(options.dropout)(x)
@@ -227,6 +240,8 @@ MODELS: dict[str, ModelSpec] = {
     "mobilenet_v2": ModelSpec(
         "mobilenet_v2", "Keras MobileNetV2 (--alpha, --input-size, --weights, --fine-tune)", build_mobilenet_v2,
         rgb_only=True, min_size=32, default_size=96, uses_weights=True, uses_alpha=True,
+        # From scratch on Fashion-MNIST (6,000 images, 4 epochs): 71% at 3e-3 against 56% at 1e-3.
+        scratch_learning_rate=3e-3,
     ),
     "vgg16": ModelSpec("vgg16", "baseline: VGG16 base with a dense head", build_vgg16, rgb_only=True, min_size=32, uses_weights=True, learning_rate=1e-4),
 }

@@ -189,7 +189,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
 
     keras.utils.set_random_seed(config.hparams.seed)
     model = build_model(config.model, spec, len(labels), config.options)
-    learning_rate = config.hparams.learning_rate or model_spec.learning_rate
+    learning_rate = config.hparams.learning_rate or model_spec.default_learning_rate(config.options)
     reporter.status(f"model: {config.model}, {model.count_params():,} parameters, input {spec.height}x{spec.width}x{spec.channels}")
 
     start = time.perf_counter()
