@@ -238,10 +238,11 @@ def main() -> int:
     results["seconds"] = round(time.time() - started)
 
     points = [plots.TradeoffPoint(f"{r['precision']}", r["p50_ms"]["1"], r["accuracy"], r["size_kb"], group=r["model"]) for r in rows]
-    plots.tradeoff_plot(points, args.out / "comparison.png", "Fashion-MNIST: models x precisions (1 thread)",
-                        latency_label="p50 latency at 1 thread (ms, log scale when wide)")
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "README.md").write_text(markdown(results))
+    with bundle.atomic_path(args.out / "comparison.png") as picture:
+        plots.tradeoff_plot(points, picture, "Fashion-MNIST: models x precisions (1 thread)",
+                            latency_label="p50 latency at 1 thread (ms, log scale when wide)")
+    bundle.atomic_write_json(args.out / "results.json", results)
+    bundle.atomic_write_text(args.out / "README.md", markdown(results))
     log(f"done in {results['seconds']} s: {args.out / 'README.md'}")
     return 0
 

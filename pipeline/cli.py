@@ -56,7 +56,8 @@ OPTIONS: dict[str, Opt] = {
     "model_dir": Opt(Path, ..., "model folder (models/<name>)", argument=True),
     # data
     "dataset": Opt(str, "fashion-mnist", "named dataset: fashion-mnist, mnist or cifar10"),
-    "data": Opt(Path | None, None, "folder of images with one sub-folder per class (replaces --dataset)"),
+    "data": Opt(Path | None, None, "folder of images with one sub-folder per class: instead of --dataset when training; "
+                                   "afterwards, where that folder is now if it moved"),
     "data_dir": Opt(Path | None, None, "where to look first for a named dataset's files"),
     "validation_split": Opt(float, 0.1, "share of the training images held out for validation"),
     "test_split": Opt(float, 0.1, "share of an image folder held out for testing"),
