@@ -177,7 +177,7 @@ def markdown(results: dict[str, Any]) -> str:
     agree = sum(i["within_10_percent"] for i in resolved)
     out += ["", "## Trust check: our latency against the official LiteRT benchmark", "",
             "`edge-runtime bench` (Interpreter.invoke) against `ai_edge_litert/tools/benchmark_litert_model.py` (CompiledModel), "
-            "same model and thread count, fresh processes, alternated over 3 rounds; medians of p50. The official tool rounds to "
+            f"same model and thread count, fresh processes, alternated over {results['trust_rounds']} rounds; medians of p50. The official tool rounds to "
             "0.01 ms, so the 10% check counts models of 1 ms and more; below that its figure is too coarse to check against "
             f"(shown for completeness). Within 10%: {agree} of {len(resolved)} checkable rows.", "",
             "| model | file | threads | ours p50 ms | official median ms | ratio | within 10% |", "|---|---|---|---|---|---|---|"]
@@ -196,7 +196,7 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="keep model folders that already have a report")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 epoch on 1,000 images, few repeats (not for results)")
     args = parser.parse_args()
-    entries, repeats, rounds, runs = (QUICK, 2, 1, 20) if args.quick else (ENTRIES, 7, 3, 200)
+    entries, repeats, rounds, runs = (QUICK, 2, 1, 20) if args.quick else (ENTRIES, 7, 5, 200)
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -228,6 +228,7 @@ def main() -> int:
     trust_models = [cnn / "model_float32.tflite", cnn / "model_int8.tflite",
                     folders["mobilenet_v2-a0.35-96px"] / "model_float32.tflite", folders["mobilenet_v2-a0.35-96px"] / "model_int8.tflite",
                     *small.values(), *big.values()]
+    results["trust_rounds"] = rounds
     results["trust_check"] = [official_tool.compare(model, threads, runs=runs, rounds=rounds) for model in trust_models for threads in THREADS]
     results["notes"] = []
     for item in results["trust_check"]:
