@@ -188,6 +188,14 @@ def _fit(model: Any, dataset: Dataset, spec: InputSpec, config: TrainConfig, epo
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
+def _check_tensorboard() -> None:
+    # Keras only finds out at the end of the first batch, after the data has loaded.
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UsageError("--tensorboard needs the tensorboard package: pip install 'edge-pipeline[train]' (or pip install tensorboard)")
+
+
 def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Train `config.model` on `config.data` and write a complete model folder.
 
@@ -197,6 +205,8 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     reporter = reporter or SilentReporter()
     model_spec = get_spec(config.model)
     check_options(model_spec, config.options)
+    if config.tensorboard:
+        _check_tensorboard()
     folder = ModelFolder(config.folder)
     native, labels = native_format(config.data)
     spec = model_spec.input_spec(config.options, native, config.invert)

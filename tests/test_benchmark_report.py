@@ -74,7 +74,7 @@ def test_report_numbers_equal_drift_and_benchmark(reported_folder: Path) -> None
 @requires_fashion_mnist
 def test_report_markdown_and_pictures(reported_folder: Path) -> None:
     text = (reported_folder / "report.md").read_text()
-    assert text.startswith("# fmnist: which variant to ship")
+    assert text.startswith("# fmnist-cnn: which variant to ship"), "the title is the model's name from metadata.json"
     for picture in ("tradeoff.png", "confusion.png", "samples.png", "history.png"):
         assert f"]({picture})" in text
         with Image.open(reported_folder / picture) as image:
