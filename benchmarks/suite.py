@@ -83,13 +83,13 @@ def build_folder(entry: Entry, work: Path, reuse: bool, runs: int = 200) -> Path
 
 def rows_of(entry: Entry, folder: Path) -> list[dict[str, Any]]:
     report = json.loads((folder / bundle.REPORT_JSON).read_text())
-    metadata = json.loads((folder / bundle.METADATA_FILE).read_text())
-    training = metadata["training"]
+    metadata = bundle.ModelFolder(folder).load()
+    training = metadata.training
     rows = []
     for row in report["rows"]:
         rows.append({
             "model": entry.name, "precision": row["precision"], "parameters": training["parameters"],
-            "train_images": metadata["dataset"]["sizes"]["train"], "epochs": training["epochs_run"],
+            "train_images": metadata.dataset["sizes"]["train"], "epochs": training["epochs_run"],
             "size_kb": row["size_kb"], "size_ratio": row["size_ratio"], "accuracy": row["accuracy"], "change_pp": row["change_pp"],
             "agreement": row["agreement"], "p50_ms": row["p50_ms"], "p99_ms": row["p99_ms"], "speedup": row["speedup"],
             "peak_memory_mb": row["peak_memory_mb"], "recommended": row["precision"] == report["recommended"],
@@ -100,10 +100,9 @@ def rows_of(entry: Entry, folder: Path) -> list[dict[str, Any]]:
 def mobilenet_224(work: Path, alpha: float) -> dict[str, Path]:
     """An untrained 224x224 MobileNetV2 in float32 and int8: latency does not need training."""
     import keras
-    import tensorflow as tf
 
     from edge_runtime.model_folder import InputSpec
-    from pipeline.convert import apply_settings, converter_settings
+    from pipeline.convert import ConversionRoutes, converter_settings
     from pipeline.models import build_model
 
     folder = work / f"mobilenet_v2-a{alpha}-224px-untrained"
@@ -114,11 +113,10 @@ def mobilenet_224(work: Path, alpha: float) -> dict[str, Path]:
     keras.utils.set_random_seed(0)
     model = build_model("mobilenet_v2", InputSpec(224, 224, 3), 1000, ModelOptions(alpha=alpha, weights="none"))
     calibration = np.random.default_rng(0).uniform(0, 255, (32, 224, 224, 3)).astype(np.float32)
-    with tempfile.TemporaryDirectory() as saved:
-        model.export(saved, format="tf_saved_model", verbose=False)
+    with tempfile.TemporaryDirectory() as workdir:
+        routes = ConversionRoutes(model, Path(workdir))
         for precision, path in paths.items():
-            converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-            path.write_bytes(apply_settings(converter, converter_settings(precision, "int8", calibration)).convert())
+            path.write_bytes(routes.saved_model(converter_settings(precision, "int8", calibration)))
     return paths
 
 

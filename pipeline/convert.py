@@ -139,8 +139,8 @@ def apply_settings(converter: Any, settings: dict[str, Any]) -> Any:
     return converter
 
 
-class _Routes:
-    """The two ways from a Keras model to TFLite bytes; the SavedModel is exported once."""
+class ConversionRoutes:
+    """The two ways from a Keras model to TFLite bytes; the SavedModel is exported once into `workdir`."""
 
     def __init__(self, model: Any, workdir: Path) -> None:
         self.model = model
@@ -198,7 +198,7 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
     written: list[VariantInfo] = []
     fallbacks: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edge-pipeline-convert-") as workdir, folder.transaction() as tx:
-        routes = _Routes(model, Path(workdir))
+        routes = ConversionRoutes(model, Path(workdir))
         with reporter.task("converting", total=len(config.precisions)) as task:
             for precision in config.precisions:
                 task.update(len(written), note=precision)
