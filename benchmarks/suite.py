@@ -32,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from benchmarks import official_tool, runtime_costs  # noqa: E402
 from pipeline import bundle, plots  # noqa: E402
 from pipeline.benchmark import BenchmarkConfig, benchmark, machine_info  # noqa: E402
+from pipeline.console import BORDERLINE_MARGIN  # noqa: E402
 from pipeline.convert import ConvertConfig, convert  # noqa: E402
 from pipeline.data import DataConfig, load_dataset, model_input_array  # noqa: E402
 from pipeline.evaluate import EvaluateConfig, evaluate  # noqa: E402
@@ -85,14 +86,18 @@ def rows_of(entry: Entry, folder: Path) -> list[dict[str, Any]]:
     report = json.loads((folder / bundle.REPORT_JSON).read_text())
     metadata = bundle.ModelFolder(folder).load()
     training = metadata.training
+    drift = json.loads((folder / bundle.DRIFT_JSON).read_text())["variants"]
     rows = []
     for row in report["rows"]:
+        changes = drift.get(row["precision"], {})
         rows.append({
             "model": entry.name, "precision": row["precision"], "parameters": training["parameters"],
             "train_images": metadata.dataset["sizes"]["train"], "epochs": training["epochs_run"],
             "size_kb": row["size_kb"], "size_ratio": row["size_ratio"], "accuracy": row["accuracy"], "change_pp": row["change_pp"],
             "agreement": row["agreement"], "p50_ms": row["p50_ms"], "p99_ms": row["p99_ms"], "speedup": row["speedup"],
             "peak_memory_mb": row["peak_memory_mb"], "recommended": row["precision"] == report["recommended"],
+            "changed": changes.get("changed"), "changed_ties": changes.get("changed_ties"),
+            "changed_keras_margin": changes.get("changed_keras_margin"),
         })
     return rows
 
@@ -200,8 +205,12 @@ def notes(results: dict[str, Any]) -> list[str]:
         if row["precision"] == "int8" and -row["change_pp"] > INT8_MAX_DROP_PP:
             out.append(f"{name} loses {-row['change_pp']:.2f} pp against Keras (target at most {INT8_MAX_DROP_PP} pp).")
         if row["precision"] == "int8" and row["agreement"] < INT8_MIN_AGREEMENT:
+            margin = row.get("changed_keras_margin")
+            why = (f" Keras' own top-2 margin on the {row['changed']} images that change class has a median of {margin:.3f} "
+                   f"({'borderline calls' if margin < BORDERLINE_MARGIN else 'calls Keras is sure of'}); {row['changed_ties']} of them "
+                   "are exact ties in int8's output." if margin is not None else "")
             out.append(f"{name} agrees with Keras on {row['agreement']:.2%} of test images (target {INT8_MIN_AGREEMENT:.0%}); "
-                       f"its accuracy changes by {row['change_pp']:+.2f} pp.")
+                       f"its accuracy changes by {row['change_pp']:+.2f} pp.{why}")
         if row["precision"] == "float16" and row["agreement"] < FLOAT16_MIN_AGREEMENT:
             out.append(f"{name} agrees with Keras on {row['agreement']:.2%} of test images (target {FLOAT16_MIN_AGREEMENT:.1%}).")
     for item in results["trust_check"]:

@@ -217,7 +217,7 @@ class Stages:
         console.print(convert_table(convert(config, self.reporter)))
 
     def evaluate(self, folder: Path, v: dict[str, Any]) -> GateFailed | None:
-        from .console import drift_table
+        from .console import disagreement_notes, drift_table
         from .evaluate import EvaluateConfig, evaluate
 
         precisions = _precisions(v["precision"]) if v.get("precision") else None
@@ -226,6 +226,8 @@ class Stages:
         self._start("evaluate")
         result = evaluate(config, self.reporter)
         console.print(drift_table(result))
+        for note in disagreement_notes(result):
+            console.print(f"[dim]{note}[/dim]")
         if result.failed:
             lost = ", ".join(f"{d.precision} {d.change_pp:+.2f} pp" for d in result.failed)
             return GateFailed(f"accuracy gate failed: {lost} against Keras, more than --max-drop {config.max_drop:g} pp (see {folder}/drift.json)")

@@ -122,6 +122,24 @@ def drift_table(result: DriftResult) -> Table:
     return table
 
 
+BORDERLINE_MARGIN = 0.1  # Keras' own top-2 probabilities this close: a coin toss for any precision
+
+
+def disagreement_notes(result: DriftResult) -> list[str]:
+    """One line per variant that changes the class of some images: borderline calls or not."""
+    notes = []
+    for v in result.variants:
+        if not v.changed or v.changed_keras_margin is None:
+            continue
+        ties = f", {v.changed_ties:,} of them exact ties in {v.precision}'s output" if v.changed_ties else ""
+        typical = f" ({result.keras_margin:.2f} over all images)" if result.keras_margin is not None else ""
+        verdict = ("borderline images, not a broken conversion" if v.changed_keras_margin < BORDERLINE_MARGIN
+                   else "images Keras is sure of: look at the conversion")
+        notes.append(f"{v.precision}: {v.changed:,} images change class; Keras' own top-2 margin on them: median "
+                     f"{v.changed_keras_margin:.3f}{typical}{ties}; {verdict}")
+    return notes
+
+
 def benchmark_table(result: BenchmarkResult) -> Table:
     threads = result.settings["threads"]
     columns = ["variant", "size KB"] + [f"p50/p99 ms @{t}t" for t in threads] + ["images/s @" + str(threads[0]) + "t", "peak MB"]

@@ -72,6 +72,11 @@ class VariantDrift:
     images_per_s: float
     passed: bool
     confusion: list[list[int]] | None = None
+    # The images whose top-1 differs from Keras, and why: exact ties in the variant's
+    # output, and how close Keras' own top two were (median of top-1 minus top-2).
+    changed: int = 0
+    changed_ties: int = 0
+    changed_keras_margin: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -89,6 +94,7 @@ class DriftResult:
     keras_confusion: list[list[int]] | None
     keras_seconds: float
     max_drop: float
+    keras_margin: float | None = None  # median top-1 minus top-2 probability over all test images
     variants: list[VariantDrift] = field(default_factory=list)
 
     @property
@@ -100,7 +106,8 @@ class DriftResult:
             "created_at": bundle.now(),
             "test_images": self.test_images,
             "max_drop_pp": self.max_drop,
-            "keras": {"accuracy": self.keras_accuracy, "seconds": self.keras_seconds, "confusion": self.keras_confusion},
+            "keras": {"accuracy": self.keras_accuracy, "seconds": self.keras_seconds, "median_margin": self.keras_margin,
+                      "confusion": self.keras_confusion},
             "variants": {v.precision: v.to_dict() for v in self.variants},
             "failed": [v.precision for v in self.failed],
         }
@@ -118,6 +125,14 @@ def per_class_accuracy(true: np.ndarray, predicted: np.ndarray, classes: int) ->
     return np.divide(right, counts, out=np.zeros(classes), where=counts > 0)
 
 
+def top2_margin(scores: np.ndarray) -> np.ndarray:
+    """Top-1 minus top-2 score of each row (how close the call was)."""
+    if scores.shape[1] < 2:
+        return np.ones(len(scores), dtype=scores.dtype)
+    ordered = np.sort(scores, axis=1)
+    return ordered[:, -1] - ordered[:, -2]
+
+
 def compare(labels: list[str], true: np.ndarray, keras_scores: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     """Accuracy, change vs Keras, agreement, probability differences, per-class change."""
     classes = len(labels)
@@ -132,6 +147,7 @@ def compare(labels: list[str], true: np.ndarray, keras_scores: np.ndarray, score
         key=lambda c: (c.change_pp, c.label),
     )
     difference = np.abs(scores - keras_scores)
+    changed = top != keras_top
     return {
         "accuracy": accuracy,
         "change_pp": (accuracy - keras_accuracy) * 100,
@@ -140,6 +156,9 @@ def compare(labels: list[str], true: np.ndarray, keras_scores: np.ndarray, score
         "max_abs_diff": float(difference.max()),
         "per_class": per_class,
         "confusion": confusion_matrix(true, top, classes).tolist() if classes <= MAX_CONFUSION_CLASSES else None,
+        "changed": int(changed.sum()),
+        "changed_ties": int((top2_margin(scores[changed]) == 0).sum()),
+        "changed_keras_margin": float(np.median(top2_margin(keras_scores[changed]))) if changed.any() else None,
     }
 
 
@@ -188,7 +207,7 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     result = DriftResult(
         folder=folder.path, test_images=len(test), keras_accuracy=float((keras_top == true).mean()),
         keras_confusion=confusion_matrix(true, keras_top, len(metadata.labels)).tolist() if len(metadata.labels) <= MAX_CONFUSION_CLASSES else None,
-        keras_seconds=round(seconds["keras"], 3), max_drop=config.max_drop,
+        keras_seconds=round(seconds["keras"], 3), max_drop=config.max_drop, keras_margin=float(np.median(top2_margin(reference))),
     )
     for precision in precisions:
         numbers = compare(metadata.labels, true, reference, np.concatenate(variant_scores[precision]))

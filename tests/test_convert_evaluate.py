@@ -13,9 +13,10 @@ from edge_runtime.backends import load_interpreter
 from edge_runtime.model_folder import read_metadata, sha256_file
 from pipeline.bundle import PRECISIONS, ModelFolder
 from pipeline.cli import main
+from pipeline.console import disagreement_notes
 from pipeline.convert import ConvertConfig, convert
 from pipeline.errors import DataError, FolderError, UsageError
-from pipeline.evaluate import EvaluateConfig, evaluate
+from pipeline.evaluate import DriftResult, EvaluateConfig, VariantDrift, compare, evaluate
 from tests.conftest import requires_fashion_mnist
 
 pytestmark = requires_fashion_mnist
@@ -99,6 +100,26 @@ def test_drift_numbers(trained_folder: Path) -> None:
         assert changes == sorted(changes), "per-class changes are listed worst first"
         assert np.asarray(record["confusion"]).sum() == 10000
         assert 0 <= record["mean_abs_diff"] <= record["max_abs_diff"] <= 1
+        assert record["changed"] == round((1 - record["agreement"]) * 10000), precision
+        assert 0 <= record["changed_ties"] <= record["changed"]
+        assert (record["changed_keras_margin"] is None) == (record["changed"] == 0)
+    assert 0 < drift["keras"]["median_margin"] <= 1
+
+
+def test_changed_images_are_explained_by_ties_and_keras_margins() -> None:
+    labels = ["a", "b", "c"]
+    true = np.array([0, 1, 2, 0])
+    keras_scores = np.array([[0.49, 0.51, 0.0], [0.1, 0.8, 0.1], [0.0, 0.3, 0.7], [0.9, 0.05, 0.05]], np.float32)
+    # int8-like output: image 0 ties (the first index wins, against Keras), image 2 flips outright.
+    int8_scores = np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1], [0.0, 0.6, 0.4], [0.9, 0.05, 0.05]], np.float32)
+    numbers = compare(labels, true, keras_scores, int8_scores)
+    assert numbers["agreement"] == 0.5 and numbers["changed"] == 2 and numbers["changed_ties"] == 1
+    assert numbers["changed_keras_margin"] == pytest.approx(np.median([0.02, 0.4]))
+    result = DriftResult(Path("m"), 4, 0.75, None, 0.0, 1.0, keras_margin=0.6)
+    result.variants.append(VariantDrift("int8", "model_int8.tflite", "", 0.5, -25.0, 0.5, 0.1, 0.3, [], 0.0, 0.0, True,
+                                        changed=2, changed_ties=1, changed_keras_margin=0.05))
+    [note] = disagreement_notes(result)
+    assert note.startswith("int8: 2 images change class") and "1 of them exact ties" in note and "borderline" in note
 
 
 def test_gate_fails_past_max_drop_and_passes_within(folder_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
