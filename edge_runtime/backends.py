@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BackendError, ModelError, UsageError
+from .errors import BackendError, ModelError, RuntimeTooOldError, UsageError
+from .tflite_file import at_least, parse_version, read_requirements, version_text
 
 AUTO = "auto"
 # name -> (module to import, attribute path of the Interpreter class, distribution for the version)
@@ -29,6 +31,12 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "tensorflow": ("tensorflow", "lite.Interpreter", "tensorflow"),
 }
 TFLITE_IDENTIFIER = b"TFL3"
+# ai-edge-litert is numbered apart from TensorFlow; each release carries the TFLite kernels of the
+# TensorFlow release it was cut with (ai-edge-litert 1.2.0 pairs with TF 2.19, 1.3.0 with TF 2.20;
+# the 2.3.0 library reports 2.22.0-dev0). (first ai-edge-litert version, TFLite runtime it implements)
+LITERT_RUNTIMES = (((2, 3), "2.22.0"), ((2, 0), "2.21.0"), ((1, 3), "2.20.0"), ((1, 2), "2.19.0"), ((0,), "2.18.0"))
+# What an interpreter prints when a model needs a newer kernel than it has.
+_OP_VERSION = re.compile(r"Didn't find op for builtin opcode '(?P<op>[A-Z0-9_]+)' version '(?P<version>\d+)'")
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,19 @@ class Backend:
     @property
     def label(self) -> str:
         return f"{self.name} {self.version}"
+
+    @property
+    def runtime_version(self) -> str:
+        """The TFLite runtime version this interpreter implements, comparable with min_runtime_version."""
+        return runtime_version(self.name, self.version)
+
+
+def runtime_version(name: str, version: str) -> str:
+    """TFLite runtime version of an interpreter package: its own for tflite-runtime and TensorFlow."""
+    if name != "litert":
+        return version_text(parse_version(version)[:3]) or version
+    release = parse_version(version)
+    return next((runtime for first, runtime in LITERT_RUNTIMES if release >= first), LITERT_RUNTIMES[-1][1])
 
 
 _cache: dict[str, Backend] = {}
@@ -172,6 +193,24 @@ def load_interpreter(path: Path, threads: int | None = None, backend: str = AUTO
                 failure = error
                 stage = f"{chosen.label} cannot run this model"
     if failure is not None:
-        raise ModelError(f"{path}: {stage}: {_reason(failure, lines)}")
+        reason = _reason(failure, lines)
+        if _OP_VERSION.search(reason):
+            raise RuntimeTooOldError(too_old_message(path, content, reason, chosen))
+        raise ModelError(f"{path}: {stage}: {reason}")
     _relay(lines)
     return interpreter, chosen
+
+
+def too_old_message(path: Path, content: bytes, reason: str, backend: Backend) -> str:
+    """One line for a model whose op version the interpreter lacks: what, what is needed, what to do."""
+    match = _OP_VERSION.search(reason)
+    op = f"{match['op']} version {match['version']}" if match else "an operator version"
+    needed = read_requirements(content, str(path)).min_runtime
+    runtime = backend.runtime_version
+    needs = "a newer TFLite runtime" if needed is None or at_least(runtime, needed) else f"TFLite runtime {needed} or newer"
+    siblings = [other.name for other in sorted(Path(path).parent.glob("*.tflite")) if other.name != Path(path).name
+                and read_requirements(read_model_bytes(other), str(other)).runs_on(runtime)]
+    instead = f"use {' or '.join(siblings[:3])}" if siblings else "use another variant of the model"
+    return (f"{path}: needs {needs} for op {op}; installed: {backend.label} "
+            f"(runtime {runtime}); {instead}, `pip install ai-edge-litert`, or "
+            f"convert with `edge-pipeline convert --target-runtime {'.'.join(runtime.split('.')[:2])}`")

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__
-from .backends import AUTO, BACKENDS
+from .backends import AUTO, BACKENDS, get_backend
 from .bench import benchmark
 from .errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE, EdgeRuntimeError, ImageError, UsageError
 from .images import collect_images
@@ -90,6 +90,7 @@ def _predict(args: argparse.Namespace) -> int:
         args.model, labels=args.labels, threads=args.threads, backend=args.backend,
         input_mean=args.input_mean, input_std=args.input_std, invert=args.invert,
     )
+    _say_choice(predictor.choice_note)
     files, problems = collect_images(args.images)
     good: list[Path] = []
     pixels: list[np.ndarray] = []
@@ -102,7 +103,9 @@ def _predict(args: argparse.Namespace) -> int:
     results = []
     if pixels:
         for path, scores in zip(good, predictor.scores(np.stack(pixels)), strict=True):
-            results.append({"image": str(path), "top_k": [c.to_dict() for c in predictor.top_k(scores, args.top_k)]})
+            results.append({"image": str(path), "top_k": [c.to_dict() for c in predictor.top_k(scores, args.top_k)],
+                            "model": predictor.model_path.name, "variant": predictor.variant,
+                            "backend": predictor.backend.label})
     if args.json:
         print(json.dumps(results, indent=2))
     elif results:
@@ -125,8 +128,16 @@ def _print_predictions(results: list[dict[str, Any]]) -> None:
             print(f"{name:<{image_width}}  {choice['label']:<{label_width}}  {choice['index']:>5}  {choice['score']:>6.3f}")
 
 
+def _say_choice(note: str | None) -> None:
+    """Which variant of a folder runs, and why, in one stderr line (stdout stays the results)."""
+    if note:
+        print(f"{PROG}: {note}", file=sys.stderr)
+
+
 def _bench(args: argparse.Namespace) -> int:
-    model, _, _ = resolve_model(args.model)
+    choice = resolve_model(args.model, get_backend(args.backend))
+    _say_choice(choice.note)
+    model = choice.path
     result = benchmark(model, threads=args.threads, warmup=args.warmup, runs=args.runs, backend=args.backend)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -155,6 +166,10 @@ def _info(args: argparse.Namespace) -> int:
             print(f"{kind[:-1]:<9} {tensor['name']}: {tensor['dtype']} {tensor['shape']} ({q})")
     ops = ", ".join(f"{name} x{count}" for name, count in description["op_types"].items())
     print(f"ops       {description['ops']}: {ops}")
+    needs = description["requirements"]
+    versions = ", ".join(f"{name} v{version}" for name, version in needs["ops"].items())
+    print(f"runtime   needs {needs['min_runtime'] or 'unknown'} ({versions}); {description['backend']} "
+          f"implements {description['runtime']}")
     spec = description["input_spec"]
     print(f"images    {spec['width']}x{spec['height']} {spec['color']}, invert {spec['invert']}, input = (pixel - {spec['mean']:g}) / {spec['std']:g}")
     print(f"labels    {description['labels']}")

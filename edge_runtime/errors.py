@@ -22,6 +22,10 @@ class ModelError(EdgeRuntimeError):
     """A model file is missing, is not a TFLite model, or cannot run here."""
 
 
+class RuntimeTooOldError(ModelError):
+    """A valid model uses an operator version the installed interpreter is too old to run."""
+
+
 class ImageError(EdgeRuntimeError):
     """An image file is missing, unreadable, truncated or too large."""
 

@@ -169,16 +169,19 @@ def verify_checksum(path: Path, record: dict[str, Any]) -> None:
         )
 
 
-def choose_variant(folder: Path, metadata: dict[str, Any] | None) -> Path | None:
-    """The model file to use when a folder is given: the recommended variant, else by preference."""
+def variant_candidates(folder: Path, metadata: dict[str, Any] | None) -> list[Path]:
+    """A folder's model files, best first: the recommended variant, then by preference, then the rest."""
     folder = Path(folder)
     preferred = []
     if metadata and isinstance(metadata.get("recommended"), str):
         preferred.append(metadata["recommended"])
     preferred.extend(VARIANT_PREFERENCE)
-    for precision in preferred:
-        candidate = folder / variant_filename(precision)
-        if candidate.is_file():
-            return candidate
-    others = sorted(folder.glob(f"*{VARIANT_SUFFIX}"))
-    return others[0] if others else None
+    ordered = [folder / variant_filename(p) for p in dict.fromkeys(preferred)]
+    ordered = [path for path in ordered if path.is_file()]
+    return ordered + [path for path in sorted(folder.glob(f"*{VARIANT_SUFFIX}")) if path not in ordered]
+
+
+def choose_variant(folder: Path, metadata: dict[str, Any] | None) -> Path | None:
+    """The model file to use when a folder is given, ignoring the interpreter (see predictor.choose_model)."""
+    candidates = variant_candidates(folder, metadata)
+    return candidates[0] if candidates else None

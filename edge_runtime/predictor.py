@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import model_folder
-from .backends import AUTO, Backend, invoke, load_interpreter, native_stderr_captured
-from .errors import LabelsError, MetadataError, ModelError, UsageError
+from .backends import AUTO, Backend, get_backend, invoke, load_interpreter, native_stderr_captured, read_model_bytes
+from .errors import LabelsError, MetadataError, ModelError, RuntimeTooOldError, UsageError
 from .images import ImageSource, load_pixels
 from .model_folder import InputSpec
+from .tflite_file import ModelRequirements, read_requirements
 
 # TensorFlow's label_image defaults, used for float models that come without metadata.
 LABEL_IMAGE_MEAN = 127.5
@@ -52,8 +53,19 @@ class Quantization:
         return cls(np.dtype(details["dtype"]), float(scale), int(zero_point))
 
 
-def resolve_model(model: Path) -> tuple[Path, Path | None, dict[str, Any] | None]:
-    """(model file, its model folder if it has metadata, the metadata) for a file or a folder."""
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model file to run, the folder metadata describing it, and why it was picked from a folder."""
+
+    path: Path
+    folder: Path | None
+    metadata: dict[str, Any] | None
+    note: str | None = None  # one line: which variant of a folder, and why
+    fallbacks: tuple[Path, ...] = ()  # further variants this interpreter should run, best first
+
+
+def resolve_model(model: Path, backend: Backend | None = None) -> ModelChoice:
+    """The file to run for a .tflite file or a model folder; with a backend, one its runtime can run."""
     model = Path(model)
     if not model.exists():
         raise ModelError(f"{model}: no such model file or folder")
@@ -61,14 +73,46 @@ def resolve_model(model: Path) -> tuple[Path, Path | None, dict[str, Any] | None
     metadata = None
     if (folder / model_folder.METADATA_FILE).is_file():
         metadata = model_folder.read_metadata(folder)
+    note, fallbacks = None, ()
     if model.is_dir():
-        chosen = model_folder.choose_variant(model, metadata)
-        if chosen is None:
+        candidates = model_folder.variant_candidates(model, metadata)
+        if not candidates:
             raise ModelError(f"{model}: folder holds no .tflite model; run `edge-pipeline convert {model}`")
-        model = chosen
+        runnable = _runnable(candidates, backend) if backend is not None else candidates
+        model, fallbacks = runnable[0], tuple(runnable[1:])
+        note = _choice_note(model, candidates[0], backend)
     if metadata is not None and model_folder.variant_for_file(metadata, model.name) is None:
         metadata = None  # a .tflite dropped into the folder by hand: metadata does not describe it
-    return model, (folder if metadata is not None else None), metadata
+    return ModelChoice(model, folder if metadata is not None else None, metadata, note, fallbacks)
+
+
+def requirements(path: Path) -> ModelRequirements:
+    """Operator versions and minimum runtime of a .tflite file."""
+    return read_requirements(read_model_bytes(path), str(path))
+
+
+def _runnable(candidates: list[Path], backend: Backend) -> list[Path]:
+    runtime = backend.runtime_version
+    runnable = [path for path in candidates if requirements(path).runs_on(runtime)]
+    if runnable:
+        return runnable
+    needs = sorted({requirements(path).min_runtime or "?" for path in candidates})
+    raise RuntimeTooOldError(
+        f"{candidates[0].parent}: every variant needs a newer TFLite runtime ({', '.join(needs)}) than "
+        f"{backend.label} (runtime {runtime}); `pip install ai-edge-litert`, or convert with "
+        f"`edge-pipeline convert --target-runtime {'.'.join(runtime.split('.')[:2])}`"
+    )
+
+
+def _choice_note(chosen: Path, best: Path, backend: Backend | None) -> str:
+    """One stderr line: the variant taken from a folder, and why."""
+    if backend is None:
+        return f"using {chosen.name}"
+    if chosen == best:
+        return f"using {chosen.name}, the folder's first choice, on {backend.label}"
+    needed = requirements(best).min_runtime
+    return (f"using {chosen.name}: the folder's first choice {best.name} needs TFLite runtime {needed}, "
+            f"{backend.label} implements {backend.runtime_version}")
 
 
 def fit_labels(labels: list[str], num_classes: int, where: str) -> list[str]:
@@ -102,11 +146,12 @@ class Predictor:
     ) -> None:
         if input_std == 0:
             raise UsageError("--input-std must not be 0")
-        self.model_path, self.folder, self.metadata = resolve_model(Path(model_path))
-        if self.metadata is not None and verify:
-            _, record = model_folder.variant_for_file(self.metadata, self.model_path.name) or ("", {})
-            model_folder.verify_checksum(self.model_path, record)
-        self.interpreter, self.backend = load_interpreter(self.model_path, threads, backend)
+        if threads is not None and threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {threads}")
+        self.backend = get_backend(backend)
+        choice = resolve_model(Path(model_path), self.backend)
+        self.interpreter, choice = self._load(choice, threads, verify)
+        self.model_path, self.folder, self.metadata, self.choice_note = choice.path, choice.folder, choice.metadata, choice.note
         self.threads = threads
         self._input, self._output = self._check_signature()
         self.input_quantization = Quantization.of(self._input)
@@ -117,6 +162,28 @@ class Predictor:
         self.labels = self._labels(labels)
         self._batchable = int(self._input.get("shape_signature", self._input["shape"])[0]) == -1
         self._batch = int(self._input["shape"][0])
+
+    def _load(self, choice: ModelChoice, threads: int | None, verify: bool) -> tuple[Any, ModelChoice]:
+        """Load the chosen file; if the interpreter still lacks an op version, the folder's next variant."""
+        if choice.metadata is not None and verify:
+            _, record = model_folder.variant_for_file(choice.metadata, choice.path.name) or ("", {})
+            model_folder.verify_checksum(choice.path, record)
+        try:
+            interpreter, _ = load_interpreter(choice.path, threads, self.backend.name)
+        except RuntimeTooOldError as error:
+            if not choice.fallbacks:
+                raise
+            refused = str(error).split(": ", 1)[-1].split(";")[0]
+            nxt = replace(resolve_model(choice.fallbacks[0]), fallbacks=choice.fallbacks[1:],
+                          note=f"using {choice.fallbacks[0].name}: {choice.path.name} {refused}")
+            return self._load(nxt, threads, verify)
+        return interpreter, choice
+
+    @property
+    def variant(self) -> str | None:
+        """The precision of the running file when its folder's metadata describes it."""
+        found = model_folder.variant_for_file(self.metadata, self.model_path.name) if self.metadata else None
+        return found[0] if found else None
 
     @property
     def num_classes(self) -> int:
@@ -282,6 +349,8 @@ class Predictor:
             "model": str(self.model_path),
             "bytes": self.model_path.stat().st_size,
             "backend": self.backend.label,
+            "runtime": self.backend.runtime_version,
+            "requirements": requirements(self.model_path).to_dict(),
             "inputs": [tensor(self._input)],
             "outputs": [tensor(self._output)],
             "ops": sum(ops.values()),

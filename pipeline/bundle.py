@@ -145,6 +145,9 @@ class VariantInfo:
     io_type: str | None = None
     calibration_samples: int | None = None
     seconds: float | None = None
+    min_runtime: str | None = None  # oldest TFLite runtime that runs the file (from the file itself)
+    ops: dict[str, int] | None = None  # each operator's highest version in the file
+    settings: dict[str, Any] | None = None  # converter flags beyond the precision's own (e.g. for --target-runtime)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -165,6 +168,9 @@ class VariantInfo:
                 io_type=data.get("io_type"),
                 calibration_samples=data.get("calibration_samples"),
                 seconds=data.get("seconds"),
+                min_runtime=data.get("min_runtime"),
+                ops=data.get("ops"),
+                settings=data.get("settings"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise FolderError(f"{METADATA_FILE}: variant {precision!r} is malformed ({error!r}); re-run `edge-pipeline convert`") from None

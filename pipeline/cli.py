@@ -90,6 +90,8 @@ OPTIONS: dict[str, Opt] = {
     "io_type": Opt(str, "int8", "int8 model's input/output type: int8, uint8 (Edge TPU-era tools) or float32"),
     "calibration_samples": Opt(int, 300, "class-balanced training images to calibrate int8 on"),
     "route": Opt(str, "auto", "conversion route: auto, saved-model or keras-litert"),
+    "target_runtime": Opt(str | None, None, "oldest TFLite runtime every variant must run on, e.g. 2.14 for tflite-runtime "
+                                            "(default: the newest); a precision that cannot is skipped"),
     # evaluation and report
     "max_drop": Opt(float, 1.0, "percentage points of top-1 accuracy a variant may lose against Keras (exit 1 if more)"),
     "samples": Opt(int, 24, "test images in the report's picture grid"),
@@ -104,7 +106,7 @@ DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit"
 RELOCATE = ["data", "data_dir"]
 TRAIN = [*DATA, "model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout", "epochs", "batch_size",
          "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert", "tensorboard", "output", "name", "overwrite"]
-CONVERT = ["precision", "io_type", "calibration_samples", "route"]
+CONVERT = ["precision", "io_type", "calibration_samples", "route", "target_runtime"]
 BENCH = ["threads", "warmup", "runs", "rounds"]
 
 
@@ -212,7 +214,8 @@ class Stages:
         from .convert import ConvertConfig, convert
 
         config = ConvertConfig(folder=folder, precisions=_precisions(v["precision"]), io_type=v["io_type"],
-                               calibration_samples=v["calibration_samples"], route=v["route"], data_path=v["data"], data_dir=v["data_dir"])
+                               calibration_samples=v["calibration_samples"], route=v["route"], data_path=v["data"],
+                               data_dir=v["data_dir"], target_runtime=v["target_runtime"])
         self._start("convert")
         console.print(convert_table(convert(config, self.reporter)))
 

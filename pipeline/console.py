@@ -95,7 +95,7 @@ def train_summary(result: TrainResult) -> Table:
 
 def convert_table(result: ConvertResult) -> Table:
     table = _table(f"converted {result.folder} in {result.seconds:.1f} s (files model_<variant>.tflite)",
-                   ["variant", "size KB", "x float32", "input", "output", "route"])
+                   ["variant", "size KB", "x float32", "input", "output", "min runtime", "route"])
     base = next((v.bytes for v in result.variants if v.precision == "float32"), None)
 
     def tensor(info: Any) -> str:
@@ -103,7 +103,9 @@ def convert_table(result: ConvertResult) -> Table:
 
     for v in result.variants:
         ratio = f"{v.bytes / base:.2f}x" if base else "-"
-        table.add_row(v.precision, f"{v.bytes / 1024:,.1f}", ratio, tensor(v.input), tensor(v.output), v.route)
+        table.add_row(v.precision, f"{v.bytes / 1024:,.1f}", ratio, tensor(v.input), tensor(v.output), v.min_runtime or "?", v.route)
+    for line in result.skipped:
+        table.caption = (table.caption + "\n" if table.caption else "") + line
     return table
 
 
