@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
-.PHONY: run test setup data lint benchmark clean
+.PHONY: run test setup data lint benchmark pi-check clean
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -33,6 +33,13 @@ lint: setup
 
 benchmark: setup
 	$(BIN)/python benchmarks/suite.py
+
+# edge_runtime on an emulated Raspberry Pi (Debian bookworm arm64 under qemu-user), once per interpreter.
+MODEL ?= models/fashion-mnist-cnn
+pi-check: setup
+	@command -v debootstrap >/dev/null && command -v qemu-aarch64-static >/dev/null || \
+		$(SUDO) apt-get install -y -qq debootstrap qemu-user-static
+	$(BIN)/python -m pipeline.emulator check $(MODEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/work

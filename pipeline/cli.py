@@ -254,6 +254,8 @@ class Stages:
         report = write_report(config, self.reporter)
         console.print(report_table(report))
         console.print(f"[bold]{report.recommendation}[/bold]", highlight=False)
+        for line in report.runtime_notes:
+            console.print(line, highlight=False)
         console.print(f"report: {folder / 'report.md'}", highlight=False)
 
 

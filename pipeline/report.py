@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.model_folder import read_json_object
-from edge_runtime.predictor import Predictor
+from edge_runtime.predictor import Predictor, requirements
+from edge_runtime.tflite_file import at_least
 
 from . import bundle, plots
 from .bundle import Metadata, ModelFolder
@@ -29,6 +30,8 @@ from .progress import Reporter, SilentReporter
 # between variants this close in size, the one that agrees with Keras more often.
 AS_FAST = 1.10
 AS_SMALL = 1.05
+# tflite-runtime's last release: the interpreter many Raspberry Pi guides still install.
+LEGACY_RUNTIME = "2.14"
 # What each precision is for, beyond the numbers.
 PURPOSE = {
     "float32": "the exact reference",
@@ -70,6 +73,10 @@ class ReportRow:
     speedup: dict[int, float] = field(default_factory=dict)  # float32 p50 / this p50
     peak_memory_mb: float | None = None
     within_budget: bool | None = None
+    min_runtime: str | None = None  # oldest TFLite runtime that runs the file
+
+    def runs_on(self, runtime: str) -> bool:
+        return self.min_runtime is None or at_least(runtime, self.min_runtime)
 
     @property
     def size_kb(self) -> float:
@@ -94,6 +101,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     worst_classes: list[dict[str, Any]] = field(default_factory=list)
     alternatives: list[str] = field(default_factory=list)
+    runtime_notes: list[str] = field(default_factory=list)  # which runtime the recommendation needs; the legacy pick
+    legacy_recommended: str | None = None  # the pick among variants tflite-runtime 2.14 runs
 
     @property
     def reference_threads(self) -> int | None:
@@ -176,6 +185,26 @@ def alternatives(rows: list[ReportRow], recommended: str | None, threads: int | 
     return lines
 
 
+def runtime_notes(rows: list[ReportRow], recommended: str | None, max_drop: float, threads: int | None) -> tuple[list[str], str | None]:
+    """Which runtime the recommendation needs, and the pick for tflite-runtime 2.14 when that differs."""
+    pick = next((r for r in rows if r.precision == recommended), None)
+    if pick is None:
+        return [], None
+    needs = pick.min_runtime or "unknown"
+    if pick.runs_on(LEGACY_RUNTIME):
+        return [f"{pick.file} needs TFLite runtime {needs} or newer: ai-edge-litert, TensorFlow, and tflite-runtime "
+                f"{LEGACY_RUNTIME} (the legacy interpreter's last release) all run it."], pick.precision
+    lines = [f"{pick.file} needs TFLite runtime {needs} or newer (ai-edge-litert, or TensorFlow {needs}+); "
+             f"tflite-runtime {LEGACY_RUNTIME}, the legacy interpreter's last release, cannot run it:"]
+    legacy, _ = recommend([r for r in rows if r.runs_on(LEGACY_RUNTIME)], max_drop, threads)
+    if legacy is None:
+        return [*lines, f"none of the variants it runs is within the budget; convert with "
+                        f"`edge-pipeline convert --target-runtime {LEGACY_RUNTIME}`."], None
+    file = next(r.file for r in rows if r.precision == legacy)
+    return [*lines, f"there, ship {file} ({legacy}), the same choice among the variants it runs, or convert with "
+                    f"`--target-runtime {LEGACY_RUNTIME}`."], legacy
+
+
 def build_report(config: ReportConfig) -> Report:
     """Read the folder's results and join them; no files are written."""
     folder = ModelFolder(config.folder)
@@ -190,6 +219,7 @@ def build_report(config: ReportConfig) -> Report:
     rows = []
     for precision, variant in metadata.variants.items():
         row = ReportRow(precision, variant.file, variant.bytes, variant.bytes / base_bytes if base_bytes else float("nan"))
+        row.min_runtime = variant.min_runtime or requirements(folder.variant_path(precision)).min_runtime
         drift_record = (drift or {}).get("variants", {}).get(precision)
         if _fresh(drift_record, metadata, precision):
             row.accuracy, row.change_pp = drift_record["accuracy"], drift_record["change_pp"]
@@ -212,6 +242,7 @@ def build_report(config: ReportConfig) -> Report:
                 row.speedup[t] = reference.p50_ms[t] / p50
     recommended, text = recommend(rows, config.max_drop, threads[0] if threads else None)
     others = alternatives(rows, recommended, threads[0] if threads else None)
+    runtime_lines, legacy = runtime_notes(rows, recommended, config.max_drop, threads[0] if threads else None)
     worst = []
     if recommended and drift:
         worst = drift["variants"][recommended]["per_class"][:5]
@@ -221,7 +252,7 @@ def build_report(config: ReportConfig) -> Report:
         test_images=(drift or {}).get("test_images"), max_drop=config.max_drop, threads=threads, rows=rows,
         recommended=recommended, recommendation=text, training=metadata.training,
         machine=(bench or {}).get("machine"), benchmark_settings=(bench or {}).get("settings"), notes=notes, worst_classes=worst,
-        alternatives=others,
+        alternatives=others, runtime_notes=runtime_lines, legacy_recommended=legacy,
     )
 
 
@@ -230,7 +261,7 @@ def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
 
 
 def table_columns(report: Report) -> list[str]:
-    columns = ["variant", "size KB", "x float32", "accuracy", "vs Keras (pp)", "agreement"]
+    columns = ["variant", "size KB", "x float32", "min runtime", "accuracy", "vs Keras (pp)", "agreement"]
     for t in report.threads:
         columns += [f"p50 ms @{t}t", f"p99 ms @{t}t", f"speed-up @{t}t"]
     return [*columns, "peak MB", "within budget"]
@@ -242,7 +273,8 @@ def table_rows(report: Report) -> list[list[str]]:
     for row in report.rows:
         cells = [
             row.precision + (" *" if row.precision == report.recommended else ""),
-            f"{row.size_kb:,.1f}", f"{row.size_ratio:.2f}x", _fmt(row.accuracy, ".2%"), _fmt(row.change_pp, "+.2f"),
+            f"{row.size_kb:,.1f}", f"{row.size_ratio:.2f}x", row.min_runtime or "-", _fmt(row.accuracy, ".2%"),
+            _fmt(row.change_pp, "+.2f"),
             _fmt(row.agreement, ".2%"),
         ]
         for t in report.threads:
@@ -257,6 +289,8 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
     columns = table_columns(report)
     out = [f"# {report.name}: which variant to ship", ""]
     out += [f"**{report.recommendation}**", ""]
+    if report.runtime_notes:
+        out += [" ".join(report.runtime_notes), ""]
     if report.alternatives:
         out += [f"Compared with {report.recommended}:", "", *[f"- {line}" for line in report.alternatives], ""]
     keras = f"{report.keras_accuracy:.2%}" if report.keras_accuracy is not None else "-"
@@ -305,13 +339,14 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
 def to_csv(report: Report) -> str:
     stream = io.StringIO()
     writer = csv.writer(stream)
-    header = ["precision", "file", "bytes", "size_kb", "size_ratio", "accuracy", "change_pp", "agreement", "mean_abs_diff"]
+    header = ["precision", "file", "bytes", "size_kb", "size_ratio", "min_runtime", "accuracy", "change_pp", "agreement",
+              "mean_abs_diff"]
     for t in report.threads:
         header += [f"p50_ms_{t}t", f"p99_ms_{t}t", f"speedup_{t}t"]
     writer.writerow([*header, "peak_memory_mb", "within_budget", "recommended"])
     for row in report.rows:
-        values: list[Any] = [row.precision, row.file, row.bytes, round(row.size_kb, 3), row.size_ratio, row.accuracy, row.change_pp,
-                             row.agreement, row.mean_abs_diff]
+        values: list[Any] = [row.precision, row.file, row.bytes, round(row.size_kb, 3), row.size_ratio, row.min_runtime,
+                             row.accuracy, row.change_pp, row.agreement, row.mean_abs_diff]
         for t in report.threads:
             values += [row.p50_ms.get(t), row.p99_ms.get(t), row.speedup.get(t)]
         writer.writerow([*values, row.peak_memory_mb, row.within_budget, row.precision == report.recommended])

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +94,38 @@ def image_folder(tmp_path: Path, fashion_arrays: tuple[np.ndarray, np.ndarray]) 
     """Three classes of Fashion-MNIST images as files: trousers, bags, sneakers."""
     images, labels = fashion_arrays
     return write_image_folder(tmp_path / "photos", images, labels, {1: "trouser", 7: "sneaker", 8: "bag"}, per_class=30)
+
+
+# A 'device': a fresh venv with numpy, pillow and one interpreter, nothing else.
+DEVICES = {
+    "litert-numpy2": ["numpy>=2", "pillow", "ai-edge-litert>=2.3"],
+    "tflite-runtime-numpy1": ["numpy==1.26.4", "pillow==10.0.0", "tflite-runtime==2.14.0"],
+}
+
+
+@pytest.fixture(scope="session")
+def device_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """The python of a device venv by name (DEVICES), created once per test session."""
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in made:
+            venv = tmp_path_factory.mktemp("devices") / name
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+            python = venv / "bin" / "python"
+            install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                                      *DEVICES[name]], capture_output=True, text=True, timeout=900, check=False)
+            if install.returncode != 0:
+                pytest.fail(f"could not install {DEVICES[name]}: {install.stderr[-800:]}")
+            made[name] = python
+        return made[name]
+
+    return make
+
+
+def board(tmp_path: Path, folder: Path, name: str = "model") -> Path:
+    """What a user copies to a device: edge_runtime/ and a model folder without model.keras."""
+    target = tmp_path / "board"
+    shutil.copytree(ROOT / "edge_runtime", target / "edge_runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(folder, target / name, ignore=shutil.ignore_patterns("model.keras"))
+    return target

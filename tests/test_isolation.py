@@ -7,23 +7,19 @@ the oldest Pillow we support. Only `edge_runtime/` and a model folder are copied
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from pipeline.data import NAMED_DATASETS
-from tests.conftest import ROOT, requires_fashion_mnist
+from tests.conftest import DEVICES, requires_fashion_mnist
+from tests.conftest import board as make_board
 
 pytestmark = [pytest.mark.slow, requires_fashion_mnist]
 
-DEVICES = {
-    "litert-numpy2": ["numpy>=2", "pillow", "ai-edge-litert>=2.3"],
-    "tflite-runtime-numpy1": ["numpy==1.26.4", "pillow==10.0.0", "tflite-runtime==2.14.0"],
-}
 CHECK = """
 import json, sys
 from edge_runtime.cli import main
@@ -35,24 +31,11 @@ sys.exit(code)
 """
 
 
-def _device(tmp_path: Path, name: str) -> Path:
-    venv = tmp_path / name
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    python = venv / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *DEVICES[name]],
-                             capture_output=True, text=True, timeout=900, check=False)
-    if install.returncode != 0:
-        pytest.fail(f"could not install {DEVICES[name]}: {install.stderr[-800:]}")
-    return python
-
-
 @pytest.mark.parametrize("device", list(DEVICES))
 def test_copied_edge_runtime_predicts_on_a_device_without_tensorflow(device: str, trained_folder: Path, fashion_arrays: tuple,
-                                                                    tmp_path: Path) -> None:
-    python = _device(tmp_path, device)
-    board = tmp_path / "board"
-    shutil.copytree(ROOT / "edge_runtime", board / "edge_runtime", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(trained_folder, board / "model", ignore=shutil.ignore_patterns("model.keras"))
+                                                                    tmp_path: Path, device_python: Callable[[str], Path]) -> None:
+    python = device_python(device)
+    board = make_board(tmp_path, trained_folder)
     images, labels = fashion_arrays
     Image.fromarray(images[0][:, :, 0]).save(board / "boot.png")
     (board / "check.py").write_text(CHECK)
