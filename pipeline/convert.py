@@ -250,7 +250,8 @@ def _variant_info(converted: Converted, precision: str, staged: Path, record: di
 
 
 def _too_new(precision: str, needs: ModelRequirements, target: str) -> str:
-    return (f"{precision}: skipped, it needs TFLite runtime {needs.min_runtime} even with per-tensor weights "
+    tried = " even with per-tensor weights" if precision in COMPATIBILITY_STEPS else ""
+    return (f"{precision}: skipped, it needs TFLite runtime {needs.min_runtime}{tried} "
             f"(ops {', '.join(f'{op} v{v}' for op, v in needs.ops.items())}), newer than --target-runtime {target}")
 
 

@@ -139,3 +139,19 @@ def test_emulated_pi_runs_a_fresh_conversion(trained_folder: Path, tmp_path: Pat
     assert all(row.held for row in rows), [row for row in rows if not row.held]
     ran = {(row.interpreter, row.target) for row in rows if "as on this machine" in row.detail}
     assert ("tflite-runtime", "model_int8.tflite") in ran and ("litert", "model_dynamic.tflite") in ran
+
+
+@pytest.mark.slow
+@requires_fashion_mnist
+def test_a_precision_that_cannot_meet_the_target_is_skipped_and_removed(folder_copy: Path) -> None:
+    from pipeline.convert import ConvertConfig, convert
+
+    before = read_metadata(folder_copy)["variants"]["float16"]["min_runtime"]
+    result = convert(ConvertConfig(folder=folder_copy, precisions=("float32", "float16"), target_runtime="1.12"))
+    assert before == "1.15.0" and [v.precision for v in result.variants] == ["float32"]
+    assert result.skipped == ["float16: skipped, it needs TFLite runtime 1.15.0 (ops CONV_2D v1, "
+                              "DEQUANTIZE v3, FULLY_CONNECTED v1, MAX_POOL_2D v1, PACK v1, RESHAPE v1, SHAPE v1, SOFTMAX v1, "
+                              "STRIDED_SLICE v1), newer than --target-runtime 1.12"]
+    metadata = read_metadata(folder_copy)
+    assert "float16" not in metadata["variants"] and not (folder_copy / "model_float16.tflite").exists()
+    assert metadata["conversion"]["skipped"] == result.skipped
