@@ -32,10 +32,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from benchmarks import official_tool, runtime_costs  # noqa: E402
 from pipeline import bundle, plots  # noqa: E402
 from pipeline.benchmark import BenchmarkConfig, benchmark, machine_info  # noqa: E402
-from pipeline.console import BORDERLINE_MARGIN  # noqa: E402
 from pipeline.convert import ConvertConfig, convert  # noqa: E402
 from pipeline.data import DataConfig, load_dataset, model_input_array  # noqa: E402
-from pipeline.evaluate import EvaluateConfig, evaluate  # noqa: E402
+from pipeline.evaluate import (  # noqa: E402
+    BORDERLINE_MARGIN,
+    EvaluateConfig,
+    evaluate,
+)
 from pipeline.models import ModelOptions  # noqa: E402
 from pipeline.report import ReportConfig, write_report  # noqa: E402
 from pipeline.train import HyperParams, TrainConfig, train  # noqa: E402

@@ -31,6 +31,11 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "tensorflow": ("tensorflow", "lite.Interpreter", "tensorflow"),
 }
 TFLITE_IDENTIFIER = b"TFL3"
+INSTALL = {
+    "litert": "pip install ai-edge-litert",
+    "tflite-runtime": "pip install tflite-runtime 'numpy<2' (its last release, 2.14, is built against numpy 1)",
+    "tensorflow": "pip install tensorflow",
+}
 # ai-edge-litert is numbered apart from TensorFlow; each release carries the TFLite kernels of the
 # TensorFlow release it was cut with (ai-edge-litert 1.2.0 pairs with TF 2.19, 1.3.0 with TF 2.20;
 # the 2.3.0 library reports 2.22.0-dev0). (first ai-edge-litert version, TFLite runtime it implements)
@@ -97,6 +102,8 @@ def get_backend(name: str = AUTO) -> Backend:
         _cache[name] = _cache[candidate] = backend
         return backend
     tried = "; ".join(failures)
+    if name != AUTO:
+        raise BackendError(f"--backend {name} could not be imported ({tried}); install it with `{INSTALL[name]}`")
     raise BackendError(
         f"no TFLite interpreter could be imported ({tried}); install one with "
         f"`pip install ai-edge-litert` (or `pip install tflite-runtime 'numpy<2'`)"

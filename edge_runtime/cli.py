@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -91,23 +92,27 @@ def _predict(args: argparse.Namespace) -> int:
         input_mean=args.input_mean, input_std=args.input_std, invert=args.invert,
     )
     _say_choice(predictor.choice_note)
+    for assumption in predictor.assumptions:
+        print(f"{PROG}: warning: {assumption}", file=sys.stderr)
     files, problems = collect_images(args.images)
     good: list[Path] = []
     pixels: list[np.ndarray] = []
+    failed: list[dict[str, Any]] = []
     for path in files:
         try:
             pixels.append(predictor.preprocess(path))
             good.append(path)
         except ImageError as error:
             problems.append(str(error))
+            failed.append({"image": str(path), "error": str(error)})
+    answered = {"model": predictor.model_path.name, "variant": predictor.variant, "backend": predictor.backend.label}
     results = []
     if pixels:
         for path, scores in zip(good, predictor.scores(np.stack(pixels)), strict=True):
-            results.append({"image": str(path), "top_k": [c.to_dict() for c in predictor.top_k(scores, args.top_k)],
-                            "model": predictor.model_path.name, "variant": predictor.variant,
-                            "backend": predictor.backend.label})
+            results.append({"image": str(path), "top_k": [c.to_dict() for c in predictor.top_k(scores, args.top_k)], **answered})
     if args.json:
-        print(json.dumps(results, indent=2))
+        order = {str(path): index for index, path in enumerate(files)}
+        print(json.dumps(sorted(results + failed, key=lambda r: order.get(r["image"], -1)), indent=2))
     elif results:
         _print_predictions(results)
     for problem in problems:
@@ -199,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `predict ... | head -2`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
         if args.debug:
             traceback.print_exc()

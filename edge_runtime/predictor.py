@@ -157,6 +157,7 @@ class Predictor:
         self.input_quantization = Quantization.of(self._input)
         self.output_quantization = Quantization.of(self._output)
         self.spec = self._input_spec(input_mean, input_std, invert)
+        self.assumptions = self._assumptions(input_mean, input_std)
         # label_image feeds raw pixels to quantized models; only explicit normalisation changes that.
         self._raw_quantized_input = self.metadata is None and input_mean is None and input_std is None
         self.labels = self._labels(labels)
@@ -238,11 +239,23 @@ class Predictor:
             overrides["invert"] = bool(invert)
         return InputSpec(**{**spec.to_dict(), **overrides}) if overrides else spec
 
+    def _assumptions(self, input_mean: float | None, input_std: float | None) -> list[str]:
+        """One line for each guess made about a model without metadata (the CLI prints them as warnings)."""
+        if self.metadata is not None or input_mean is not None or input_std is not None:
+            return []
+        if self.input_quantization.quantized:
+            how = "feeding raw pixels (0..255) to its quantized input; pass --input-mean/--input-std if it expects other values"
+        else:
+            how = (f"assuming label_image normalisation (pixel - {LABEL_IMAGE_MEAN:g}) / {LABEL_IMAGE_STD:g}; pass "
+                   "--input-mean 0 --input-std 1 if it takes raw pixels, as edge-pipeline's models do")
+        return [f"{self.model_path.name} has no metadata.json beside it: {how}"]
+
     def _labels(self, labels: str | Path | Sequence[str] | None) -> list[str]:
         if labels is None and self.metadata is not None and self.metadata.get("labels"):
             return fit_labels(list(self.metadata["labels"]), self.num_classes, f"{self.folder}/metadata.json")
-        if labels is None and self.folder is not None and (self.folder / model_folder.LABELS_FILE).is_file():
-            labels = self.folder / model_folder.LABELS_FILE
+        beside = (self.folder or self.model_path.parent) / model_folder.LABELS_FILE
+        if labels is None and beside.is_file():
+            labels = beside  # the folder's, or a labels.txt copied next to a bare .tflite
         if labels is None:
             return [str(index) for index in range(self.num_classes)]
         if isinstance(labels, (str, Path)):

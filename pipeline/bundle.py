@@ -32,7 +32,7 @@ from typing import Any
 
 from edge_runtime import model_folder as layout
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.model_folder import InputSpec, sha256_file, variant_filename
+from edge_runtime.model_folder import InputSpec, read_json_object, sha256_file, variant_filename
 
 from .errors import FolderError
 from .signals import interrupts_deferred
@@ -43,6 +43,7 @@ LABELS_FILE = layout.LABELS_FILE
 METADATA_FILE = layout.METADATA_FILE
 HISTORY_JSON = "history.json"
 HISTORY_PNG = "history.png"
+SPLIT_JSON = "split.json"  # image folders: which file went to train, validation and test
 DRIFT_JSON = "drift.json"
 BENCHMARK_JSON = "benchmark.json"
 REPORT_MD = "report.md"
@@ -410,6 +411,12 @@ class ModelFolder:
                 f"{self.path}: holds a different model ({old['model']} on {old['path'] or old['dataset']}); "
                 f"pass --overwrite to replace it or choose another --output"
             )
+
+    def recorded_split(self, metadata: Metadata) -> dict[str, Any] | None:
+        """split.json, written when the model was trained on an image folder (None for named datasets)."""
+        if SPLIT_JSON not in metadata.files:
+            return None
+        return read_json_object(self.verified(SPLIT_JSON, metadata), SPLIT_JSON)
 
     def clean_temporaries(self) -> None:
         """Remove temporaries left by a process that was killed before it could clean up."""

@@ -23,11 +23,11 @@ from rich.console import Console
 from edge_runtime.backends import native_stderr_captured
 from edge_runtime.errors import EdgeRuntimeError
 
-from .errors import GateFailed, Interrupted, PipelineError, UsageError
+from .errors import GateFailed, Interrupted, PipelineError, UsageError, cause
 
 PROG = "edge-pipeline"
 app = typer.Typer(
-    name=PROG, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    name=PROG, add_completion=False, pretty_exceptions_enable=False,
     help="Train an image classifier, convert it to TFLite in every precision, check accuracy drift, benchmark and report.",
 )
 console = Console()
@@ -56,8 +56,8 @@ OPTIONS: dict[str, Opt] = {
     "model_dir": Opt(Path, ..., "model folder (models/<name>)", argument=True),
     # data
     "dataset": Opt(str, "fashion-mnist", "named dataset: fashion-mnist, mnist or cifar10"),
-    "data": Opt(Path | None, None, "folder of images with one sub-folder per class: instead of --dataset when training; "
-                                   "afterwards, where that folder is now if it moved"),
+    "data": Opt(Path | None, None, "folder of images with one sub-folder per class, instead of --dataset"),
+    "data_moved": Opt(Path | None, None, "where the image folder the model was trained on is now, if it moved", ("--data",)),
     "data_dir": Opt(Path | None, None, "where to look first for a named dataset's files"),
     "validation_split": Opt(float, 0.1, "share of the training images held out for validation"),
     "test_split": Opt(float, 0.1, "share of an image folder held out for testing"),
@@ -73,7 +73,8 @@ OPTIONS: dict[str, Opt] = {
     "dropout": Opt(float, 0.2, "dropout before the classifier of transfer models"),
     # training
     "epochs": Opt(int, 12, "maximum epochs (early stopping on validation loss keeps the best)"),
-    "batch_size": Opt(int, 128, "images per training step"),
+    "batch_size": Opt(int | None, None, "images per training step (default: 128, smaller when an epoch would have "
+                                        "fewer than 20 steps)"),
     "learning_rate": Opt(float | None, None, "initial learning rate, cosine-decayed (default: the model's)"),
     "seed": Opt(int, 42, "seed for splits, shuffling and initial weights"),
     "patience": Opt(int, 4, "epochs without a better validation loss before stopping"),
@@ -88,12 +89,14 @@ OPTIONS: dict[str, Opt] = {
     # conversion
     "precision": Opt(list[str] | None, None, HELP_PRECISION),
     "io_type": Opt(str, "int8", "int8 model's input/output type: int8, uint8 (Edge TPU-era tools) or float32"),
-    "calibration_samples": Opt(int, 300, "class-balanced training images to calibrate int8 on"),
+    "calibration_samples": Opt(int | None, None, "class-balanced training images to calibrate int8 on "
+                                                 "(default: 300, or all of them when there are fewer)"),
     "route": Opt(str, "auto", "conversion route: auto, saved-model or keras-litert"),
     "target_runtime": Opt(str | None, None, "oldest TFLite runtime every variant must run on, e.g. 2.14 for tflite-runtime "
                                             "(default: the newest); a precision that cannot is skipped"),
     # evaluation and report
-    "max_drop": Opt(float, 1.0, "percentage points of top-1 accuracy a variant may lose against Keras (exit 1 if more)"),
+    "max_drop": Opt(float, 1.0, "percentage points of top-1 accuracy a variant may lose against Keras (never finer than one "
+                                "test image); evaluate and run exit 1 if one loses more, report marks it"),
     "samples": Opt(int, 24, "test images in the report's picture grid"),
     # benchmark
     "threads": Opt(str, "1,2,4", "thread counts to time, comma-separated"),
@@ -103,7 +106,7 @@ OPTIONS: dict[str, Opt] = {
     "eval_threads": Opt(int | None, None, "interpreter threads for evaluation (default: all cores)", ("--threads",)),
 }
 DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit", "download"]
-RELOCATE = ["data", "data_dir"]
+RELOCATE = ["data_moved", "data_dir"]
 TRAIN = [*DATA, "model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout", "epochs", "batch_size",
          "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert", "tensorboard", "output", "name", "overwrite"]
 CONVERT = ["precision", "io_type", "calibration_samples", "route", "target_runtime"]
@@ -121,7 +124,7 @@ def command(name: str, options: Sequence[str], help_text: str) -> Callable[[Call
                 impl(**values)
             except KeyboardInterrupt:
                 # Typer would turn this into a bare exit code; say what it means for the folder.
-                stage = STAGES.current if STAGES and STAGES.current else name
+                stage = SESSION.stages.current if SESSION.stages and SESSION.stages.current else name
                 raise Interrupted(f"interrupted during {stage}; the model folder keeps the files it had before this stage "
                                   f"(re-run the same command to finish)") from None
 
@@ -158,6 +161,11 @@ def _train_config(v: dict[str, Any]) -> Any:
         augmentation=augmentation_for(v["augment"], v["flip"]), invert=v["invert"], output=v["output"], name=v["name"],
         tensorboard=v["tensorboard"], overwrite=v["overwrite"],
     )
+
+
+def _moved(v: dict[str, Any]) -> Path | None:
+    """Where the training data is now: `--data` of convert/evaluate/report, or of `run` (the folder it trains on)."""
+    return v["data_moved"] if "data_moved" in v else v.get("data")
 
 
 def _precisions(values: list[str] | None) -> tuple[str, ...]:
@@ -201,12 +209,16 @@ class Stages:
 
     def train(self, v: dict[str, Any]) -> Path:
         from .console import train_summary
+        from .evaluate import near_chance
         from .train import train
 
         config = _train_config(v)
         self._start("train")
         result = train(config, self.reporter)
         console.print(train_summary(result))
+        if near_chance(result.test_accuracy, result.classes):
+            console.print(f"[bold red]warning: the model is near chance level ({result.test_accuracy:.2%} on {result.classes} "
+                          f"classes, batch {result.batch_size}): it did not learn; do not ship it[/bold red]", highlight=False)
         return result.folder
 
     def convert(self, folder: Path, v: dict[str, Any]) -> None:
@@ -214,7 +226,7 @@ class Stages:
         from .convert import ConvertConfig, convert
 
         config = ConvertConfig(folder=folder, precisions=_precisions(v["precision"]), io_type=v["io_type"],
-                               calibration_samples=v["calibration_samples"], route=v["route"], data_path=v["data"],
+                               calibration_samples=v["calibration_samples"], route=v["route"], data_path=_moved(v),
                                data_dir=v["data_dir"], target_runtime=v["target_runtime"])
         self._start("convert")
         console.print(convert_table(convert(config, self.reporter)))
@@ -225,7 +237,7 @@ class Stages:
 
         precisions = _precisions(v["precision"]) if v.get("precision") else None
         config = EvaluateConfig(folder=folder, precisions=precisions, max_drop=v["max_drop"], threads=v.get("eval_threads"),
-                                data_path=v["data"], data_dir=v["data_dir"])
+                                data_path=_moved(v), data_dir=v["data_dir"])
         self._start("evaluate")
         result = evaluate(config, self.reporter)
         console.print(drift_table(result))
@@ -233,8 +245,11 @@ class Stages:
             console.print(f"[dim]{note}[/dim]")
         if result.failed:
             lost = ", ".join(f"{d.precision} {d.change_pp:+.2f} pp" for d in result.failed)
-            return GateFailed(f"accuracy gate failed: {lost} against Keras, more than --max-drop {config.max_drop:g} pp (see {folder}/drift.json)")
-        console.print(f"[green]all {len(result.variants)} variants within {config.max_drop:g} pp of Keras[/green]")
+            return GateFailed(f"accuracy gate failed: {lost} against Keras, more than {result.allowed_drop:.4g} pp "
+                              f"(--max-drop {config.max_drop:g}; see {folder}/drift.json)")
+        count = len(result.variants)
+        console.print(f"[green]{'the variant is' if count == 1 else f'all {count} variants are'} within "
+                      f"{result.allowed_drop:.4g} pp of Keras[/green]")
         return None
 
     def benchmark(self, folder: Path, v: dict[str, Any]) -> None:
@@ -249,18 +264,27 @@ class Stages:
         from .console import report_table
         from .report import ReportConfig, write_report
 
-        config = ReportConfig(folder=folder, max_drop=v["max_drop"], samples=v["samples"], data_path=v["data"], data_dir=v["data_dir"])
+        config = ReportConfig(folder=folder, max_drop=v["max_drop"], samples=v["samples"], data_path=_moved(v),
+                              data_dir=v["data_dir"])
         self._start("report")
         report = write_report(config, self.reporter)
         console.print(report_table(report))
-        console.print(f"[bold]{report.recommendation}[/bold]", highlight=False)
+        style = "bold" if report.recommended else "bold red"
+        console.print(f"[{style}]{report.recommendation}[/{style}]", highlight=False)
         for line in report.runtime_notes:
             console.print(line, highlight=False)
         console.print(f"report: {folder / 'report.md'}", highlight=False)
 
 
-STAGES: Stages | None = None
-DEBUG = False
+@dataclass
+class Session:
+    """What the global options (before the command) set for this invocation."""
+
+    debug: bool = False
+    stages: Stages | None = None
+
+
+SESSION = Session()
 
 
 def import_tensorflow_quietly() -> None:
@@ -269,7 +293,7 @@ def import_tensorflow_quietly() -> None:
     TensorFlow 2.21 logs INFO lines through absl before absl is initialised, when no
     threshold (TF_CPP_MIN_LOG_LEVEL included) applies yet; errors are passed on.
     """
-    if DEBUG or "tensorflow" in sys.modules:
+    if SESSION.debug or "tensorflow" in sys.modules:
         return
     with native_stderr_captured() as lines:
         import tensorflow  # noqa: F401
@@ -279,10 +303,29 @@ def import_tensorflow_quietly() -> None:
 
 
 def _stages() -> Stages:
-    global STAGES
-    if STAGES is None:
-        STAGES = Stages()
-    return STAGES
+    if SESSION.stages is None:
+        SESSION.stages = Stages()
+    return SESSION.stages
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"{PROG} {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="show a traceback on errors and TensorFlow's own logs")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+) -> None:
+    """Train an image classifier, convert it to TFLite in every precision, check accuracy drift, benchmark and report."""
+    SESSION.debug = debug
+    if debug:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        warnings.resetwarnings()
 
 
 @command("train", TRAIN, "Train a model on a dataset or an image folder and write its model folder.")
@@ -364,24 +407,23 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
-    global DEBUG
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = DEBUG = "--debug" in args
-    args = [a for a in args if a != "--debug"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
-    if not debug:
-        warnings.filterwarnings("ignore")
+    SESSION.debug, SESSION.stages = False, None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")  # --debug turns them back on
     # Ctrl-C must always stop cleanly, also when started from a non-interactive shell's
     # background job (which inherits SIGINT as ignored); SIGTERM (kill) takes the same path.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result = app(args=args, prog_name=PROG, standalone_mode=False)
+        result = app(args=args or ["--help"], prog_name=PROG, standalone_mode=False)
         return result if isinstance(result, int) else 0
     except (PipelineError, EdgeRuntimeError) as error:
-        if debug:
+        if SESSION.debug:
             traceback.print_exc()
         return _fail(str(error), error.exit_code)
+    except typer.Exit as done:
+        return done.exit_code
     except typer.TyperException as error:  # the parser's own usage errors
         context = getattr(error, "ctx", None)
         command_path = context.command_path if context is not None else PROG
@@ -389,7 +431,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         return _fail("interrupted", 130)
     except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
-        if debug:
+        if SESSION.debug:
             traceback.print_exc()
-        reason = str(error).splitlines()[0] if str(error) else ""
-        return _fail(f"unexpected {type(error).__name__}: {reason[:300]} (run with --debug for details)", 1)
+        return _fail(f"unexpected {type(error).__name__}: {cause(error)} (run with --debug for details)", 1)

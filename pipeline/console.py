@@ -124,27 +124,16 @@ def drift_table(result: DriftResult) -> Table:
     return table
 
 
-BORDERLINE_MARGIN = 0.1  # Keras' own top-2 probabilities this close: a coin toss for any precision
-
-
 def disagreement_notes(result: DriftResult) -> list[str]:
-    """One line per variant that changes the class of some images: borderline calls or not."""
-    notes = []
-    for v in result.variants:
-        if not v.changed or v.changed_keras_margin is None:
-            continue
-        ties = f", {v.changed_ties:,} of them exact ties in {v.precision}'s output" if v.changed_ties else ""
-        typical = f" ({result.keras_margin:.2f} over all images)" if result.keras_margin is not None else ""
-        verdict = ("borderline images, not a broken conversion" if v.changed_keras_margin < BORDERLINE_MARGIN
-                   else "images Keras is sure of: look at the conversion")
-        notes.append(f"{v.precision}: {v.changed:,} images change class; Keras' own top-2 margin on them: median "
-                     f"{v.changed_keras_margin:.3f}{typical}{ties}; {verdict}")
-    return notes
+    """The gate's resolution and one line per variant that changes the class of some images."""
+    return result.notes()
 
 
 def benchmark_table(result: BenchmarkResult) -> Table:
     threads = result.settings["threads"]
-    columns = ["variant", "size KB"] + [f"p50/p99 ms @{t}t" for t in threads] + ["images/s @" + str(threads[0]) + "t", "peak MB"]
+    cores = result.machine.get("cores") or 0
+    over = {t: f" ({t} threads on {cores} cores)" if cores and t > cores else "" for t in threads}
+    columns = ["variant", "size KB"] + [f"p50/p99 ms @{t}t{over[t]}" for t in threads] + ["images/s @" + str(threads[0]) + "t", "peak MB"]
     table = _table(f"latency ({result.machine['cpu']}, {result.machine['cores']} cores, {result.machine['interpreter']})", columns)
     for v in result.variants:
         cells = [v.precision, f"{v.bytes / 1024:,.1f}"]

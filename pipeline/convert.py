@@ -38,6 +38,9 @@ ROUTES = ("auto", "saved-model", "keras-litert")
 SAVED_MODEL = "saved-model"
 KERAS_LITERT = "keras-litert"
 MIN_CALIBRATION_SAMPLES = 10
+# int8 ranges are calibrated on this many class-balanced training images by default, or on all of
+# them when there are fewer (README's `--limit 200` quick runs have 179).
+DEFAULT_CALIBRATION_SAMPLES = 300
 # Converter flags that lower operator versions, added one after another until a variant runs on
 # --target-runtime. Measured on the default cnn (TF 2.21): dynamic-range with per-channel dense
 # weights needs runtime 2.17.0 (FULLY_CONNECTED v12); per-tensor dense weights need 2.4.0
@@ -58,7 +61,7 @@ class ConvertConfig:
     folder: Path
     precisions: tuple[str, ...] = PRECISIONS
     io_type: str = "int8"  # integer model's input/output type; uint8 is for Edge TPU-era tools
-    calibration_samples: int = 300
+    calibration_samples: int | None = None  # None: DEFAULT_CALIBRATION_SAMPLES, or every training image if fewer
     route: str = "auto"
     data_path: Path | None = None  # where the training data is now, if it moved
     data_dir: Path | None = None
@@ -74,7 +77,7 @@ class ConvertConfig:
             raise UsageError(f"--io-type {self.io_type!r} is not one of {', '.join(IO_TYPES)}")
         if self.route not in ROUTES:
             raise UsageError(f"--route {self.route!r} is not one of {', '.join(ROUTES)}")
-        if self.calibration_samples < MIN_CALIBRATION_SAMPLES:
+        if self.calibration_samples is not None and self.calibration_samples < MIN_CALIBRATION_SAMPLES:
             raise UsageError(f"--calibration-samples {self.calibration_samples} is too few to calibrate int8 ranges; "
                              f"use at least {MIN_CALIBRATION_SAMPLES} (a few hundred is typical)")
 
@@ -90,23 +93,25 @@ class ConvertResult:
     skipped: list[str] = field(default_factory=list)  # precisions that cannot run on --target-runtime, with why
 
 
-def calibration_images(metadata: Metadata, config: ConvertConfig) -> np.ndarray:
+def calibration_images(metadata: Metadata, config: ConvertConfig, recorded: dict[str, Any] | None = None) -> np.ndarray:
     """A class-balanced sample of the training split, preprocessed exactly as in training."""
     try:
         data = DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir)
     except UsageError as error:
         raise DataError(f"int8 calibration needs the training data: {error}") from None
     try:
-        dataset = load_dataset(data, metadata.input)
+        dataset = load_dataset(data, metadata.input, recorded=recorded)
     except (DataError, UsageError) as error:
         raise DataError(f"int8 calibration needs the training data, which is not available: {error} "
                         "(pass --data or --data-dir to say where it is now)") from None
     if len(dataset.train) == 0:
         raise DataError(f"{data.name}: the training split is empty, so there is nothing to calibrate int8 on")
-    if config.calibration_samples > len(dataset.train):
-        available = len(dataset.train)
-        raise DataError(f"--calibration-samples {config.calibration_samples} is more than the {available} training images; use {available} or fewer")
-    chosen = balanced_indices(dataset.train.labels, config.calibration_samples, seed=data.seed)
+    available = len(dataset.train)
+    if config.calibration_samples is not None and config.calibration_samples > available:
+        raise DataError(f"--calibration-samples {config.calibration_samples} is more than the {available} training images; "
+                        f"use {available} or fewer")
+    count = config.calibration_samples or min(DEFAULT_CALIBRATION_SAMPLES, available)
+    chosen = balanced_indices(dataset.train.labels, count, seed=data.seed)
     return model_input_array(dataset.train.images[chosen], metadata.input)
 
 
@@ -264,8 +269,8 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
     keras_path = folder.verified(bundle.KERAS_FILE, metadata)
     calibration = None
     if "int8" in config.precisions:
-        reporter.status(f"int8: calibrating on {config.calibration_samples} class-balanced training images")
-        calibration = calibration_images(metadata, config)
+        calibration = calibration_images(metadata, config, folder.recorded_split(metadata))
+        reporter.status(f"int8: calibrating on {len(calibration)} class-balanced training images")
 
     import keras
 

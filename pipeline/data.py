@@ -1,37 +1,29 @@
-"""Datasets: named ones found on disk first (Fashion-MNIST, MNIST, CIFAR-10), and image folders.
+"""Data for training and evaluation: configuration, the three splits, and loading.
 
-Everything here returns plain numpy arrays of uint8 pixels; `tf_dataset` turns a split into
-a batched, prefetched `tf.data` pipeline, with augmentation only when training.
+Named datasets live in `named_datasets`, image folders in `image_folders`, the TensorFlow side
+(`tf_dataset`, `model_input`) in `tf_data`; their public names are re-exported here.
+Everything here returns plain numpy arrays of uint8 pixels.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import pickle
-import warnings
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import ImageError
-from edge_runtime.images import is_image_file, open_image, prepare_pixels
 from edge_runtime.model_folder import InputSpec
 
 from .errors import DataError, UsageError
+from .image_folders import FolderListing, Progress, list_folder, load_folder, peek_folder, relative_name
+from .named_datasets import DEBIAN_DATASETS, IDX_FILES, NAMED_DATASETS, NamedDataset, NativeFormat, _read_idx
+from .tf_data import CACHE_BUDGET_BYTES, augmenter, model_input, model_input_array, tf_dataset
 
-if TYPE_CHECKING:
-    import tensorflow as tf
-
-Progress = Callable[[int, int], None]
-DEBIAN_DATASETS = Path("/usr/share/datasets")
-MAX_BAD_FRACTION = 0.25
-PEEK_IMAGES = 24
-CACHE_BUDGET_BYTES = 1 << 30  # preprocessed evaluation data kept in memory up to 1 GiB
+__all__ = [
+    "CACHE_BUDGET_BYTES", "DEBIAN_DATASETS", "IDX_FILES", "NAMED_DATASETS", "FolderListing", "NamedDataset", "NativeFormat",
+    "_read_idx", "augmenter", "list_folder", "load_folder", "model_input", "model_input_array", "peek_folder", "tf_dataset",
+]
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -139,276 +131,12 @@ class Dataset:
     test: Split
     source: str
     skipped: list[str] = field(default_factory=list)
+    # Image folders: which file went where (split.json), and how the folder changed since that was recorded.
+    files: dict[str, list[str]] | None = None
+    changes: str | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
-
-
-@dataclass(frozen=True)
-class NativeFormat:
-    """What a dataset's images are before any model-specific resizing."""
-
-    height: int
-    width: int
-    channels: int
-
-    @property
-    def color(self) -> str:
-        return "grayscale" if self.channels == 1 else "rgb"
-
-
-# --- named datasets ---------------------------------------------------------------------------
-
-IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzipped or not."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as stream:
-            data = stream.read()
-    except (OSError, EOFError) as error:
-        raise DataError(f"{path}: cannot read ({error}); the file is damaged, download it again") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DataError(f"{path}: not an IDX file of unsigned bytes")
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(data[3])]
-    offset = 4 + 4 * len(dims)
-    if len(data) - offset != int(np.prod(dims)):
-        raise DataError(f"{path}: truncated IDX file ({len(data) - offset} of {int(np.prod(dims))} bytes)")
-    return np.frombuffer(data, np.uint8, offset=offset).reshape(dims)
-
-
-def _idx_location(folder: Path) -> Path | None:
-    for name in (*IDX_FILES, *(n.removesuffix(".gz") for n in IDX_FILES)):
-        if (folder / name).is_file():
-            return folder if all((folder / n).is_file() or (folder / n.removesuffix(".gz")).is_file() for n in IDX_FILES) else None
-    return None
-
-
-def _read_idx_folder(folder: Path) -> Arrays:
-    def one(name: str) -> np.ndarray:
-        path = folder / name
-        return _read_idx(path if path.is_file() else folder / name.removesuffix(".gz"))
-
-    x_train, y_train, x_test, y_test = (one(name) for name in IDX_FILES)
-    return x_train[..., None], y_train, x_test[..., None], y_test
-
-
-def _read_mnist_npz(path: Path) -> Arrays:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return data["x_train"][..., None], data["y_train"], data["x_test"][..., None], data["y_test"]
-    except (OSError, KeyError, ValueError) as error:
-        raise DataError(f"{path}: not a readable mnist.npz ({error})") from None
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """Unpickle CIFAR batches while refusing anything but numpy arrays (pickles can run code)."""
-
-    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")})
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing {module}.{name}")
-        return super().find_class(module, name)
-
-
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with open(path, "rb") as stream:
-            batch = _CifarUnpickler(stream, encoding="bytes").load()
-        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return data, np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as error:
-        raise DataError(f"{path}: not a readable CIFAR-10 batch ({error})") from None
-
-
-def _read_cifar_folder(folder: Path) -> Arrays:
-    parts = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
-    x_test, y_test = _read_cifar_batch(folder / "test_batch")
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), x_test, y_test
-
-
-@dataclass(frozen=True)
-class NamedDataset:
-    """A dataset known by name: its labels, image format, where copies live, how to get one."""
-
-    name: str
-    labels: tuple[str, ...]
-    native: NativeFormat
-    # (relative path to try under each search folder, reader for what is found there)
-    layouts: tuple[tuple[str, Callable[[Path], Arrays]], ...]
-    keras_loader: str
-    how_to_get: str
-
-    def search_folders(self, data_dir: Path | None) -> list[Path]:
-        """Where local copies are looked for, in order."""
-        folders = []
-        if data_dir is not None:
-            folders.append(Path(data_dir))
-        keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-        folders.append(keras_home / "datasets")
-        folders.append(DEBIAN_DATASETS)
-        return folders
-
-    def find_local(self, data_dir: Path | None) -> tuple[Path, Callable[[Path], Arrays]] | None:
-        for folder in self.search_folders(data_dir):
-            for relative, reader in self.layouts:
-                candidate = folder / relative if relative else folder
-                if relative.endswith(".npz") and candidate.is_file():
-                    return candidate, reader
-                if candidate.is_dir():
-                    if reader is _read_idx_folder and _idx_location(candidate) is None:
-                        continue
-                    if reader is _read_cifar_folder and not (candidate / "test_batch").is_file():
-                        continue
-                    return candidate, reader
-        return None
-
-    def load(self, data_dir: Path | None, allow_download: bool) -> tuple[Arrays, str]:
-        """Arrays (x_train, y_train, x_test, y_test) and where they came from."""
-        found = self.find_local(data_dir)
-        if found is not None:
-            location, reader = found
-            return reader(location), str(location)
-        looked = ", ".join(str(f) for f in self.search_folders(data_dir))
-        if not allow_download:
-            raise DataError(f"{self.name} not found (looked in {looked}) and downloads are off; {self.how_to_get}")
-        try:
-            import keras
-
-            (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, self.keras_loader).load_data()
-        except Exception as error:  # noqa: BLE001 - any download failure gets the same advice
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise DataError(f"{self.name} not found (looked in {looked}) and the download failed ({reason[:120]}); {self.how_to_get}") from None
-        if x_train.ndim == 3:
-            x_train, x_test = x_train[..., None], x_test[..., None]
-        return (x_train, y_train.reshape(-1), x_test, y_test.reshape(-1)), f"downloaded by keras.datasets.{self.keras_loader}"
-
-
-_IDX_LAYOUTS = (("", _read_idx_folder),)
-NAMED_DATASETS: dict[str, NamedDataset] = {
-    "fashion-mnist": NamedDataset(
-        "fashion-mnist",
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        NativeFormat(28, 28, 1),
-        (("fashion-mnist", _read_idx_folder), *_IDX_LAYOUTS),
-        "fashion_mnist",
-        "install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or put the four "
-        "*-idx*-ubyte.gz files in a folder and pass --data-dir FOLDER",
-    ),
-    "mnist": NamedDataset(
-        "mnist",
-        tuple(str(d) for d in range(10)),
-        NativeFormat(28, 28, 1),
-        (("mnist.npz", _read_mnist_npz), ("mnist", _read_idx_folder), *_IDX_LAYOUTS),
-        "mnist",
-        "put mnist.npz (from https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz) "
-        "or the four *-idx*-ubyte.gz files in a folder and pass --data-dir FOLDER",
-    ),
-    "cifar10": NamedDataset(
-        "cifar10",
-        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-        NativeFormat(32, 32, 3),
-        (("cifar-10-batches-py-target/cifar-10-batches-py", _read_cifar_folder),
-         ("cifar-10-batches-py", _read_cifar_folder), ("", _read_cifar_folder)),
-        "cifar10",
-        "extract cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) and pass "
-        "--data-dir pointing at its cifar-10-batches-py folder",
-    ),
-}
-
-
-# --- image folders ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FolderListing:
-    """Class names and the candidate files of each class, in a stable order."""
-
-    root: Path
-    classes: list[str]
-    files: list[list[Path]]
-
-
-def list_folder(root: Path) -> FolderListing:
-    """Find class sub-folders and their files; structural problems are one-line errors."""
-    root = Path(root)
-    if not root.exists():
-        raise UsageError(f"{root}: no such folder; --data wants a folder with one sub-folder per class")
-    if not root.is_dir():
-        raise UsageError(f"{root}: is a file; --data wants a folder with one sub-folder per class")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        raise DataError(f"{root}: has no class sub-folders; put the images of each class in their own folder ({root}/cat/*.jpg, {root}/dog/*.jpg, ...)")
-    if len(class_dirs) < 2:
-        raise DataError(f"{root}: has one class ({class_dirs[0].name}); a classifier needs at least two class folders")
-    files = []
-    for class_dir in class_dirs:
-        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if not found:
-            raise DataError(f"{class_dir}: class folder has no images; add some or remove the folder")
-        files.append(found)
-    return FolderListing(root, [d.name for d in class_dirs], files)
-
-
-def peek_folder(listing: FolderListing) -> NativeFormat:
-    """Typical size and colour of a folder's images, from the headers of a few of them."""
-    sizes, gray = [], 0
-    sample = [f for files in listing.files for f in files[: max(1, PEEK_IMAGES // len(listing.files))]]
-    for path in sample:
-        if not is_image_file(path):
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                from PIL import Image
-
-                with Image.open(path) as image:
-                    sizes.append(image.size)
-                    gray += image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-        except Exception:  # noqa: BLE001 - a bad file is reported when the folder is loaded
-            continue
-    if not sizes:
-        raise DataError(f"{listing.root}: none of the first files could be read as images")
-    width = int(np.median([s[0] for s in sizes]))
-    height = int(np.median([s[1] for s in sizes]))
-    return NativeFormat(height, width, 1 if gray == len(sizes) else 3)
-
-
-def _decode(path: Path, spec: InputSpec) -> np.ndarray | str:
-    try:
-        return prepare_pixels(open_image(path, draft_size=(spec.width, spec.height)), spec, invert=False)
-    except ImageError as error:
-        return str(error)
-
-
-def load_folder(listing: FolderListing, spec: InputSpec, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Decode every file at the model's size (the device's code path); bad files are skipped.
-
-    Returns images, labels, and one message per skipped file. Raises DataError when too
-    many files are bad or a class is left with none.
-    """
-    jobs = [(path, label) for label, files in enumerate(listing.files) for path in files]
-    images, labels, skipped = [], [], []
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for done, ((_, label), result) in enumerate(zip(jobs, pool.map(lambda job: _decode(job[0], spec), jobs), strict=True), start=1):
-            if isinstance(result, str):
-                skipped.append(result)
-            else:
-                images.append(result)
-                labels.append(label)
-            if progress is not None:
-                progress(done, len(jobs))
-    if len(skipped) > MAX_BAD_FRACTION * len(jobs):
-        raise DataError(f"{listing.root}: {len(skipped)} of {len(jobs)} files are not readable images (first: {skipped[0]}); fix or remove them")
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(listing.classes))
-    for name, count in zip(listing.classes, counts, strict=True):
-        if count == 0:
-            raise DataError(f"{listing.root / name}: none of its files is a readable image")
-    return np.stack(images), np.asarray(labels, dtype=np.int64), skipped
 
 
 # --- splits ------------------------------------------------------------------------------------
@@ -453,15 +181,51 @@ def native_format(config: DataConfig) -> tuple[NativeFormat, list[str]]:
     return named.native, list(named.labels)
 
 
-def load_dataset(config: DataConfig, spec: InputSpec, progress: Progress | None = None) -> Dataset:
-    """Load and split the configured data. Image folders are decoded at the model's size."""
+SPLITS = ("train", "validation", "test")
+
+
+def _recorded_folder(config: DataConfig, spec: InputSpec, progress: Progress | None, recorded: dict[str, Any]) -> Dataset:
+    """An image folder split as recorded at training time (split.json): new files left out, missing ones counted."""
+    listing = list_folder(config.data_path)
+    classes = list(recorded.get("classes") or listing.classes)
+    assigned = {name: split for split in SPLITS for name in recorded.get(split, [])}
+    present = {relative_name(listing, path) for files in listing.files for path in files}
+    new = present - set(assigned) - set(recorded.get("unused", []))
+    missing = set(assigned) - present
+    decoded = load_folder(listing, spec, progress, only=set(assigned) & present)
+    labels = np.asarray([classes.index(name.split("/", 1)[0]) for name in decoded.names], dtype=np.int64)
+    parts = {}
+    for split in SPLITS:
+        chosen = [i for i, name in enumerate(decoded.names) if assigned[name] == split]
+        parts[split] = Split(decoded.images[chosen], labels[chosen])
+    changes = None
+    if new or missing:
+        changes = (f"{listing.root} changed since training: {len(new)} new file(s) left out (they were not in the "
+                   f"recorded split), {len(missing)} recorded file(s) missing; using the {len(parts['test'])} recorded "
+                   f"test images that are still there")
+    files = {"classes": classes, **{split: [n for n in decoded.names if assigned[n] == split] for split in SPLITS}}
+    return Dataset(config.name, classes, parts["train"], parts["validation"], parts["test"], str(listing.root.resolve()),
+                   decoded.skipped, files, changes)
+
+
+def load_dataset(config: DataConfig, spec: InputSpec, progress: Progress | None = None,
+                 recorded: dict[str, Any] | None = None) -> Dataset:
+    """Load and split the configured data. Image folders are decoded at the model's size.
+
+    With `recorded` (a model folder's split.json), an image folder is split as it was at training time.
+    """
+    if config.data_path is not None and recorded:
+        return _recorded_folder(config, spec, progress, recorded)
+    files_pool = files_test = None
     if config.data_path is not None:
         listing = list_folder(config.data_path)
-        images, labels, skipped = load_folder(listing, spec, progress)
-        _check_class_sizes(labels, listing.classes, 3, "a training/validation/test split")
-        pool, test = stratified_split(labels, config.test_split, config.seed, minimum=1)
-        names, source = listing.classes, str(listing.root.resolve())
-        x_pool, y_pool, x_test, y_test = images[pool], labels[pool], images[test], labels[test]
+        decoded = load_folder(listing, spec, progress)
+        _check_class_sizes(decoded.labels, listing.classes, 3, "a training/validation/test split")
+        pool, test = stratified_split(decoded.labels, config.test_split, config.seed, minimum=1)
+        names, source, skipped = listing.classes, str(listing.root.resolve()), decoded.skipped
+        x_pool, y_pool, x_test, y_test = decoded.images[pool], decoded.labels[pool], decoded.images[test], decoded.labels[test]
+        files_pool, files_test = np.asarray(decoded.names)[pool], np.asarray(decoded.names)[test]
+        unused = list(decoded.skipped_names)
     else:
         named = NAMED_DATASETS[config.dataset]
         (x_pool, y_pool, x_test, y_test), source = named.load(config.data_dir, config.allow_download)
@@ -469,93 +233,18 @@ def load_dataset(config: DataConfig, spec: InputSpec, progress: Progress | None 
         y_pool, y_test = y_pool.astype(np.int64), y_test.astype(np.int64)
     if config.limit is not None and config.limit < len(y_pool):
         keep = balanced_indices(y_pool, config.limit, config.seed)
+        if files_pool is not None:
+            unused += sorted(set(files_pool.tolist()) - set(files_pool[keep].tolist()))
+            files_pool = files_pool[keep]
         x_pool, y_pool = x_pool[keep], y_pool[keep]
     _check_class_sizes(y_pool, names, 2, "a training/validation split")
     train, validation = stratified_split(y_pool, config.validation_split, config.seed + 1, minimum=1)
+    files = None
+    if files_pool is not None and files_test is not None:
+        files = {"classes": names, "train": files_pool[train].tolist(), "validation": files_pool[validation].tolist(),
+                 "test": files_test.tolist(), "unused": unused}
     return Dataset(
-        name=config.name,
-        labels=names,
-        train=Split(x_pool[train], y_pool[train]),
-        validation=Split(x_pool[validation], y_pool[validation]),
-        test=Split(x_test, y_test),
-        source=source,
-        skipped=skipped,
+        name=config.name, labels=names, train=Split(x_pool[train], y_pool[train]),
+        validation=Split(x_pool[validation], y_pool[validation]), test=Split(x_test, y_test),
+        source=source, skipped=skipped, files=files,
     )
-
-
-# --- TensorFlow side ---------------------------------------------------------------------------
-
-def model_input(images: tf.Tensor, spec: InputSpec) -> tf.Tensor:
-    """uint8 pixels (N, h, w, c) to the float32 raw pixels (0..255) a model takes.
-
-    Resizes, converts grayscale/RGB and inverts as `spec` says, then rounds to whole values,
-    so the model sees what a device feeds it: uint8 pixels.
-    """
-    import tensorflow as tf
-
-    x = tf.cast(images, tf.float32)
-    channels = x.shape[-1]
-    if channels == 1 and spec.channels == 3:
-        x = tf.image.grayscale_to_rgb(x)
-    elif channels == 3 and spec.channels == 1:
-        x = tf.image.rgb_to_grayscale(x)
-    if x.shape[1] != spec.height or x.shape[2] != spec.width:
-        x = tf.clip_by_value(tf.round(tf.image.resize(x, (spec.height, spec.width), method="bilinear")), 0.0, 255.0)
-    if spec.invert:
-        x = 255.0 - x
-    return x
-
-
-def model_input_array(images: np.ndarray, spec: InputSpec, batch_size: int = 512) -> np.ndarray:
-    """`model_input` for a numpy array, in batches, as float32 numpy (for conversion and evaluation)."""
-    parts = [model_input(images[start:start + batch_size], spec).numpy() for start in range(0, len(images), batch_size)]
-    if not parts:
-        return np.zeros((0, spec.height, spec.width, spec.channels), np.float32)
-    return np.concatenate(parts)
-
-
-def augmenter(augmentation: Augmentation, seed: int) -> Any:
-    """The Keras preprocessing layers for `augmentation` (applied in training only)."""
-    import keras
-
-    layers: list[Any] = []
-    if augmentation.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if augmentation.rotation:
-        layers.append(keras.layers.RandomRotation(augmentation.rotation / 360.0, fill_mode="nearest", seed=seed + 1))
-    if augmentation.shear:
-        layers.append(keras.layers.RandomShear(augmentation.shear, augmentation.shear, fill_mode="nearest", seed=seed + 2))
-    if augmentation.shift:
-        layers.append(keras.layers.RandomTranslation(augmentation.shift, augmentation.shift, fill_mode="nearest", seed=seed + 3))
-    if augmentation.zoom:
-        layers.append(keras.layers.RandomZoom(augmentation.zoom, augmentation.zoom, fill_mode="nearest", seed=seed + 4))
-    return keras.Sequential(layers, name="augmentation")
-
-
-def tf_dataset(split: Split, spec: InputSpec, batch_size: int, *, training: bool = False,
-               augmentation: Augmentation | None = None, seed: int = 0) -> tf.data.Dataset:
-    """A batched, prefetched tf.data pipeline of (raw pixels float32, label).
-
-    The images are in memory already; evaluation pipelines also cache their preprocessed
-    (resized, converted) batches when they fit CACHE_BUDGET_BYTES, so validation after every
-    epoch does not resize the same images again. Training batches are not cached: they are
-    reshuffled and augmented anew each epoch.
-    """
-    import tensorflow as tf
-
-    autotune = tf.data.AUTOTUNE
-    dataset = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-    if training:
-        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(lambda x, y: (model_input(x, spec), y), num_parallel_calls=autotune)
-    if not training and len(split) * spec.height * spec.width * spec.channels * 4 <= CACHE_BUDGET_BYTES:
-        dataset = dataset.cache()
-    if training and augmentation is not None and augmentation.enabled:
-        layers = augmenter(augmentation, seed)
-        dataset = dataset.map(lambda x, y: (tf.clip_by_value(layers(x, training=True), 0.0, 255.0), y), num_parallel_calls=autotune)
-    # With the autotuner on (TF 2.21), destroying an epoch's iterator waits up to ~20 s for the
-    # autotuning thread while the CPU idles: half of every other epoch lost. Fixed parallelism
-    # keeps epochs steady (measured: 41 s -> 22 s per Fashion-MNIST cnn epoch on 2 cores).
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.prefetch(autotune).with_options(options)

@@ -37,3 +37,19 @@ class Interrupted(PipelineError):
     """Ctrl-C or SIGTERM arrived; the folder keeps its last complete files."""
 
     exit_code = 130
+
+
+def cause(error: BaseException) -> str:
+    """The whole reason of an error and of what caused it, on one line (never cut mid-word).
+
+    Keras' download helper raises a bare Exception whose message names the URL; the network's
+    own error (e.g. "[Errno -2] Name or service not known") is in its cause chain.
+    """
+    parts: list[str] = []
+    current: BaseException | None = error
+    while current is not None and len(parts) < 4:
+        text = " ".join(str(current).split()) or type(current).__name__
+        if not any(text in part for part in parts):
+            parts.append(f"{type(current).__name__}: {text}" if current is not error else text)
+        current = current.__cause__ or current.__context__
+    return "; caused by ".join(parts)

@@ -24,6 +24,48 @@ from .progress import Reporter, SilentReporter
 
 CHUNK = 1000
 MAX_CONFUSION_CLASSES = 100
+BORDERLINE_MARGIN = 0.1  # Keras' own top-2 probabilities this close: a coin toss for any precision
+# A model whose accuracy is within this share of the way from chance to perfect has not learned:
+# 3 classes: under 46.7%; 10 classes: under 28%.
+CHANCE_BAND = 0.2
+
+
+# --- verdicts, shared by the gate, the console and the report --------------------------------------
+
+def allowed_drop(max_drop: float, test_images: int) -> float:
+    """The accuracy budget the gate applies: --max-drop, but never finer than one test image."""
+    return max(max_drop, 100.0 / test_images) if test_images else max_drop
+
+
+def within_budget(change_pp: float, max_drop: float, test_images: int) -> bool:
+    """True when a variant lost no more top-1 accuracy against Keras than the gate allows."""
+    return -change_pp <= allowed_drop(max_drop, test_images) + 1e-9
+
+
+def resolution_note(max_drop: float, test_images: int) -> str | None:
+    """Say so when --max-drop is finer than one test image can measure."""
+    if not test_images or 100.0 / test_images <= max_drop:
+        return None
+    return (f"--max-drop {max_drop:g} pp is finer than one of the {test_images:,} test images ({100.0 / test_images:.2f} pp "
+            f"each): the gate allows one image")
+
+
+def near_chance(accuracy: float, classes: int) -> bool:
+    """True when a model is so close to guessing that no conversion of it is worth shipping."""
+    chance = 1.0 / max(classes, 1)
+    return accuracy < chance + (1.0 - chance) * CHANCE_BAND
+
+
+def disagreement_note(precision: str, changed: int, ties: int, margin: float | None, keras_margin: float | None) -> str | None:
+    """Why a variant changes the class of some images: borderline calls (ties, small Keras margins) or not."""
+    if not changed or margin is None:
+        return None
+    tied = f", {ties:,} of them exact ties in {precision}'s output" if ties else ""
+    typical = f" ({keras_margin:.2f} over all images)" if keras_margin is not None else ""
+    verdict = ("borderline images, not a broken conversion" if margin < BORDERLINE_MARGIN
+               else "images Keras is sure of: look at the conversion")
+    return (f"{precision}: {changed:,} images change class; Keras' own top-2 margin on them: median "
+            f"{margin:.3f}{typical}{tied}; {verdict}")
 
 
 @dataclass(frozen=True)
@@ -101,11 +143,23 @@ class DriftResult:
     def failed(self) -> list[VariantDrift]:
         return [v for v in self.variants if not v.passed]
 
+    @property
+    def allowed_drop(self) -> float:
+        return allowed_drop(self.max_drop, self.test_images)
+
+    def notes(self) -> list[str]:
+        """The gate's resolution, and why each variant changes the class of some images."""
+        found = [resolution_note(self.max_drop, self.test_images)]
+        found += [disagreement_note(v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin)
+                  for v in self.variants]
+        return [note for note in found if note]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "created_at": bundle.now(),
             "test_images": self.test_images,
             "max_drop_pp": self.max_drop,
+            "allowed_drop_pp": self.allowed_drop,
             "keras": {"accuracy": self.keras_accuracy, "seconds": self.keras_seconds, "median_margin": self.keras_margin,
                       "confusion": self.keras_confusion},
             "variants": {v.precision: v.to_dict() for v in self.variants},
@@ -174,12 +228,15 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     precisions = list(paths)
     keras_path = folder.verified(bundle.KERAS_FILE, metadata)
     try:
-        dataset = load_dataset(DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir), metadata.input)
+        dataset = load_dataset(DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir), metadata.input,
+                               recorded=folder.recorded_split(metadata))
     except (DataError, UsageError) as error:
         raise DataError(f"evaluation needs the test split: {error} (pass --data or --data-dir if the data moved)") from None
     test = dataset.test
     if len(test) == 0:
         raise DataError(f"{dataset.name}: the test split is empty")
+    if dataset.changes:
+        reporter.status(dataset.changes)
     reporter.status(f"evaluating on {len(test):,} test images of {dataset.name}")
 
     import keras
@@ -215,7 +272,7 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
         result.variants.append(VariantDrift(
             precision=precision, file=variant.file, sha256=variant.sha256, seconds=round(seconds[precision], 3),
             images_per_s=len(test) / seconds[precision] if seconds[precision] else 0.0,
-            passed=-numbers["change_pp"] <= config.max_drop + 1e-9, **numbers,
+            passed=within_budget(numbers["change_pp"], config.max_drop, len(test)), **numbers,
         ))
 
     folder.commit_json(bundle.DRIFT_JSON, result.to_dict(), metadata)

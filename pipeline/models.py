@@ -15,7 +15,7 @@ from typing import Any
 from edge_runtime.model_folder import InputSpec
 
 from .data import NativeFormat
-from .errors import UsageError
+from .errors import DataError, UsageError, cause
 
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)
@@ -107,6 +107,9 @@ def check_options(spec: ModelSpec, options: ModelOptions) -> None:
                 raise UsageError(f"--weights {options.weights}: expected a Keras weights file ending in .h5 or .weights.h5")
         if options.fine_tune and not options.pretrained:
             raise UsageError("--fine-tune needs pretrained weights; with --weights none the whole network trains from the start")
+    elif options.weights not in WEIGHT_CHOICES:
+        raise UsageError(f"--weights {options.weights}: {spec.name} has no pretrained backbone and always trains from scratch; "
+                         f"--weights files are for {', '.join(name for name, s in MODELS.items() if s.uses_weights)}")
 
 
 # --- builders ----------------------------------------------------------------------------------
@@ -159,10 +162,9 @@ def _load_base_weights(base: Any, options: ModelOptions) -> None:
         return
     try:
         base.load_weights(options.weights)
-    except Exception as error:  # noqa: BLE001 - h5py and Keras raise many kinds
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UsageError(f"--weights {options.weights}: cannot load into {base.name} ({reason[:160]}); "
-                         "it must be weights of the same architecture without the top") from None
+    except Exception as error:
+        raise UsageError(f"--weights {options.weights}: cannot load into {base.name} ({cause(error)}); "
+                         "it must be weights of the same architecture without the top") from error
 
 
 def _imagenet_base(factory: Callable[..., Any], name: str, spec: InputSpec, options: ModelOptions, **kwargs: Any) -> Any:
@@ -174,10 +176,10 @@ def _imagenet_base(factory: Callable[..., Any], name: str, spec: InputSpec, opti
     except Exception as error:
         if weights != "imagenet":
             raise
-        raise UsageError(
+        raise DataError(
             f"{name}: ImageNet weights are not in the Keras cache (~/.keras/models) and could not be downloaded "
-            f"({type(error).__name__}); use --weights none, or --weights PATH to a local .h5 file"
-        ) from None
+            f"({cause(error)}); use --weights none, or --weights PATH to a local .h5 file"
+        ) from error
     _load_base_weights(base, options)
     return base
 

@@ -24,6 +24,7 @@ from . import bundle, plots
 from .bundle import Metadata, ModelFolder
 from .data import DataConfig, balanced_indices, load_dataset, model_input_array
 from .errors import DataError, FolderError, UsageError
+from .evaluate import disagreement_note, near_chance, resolution_note, within_budget
 from .progress import Reporter, SilentReporter
 
 # A variant this close to the fastest counts as "as fast"; then the smaller one wins, and
@@ -63,7 +64,7 @@ class ReportRow:
     precision: str
     file: str
     bytes: int
-    size_ratio: float  # x of float32
+    size_ratio: float | None  # x of float32; None when there is no float32 variant
     accuracy: float | None = None
     change_pp: float | None = None
     agreement: float | None = None
@@ -101,6 +102,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     worst_classes: list[dict[str, Any]] = field(default_factory=list)
     alternatives: list[str] = field(default_factory=list)
+    drift_notes: list[str] = field(default_factory=list)  # the gate's resolution; why images change class
     runtime_notes: list[str] = field(default_factory=list)  # which runtime the recommendation needs; the legacy pick
     legacy_recommended: str | None = None  # the pick among variants tflite-runtime 2.14 runs
 
@@ -156,15 +158,25 @@ def recommend(rows: list[ReportRow], max_drop: float, threads: int | None) -> tu
     smallest = min(r.bytes for r in candidates)
     pick = max((r for r in candidates if r.bytes <= smallest * AS_SMALL), key=lambda r: (r.agreement or 0.0, -r.bytes))
     why = f"the smallest variant within your accuracy budget{speed_note}; of those within 5% of that size, the one agreeing most with Keras"
-    if timed:
-        speed = f"{pick.speedup.get(threads, 1.0):.2f}x float32's speed ({pick.p50_ms[threads]:.3f} ms p50 at {threads} thread{'s' if threads != 1 else ''})"
-    else:
-        speed = "latency not measured (run `edge-pipeline benchmark`)"
     return pick.precision, (
-        f"Ship {pick.file} ({pick.precision}): {why}. It is {pick.size_ratio:.2f}x the size of float32 ({pick.size_kb:,.1f} KB), "
-        f"{speed}, {pick.change_pp:+.2f} pp top-1 accuracy against Keras (budget {max_drop:g} pp), and agrees with Keras "
+        f"Ship {pick.file} ({pick.precision}): {why}. It is {_size_claim(pick)}, {_speed_claim(pick, threads)}, "
+        f"{pick.change_pp:+.2f} pp top-1 accuracy against Keras (budget {max_drop:g} pp), and agrees with Keras "
         f"on {pick.agreement:.2%} of test images."
     )
+
+
+def _size_claim(row: ReportRow) -> str:
+    if row.size_ratio is None:
+        return f"{row.size_kb:,.1f} KB"
+    return f"{row.size_ratio:.2f}x the size of float32 ({row.size_kb:,.1f} KB)"
+
+
+def _speed_claim(row: ReportRow, threads: int | None) -> str:
+    if threads not in row.p50_ms:
+        return "latency not measured (run `edge-pipeline benchmark`)"
+    plural = "s" if threads != 1 else ""
+    latency = f"{row.p50_ms[threads]:.3f} ms p50 at {threads} thread{plural}"
+    return f"{row.speedup[threads]:.2f}x float32's speed ({latency})" if threads in row.speedup else latency
 
 
 def alternatives(rows: list[ReportRow], recommended: str | None, threads: int | None) -> list[str]:
@@ -205,6 +217,33 @@ def runtime_notes(rows: list[ReportRow], recommended: str | None, max_drop: floa
                     f"`--target-runtime {LEGACY_RUNTIME}`."], legacy
 
 
+def chance_verdict(metadata: Metadata, keras_accuracy: float | None) -> str | None:
+    """'Do not ship' with the reason when the Keras model itself is near chance level."""
+    classes = len(metadata.labels)
+    if keras_accuracy is None or not near_chance(keras_accuracy, classes):
+        return None
+    training = metadata.training
+    batch = int(training.get("hyperparameters", {}).get("batch_size") or 0)
+    train_images = int(metadata.dataset.get("sizes", {}).get("train") or 0)
+    steps = -(-train_images // batch) if batch and train_images else None
+    why = (f"it trained {training.get('epochs_run')} epoch(s) of {steps} step(s) (batch {batch} on {train_images:,} images)"
+           if steps else "it did not learn")
+    hint = f"; train with a smaller --batch-size (e.g. {max(8, train_images // 32)}) or more --epochs" if steps and steps < 20 else \
+        "; train longer or check the data"
+    return (f"Do not ship: the Keras model is near chance level ({keras_accuracy:.2%} on {classes} classes, chance "
+            f"{1 / classes:.2%}), so every variant of it is too: {why}{hint}.")
+
+
+def _drift_notes(drift: dict[str, Any] | None, max_drop: float) -> list[str]:
+    if not drift:
+        return []
+    notes = [resolution_note(max_drop, int(drift.get("test_images") or 0))]
+    margin = drift.get("keras", {}).get("median_margin")
+    notes += [disagreement_note(p, v.get("changed", 0), v.get("changed_ties", 0), v.get("changed_keras_margin"), margin)
+              for p, v in drift.get("variants", {}).items()]
+    return [note for note in notes if note]
+
+
 def build_report(config: ReportConfig) -> Report:
     """Read the folder's results and join them; no files are written."""
     folder = ModelFolder(config.folder)
@@ -218,13 +257,13 @@ def build_report(config: ReportConfig) -> Report:
     base_bytes = metadata.variants["float32"].bytes if "float32" in metadata.variants else None
     rows = []
     for precision, variant in metadata.variants.items():
-        row = ReportRow(precision, variant.file, variant.bytes, variant.bytes / base_bytes if base_bytes else float("nan"))
+        row = ReportRow(precision, variant.file, variant.bytes, variant.bytes / base_bytes if base_bytes else None)
         row.min_runtime = variant.min_runtime or requirements(folder.variant_path(precision)).min_runtime
         drift_record = (drift or {}).get("variants", {}).get(precision)
         if _fresh(drift_record, metadata, precision):
             row.accuracy, row.change_pp = drift_record["accuracy"], drift_record["change_pp"]
             row.agreement, row.mean_abs_diff = drift_record["agreement"], drift_record["mean_abs_diff"]
-            row.within_budget = -row.change_pp <= config.max_drop + 1e-9
+            row.within_budget = within_budget(row.change_pp, config.max_drop, int(drift.get("test_images") or 0))
         elif drift is not None:
             notes.append(f"drift.json has no numbers for the current {variant.file}; re-run `edge-pipeline evaluate`")
         bench_record = (bench or {}).get("variants", {}).get(precision)
@@ -241,6 +280,10 @@ def build_report(config: ReportConfig) -> Report:
             if reference is not None and t in reference.p50_ms and p50 > 0:
                 row.speedup[t] = reference.p50_ms[t] / p50
     recommended, text = recommend(rows, config.max_drop, threads[0] if threads else None)
+    keras_accuracy = (drift or {}).get("keras", {}).get("accuracy", metadata.training.get("test_accuracy"))
+    refusal = chance_verdict(metadata, keras_accuracy)
+    if refusal:
+        recommended, text = None, refusal
     others = alternatives(rows, recommended, threads[0] if threads else None)
     runtime_lines, legacy = runtime_notes(rows, recommended, config.max_drop, threads[0] if threads else None)
     worst = []
@@ -248,11 +291,12 @@ def build_report(config: ReportConfig) -> Report:
         worst = drift["variants"][recommended]["per_class"][:5]
     return Report(
         name=metadata.name, model=str(metadata.training.get("model")), dataset=str(metadata.dataset.get("name")),
-        keras_accuracy=(drift or {}).get("keras", {}).get("accuracy", metadata.training.get("test_accuracy")),
+        keras_accuracy=keras_accuracy,
         test_images=(drift or {}).get("test_images"), max_drop=config.max_drop, threads=threads, rows=rows,
         recommended=recommended, recommendation=text, training=metadata.training,
         machine=(bench or {}).get("machine"), benchmark_settings=(bench or {}).get("settings"), notes=notes, worst_classes=worst,
         alternatives=others, runtime_notes=runtime_lines, legacy_recommended=legacy,
+        drift_notes=_drift_notes(drift, config.max_drop),
     )
 
 
@@ -260,26 +304,32 @@ def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
     return missing if value is None else format(value, pattern)
 
 
+def _has_float32(report: Report) -> bool:
+    return any(row.precision == "float32" for row in report.rows)
+
+
 def table_columns(report: Report) -> list[str]:
-    columns = ["variant", "size KB", "x float32", "min runtime", "accuracy", "vs Keras (pp)", "agreement"]
+    """Columns of the variant table; the float32 comparisons only when there is a float32 variant."""
+    relative = _has_float32(report)
+    columns = ["variant", "size KB", *(["x float32"] if relative else []), "min runtime", "accuracy", "vs Keras (pp)", "agreement"]
+    cores = int((report.machine or {}).get("cores") or 0)
     for t in report.threads:
-        columns += [f"p50 ms @{t}t", f"p99 ms @{t}t", f"speed-up @{t}t"]
+        over = f" ({t} threads on {cores} cores)" if cores and t > cores else ""
+        columns += [f"p50 ms @{t}t{over}", f"p99 ms @{t}t", *([f"speed-up @{t}t"] if relative else [])]
     return [*columns, "peak MB", "within budget"]
 
 
 def table_rows(report: Report) -> list[list[str]]:
     """The variant table as text cells (shared by the terminal, markdown and CSV)."""
+    relative = _has_float32(report)
     lines = []
     for row in report.rows:
-        cells = [
-            row.precision + (" *" if row.precision == report.recommended else ""),
-            f"{row.size_kb:,.1f}", f"{row.size_ratio:.2f}x", row.min_runtime or "-", _fmt(row.accuracy, ".2%"),
-            _fmt(row.change_pp, "+.2f"),
-            _fmt(row.agreement, ".2%"),
-        ]
+        ratio = [_fmt(row.size_ratio, ".2f") + ("x" if row.size_ratio is not None else "")] if relative else []
+        cells = [row.precision + (" *" if row.precision == report.recommended else ""), f"{row.size_kb:,.1f}", *ratio,
+                 row.min_runtime or "-", _fmt(row.accuracy, ".2%"), _fmt(row.change_pp, "+.2f"), _fmt(row.agreement, ".2%")]
         for t in report.threads:
-            cells += [_fmt(row.p50_ms.get(t), ".3f"), _fmt(row.p99_ms.get(t), ".3f"),
-                      _fmt(row.speedup.get(t), ".2f", "-") + ("x" if t in row.speedup else "")]
+            speedup = [_fmt(row.speedup.get(t), ".2f", "-") + ("x" if t in row.speedup else "")] if relative else []
+            cells += [_fmt(row.p50_ms.get(t), ".3f"), _fmt(row.p99_ms.get(t), ".3f"), *speedup]
         cells += [_fmt(row.peak_memory_mb, ".1f"), {True: "yes", False: "NO", None: "-"}[row.within_budget]]
         lines.append(cells)
     return lines
@@ -300,7 +350,9 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
     out += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
     out += ["", f"`*` recommended. Accuracy budget (--max-drop): {report.max_drop:g} pp (percentage points) below Keras. "
             "Agreement: share of test images whose top-1 class equals the Keras model's. "
-            "Speed-up: float32's p50 latency divided by the variant's.", ""]
+            + ("Speed-up: float32's p50 latency divided by the variant's." if _has_float32(report) else ""), ""]
+    if report.drift_notes:
+        out += ["Why images change class:", "", *[f"- {note}" for note in report.drift_notes], ""]
     if has.get(bundle.TRADEOFF_PNG):
         out += ["## Trade-off", "", f"![accuracy against latency, marker area by size]({bundle.TRADEOFF_PNG})", ""]
     if report.worst_classes:
@@ -317,7 +369,7 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
     out += ["## Training", "",
             f"{training.get('parameters', 0):,} parameters; {training.get('epochs_run')} epochs "
             f"(best {training.get('best_epoch')}) in {training.get('seconds', 0):.0f} s; "
-            f"hyper-parameters: `{training.get('hyperparameters')}`.", ""]
+            f"hyper-parameters: {_plain(training.get('hyperparameters') or {})}.", ""]
     if has.get(bundle.HISTORY_PNG):
         out += [f"![loss and accuracy per epoch]({bundle.HISTORY_PNG})", ""]
     out += ["## How this was measured", ""]
@@ -334,6 +386,11 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
             "- Peak memory: a separate `edge-runtime bench` process per variant (interpreter only, no TensorFlow)."]
     out += [f"- Note: {note}" for note in report.notes]
     return "\n".join(out) + "\n"
+
+
+def _plain(values: dict[str, Any]) -> str:
+    """Hyper-parameters as people write them: `epochs 12, batch_size 128, ...`."""
+    return ", ".join(f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}" for key, value in values.items())
 
 
 def to_csv(report: Report) -> str:
@@ -356,7 +413,8 @@ def to_csv(report: Report) -> str:
 def _sample_grid(folder: ModelFolder, metadata: Metadata, precision: str, config: ReportConfig, target: Path) -> bool:
     """Predict a class-balanced handful of test images with the variant and draw them."""
     try:
-        dataset = load_dataset(DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir), metadata.input)
+        dataset = load_dataset(DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir), metadata.input,
+                               recorded=folder.recorded_split(metadata))
     except (DataError, UsageError):
         return False
     chosen = balanced_indices(dataset.test.labels, config.samples, seed=7)

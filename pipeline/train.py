@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,17 @@ from edge_runtime.model_folder import InputSpec
 from . import bundle, plots
 from .bundle import Metadata, ModelFolder
 from .data import DEFAULT_AUGMENTATION, Augmentation, DataConfig, Dataset, load_dataset, native_format, tf_dataset
-from .errors import UsageError
+from .errors import FolderError, UsageError
+from .image_folders import name_all
 from .models import ModelOptions, build_model, check_options, get_spec, unfreeze_top
 from .progress import Reporter, SilentReporter
 
 MODELS_ROOT = Path("models")
+DEFAULT_BATCH_SIZE = 128
+# Fewer optimizer steps an epoch than this and a small folder's model tends to stay at chance:
+# 600 photos of 3 classes at batch 128 were 4 steps an epoch and 33.33% (every image one class).
+MIN_STEPS_PER_EPOCH = 20
+MIN_AUTO_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,7 @@ class HyperParams:
     """Training hyper-parameters. `learning_rate=None` takes the model's default."""
 
     epochs: int = 12
-    batch_size: int = 128
+    batch_size: int | None = None  # None: DEFAULT_BATCH_SIZE, halved until an epoch has MIN_STEPS_PER_EPOCH steps
     learning_rate: float | None = None
     patience: int = 4  # epochs without a better validation loss before stopping
     fine_tune_epochs: int = 5
@@ -39,7 +45,7 @@ class HyperParams:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise UsageError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.learning_rate is not None and not 0.0 < self.learning_rate < 1.0:
             raise UsageError(f"--learning-rate must be between 0 and 1, got {self.learning_rate}")
@@ -72,7 +78,9 @@ class TrainConfig:
             return self.name
         if self.output is not None:
             return self.output.resolve().name
-        return f"{self.data.name}-{self.model}".replace("_", "-")
+        # A --limit quick run gets its own folder, so it never replaces the full model.
+        quick = f"-limit{self.data.limit}" if self.data.limit is not None else ""
+        return f"{self.data.name}-{self.model}{quick}".replace("_", "-")
 
     @property
     def folder(self) -> Path:
@@ -97,6 +105,77 @@ class TrainResult:
     skipped: list[str]
     history: dict[str, list[float]]
     model_bytes: int
+    classes: int = 0
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+
+def steps_per_epoch(train_images: int, batch_size: int) -> int:
+    return -(-train_images // batch_size)
+
+
+def resolve_batch_size(requested: int | None, train_images: int) -> tuple[int, str | None]:
+    """The batch size to train with, and a line saying why when it was chosen or looks too large."""
+    if requested is not None:
+        steps = steps_per_epoch(train_images, requested)
+        if steps >= MIN_STEPS_PER_EPOCH:
+            return requested, None
+        suggestion = max(MIN_AUTO_BATCH, train_images // MIN_STEPS_PER_EPOCH)
+        return requested, (f"--batch-size {requested} gives {steps} step(s) an epoch on {train_images:,} training images; "
+                           f"models this starved often stay at chance: try --batch-size {suggestion}")
+    batch = DEFAULT_BATCH_SIZE
+    while batch > MIN_AUTO_BATCH and steps_per_epoch(train_images, batch) < MIN_STEPS_PER_EPOCH:
+        batch //= 2
+    if batch == DEFAULT_BATCH_SIZE:
+        return batch, None
+    return batch, (f"batch size {batch}: {train_images:,} training images at {DEFAULT_BATCH_SIZE} would be "
+                   f"{steps_per_epoch(train_images, DEFAULT_BATCH_SIZE)} step(s) an epoch; {batch} gives "
+                   f"{steps_per_epoch(train_images, batch)} (pass --batch-size to choose)")
+
+
+def training_settings(config: TrainConfig, spec: InputSpec, options: dict[str, Any], learning_rate: float,
+                      batch_size: int) -> dict[str, Any]:
+    """What makes two trainings of the same model and data the same: every setting, resolved."""
+    data = config.data.to_record()
+    return {
+        "options": options,
+        **asdict(config.hparams), "learning_rate": learning_rate, "batch_size": batch_size,
+        "augmentation": config.augmentation.to_record() if config.augmentation else None,
+        "invert": spec.invert,
+        **{f"data.{k}": data[k] for k in ("validation_split", "test_split", "seed", "limit")},
+    }
+
+
+def recorded_settings(metadata: Metadata) -> dict[str, Any]:
+    """training_settings() of the model already in a folder, from its metadata.json."""
+    training = metadata.training
+    return {
+        "options": training.get("options"),
+        **dict(training.get("hyperparameters") or {}),
+        "augmentation": training.get("augmentation"),
+        "invert": metadata.input.invert,
+        **{f"data.{k}": metadata.dataset.get(k) for k in ("validation_split", "test_split", "seed", "limit")},
+    }
+
+
+def check_retrain(folder: ModelFolder, settings: dict[str, Any], overwrite: bool, reporter: Reporter) -> None:
+    """Say what training again replaces; refuse different settings without --overwrite."""
+    if not folder.has_metadata():
+        return
+    try:
+        existing = folder.load()
+    except FolderError:  # unreadable metadata: check_writable_for already demanded --overwrite
+        reporter.status(f"replacing the damaged model folder {folder.path} (--overwrite)")
+        return
+    old = recorded_settings(existing)
+    changed = [f"{key} {old.get(key)} -> {value}" for key, value in settings.items() if old.get(key) != value]
+    derived = [name for name in bundle.DERIVED_FILES if folder.file(name).is_file()]
+    replaced = f"its model.keras and {len(derived)} derived file(s) ({', '.join(derived)})" if derived else "its model.keras"
+    accuracy = existing.training.get("test_accuracy")
+    held = f"{existing.training.get('model')} at {accuracy:.2%}" if isinstance(accuracy, float) else existing.training.get("model")
+    if changed and not overwrite:
+        raise FolderError(f"{folder.path}: holds a {held} trained with other settings ({'; '.join(changed)}); training "
+                          f"would replace {replaced}: pass --overwrite to replace it, or choose another --output")
+    reporter.status(f"replacing the {held} in {folder.path} ({'--overwrite' if changed else 'same settings'}): {replaced}")
 
 
 def augmentation_for(enabled: bool, flip: bool) -> Augmentation | None:
@@ -203,6 +282,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     folder as it was.
     """
     reporter = reporter or SilentReporter()
+    requested_batch = config.hparams.batch_size
     model_spec = get_spec(config.model)
     check_options(model_spec, config.options)
     if config.tensorboard:
@@ -216,14 +296,20 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     with reporter.task(f"loading {config.data.name}") as task:
         dataset = load_dataset(config.data, spec, lambda done, total: task.update(done, total))
     if dataset.skipped:
-        reporter.status(f"skipped {len(dataset.skipped)} unreadable file(s); first: {dataset.skipped[0]}")
+        reporter.status(f"skipped {len(dataset.skipped)} unreadable file(s): {name_all(dataset.skipped, Path(dataset.source))}")
     reporter.status(f"data: {dataset.name} from {dataset.source}: {len(dataset.train)} train, {len(dataset.validation)} validation, {len(dataset.test)} test")
+    batch_size, batch_note = resolve_batch_size(config.hparams.batch_size, len(dataset.train))
+    if batch_note:
+        reporter.status(batch_note)
+    config = replace(config, hparams=replace(config.hparams, batch_size=batch_size))
 
     import keras
 
+    learning_rate = config.hparams.learning_rate or model_spec.default_learning_rate(config.options)
+    settings = training_settings(config, spec, config.options.to_record(model_spec), learning_rate, batch_size)
+    check_retrain(folder, settings, config.overwrite, reporter)
     keras.utils.set_random_seed(config.hparams.seed)
     model = build_model(config.model, spec, len(labels), config.options)
-    learning_rate = config.hparams.learning_rate or model_spec.default_learning_rate(config.options)
     reporter.status(f"model: {config.model}, {model.count_params():,} parameters, input {spec.height}x{spec.width}x{spec.channels}")
 
     start = time.perf_counter()
@@ -245,6 +331,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
         "model": config.model,
         "options": config.options.to_record(model_spec),
         "hyperparameters": {**asdict(config.hparams), "learning_rate": learning_rate},
+        "batch_size_chosen": "auto" if requested_batch is None else "given",
         "augmentation": config.augmentation.to_record() if config.augmentation else None,
         "epochs_run": len(history["loss"]),
         "fine_tune_epochs_run": len(history["loss"]) - head_epochs,
@@ -265,9 +352,14 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
         plots.history_plot(history, tx.path(bundle.HISTORY_PNG), title=f"{config.model_name}: training")
         for stale in bundle.DERIVED_FILES:
             tx.remove(stale)
+        if dataset.files is not None:
+            tx.write_json(bundle.SPLIT_JSON, dataset.files)
+        else:
+            tx.remove(bundle.SPLIT_JSON)
         metadata = Metadata(
             name=config.model_name, labels=labels, input=spec, dataset=dataset_record, training=training,
-            files={name: tx.record(name) for name in (bundle.KERAS_FILE, bundle.LABELS_FILE)},
+            files={name: tx.record(name) for name in (bundle.KERAS_FILE, bundle.LABELS_FILE)
+                   + ((bundle.SPLIT_JSON,) if dataset.files is not None else ())},
         )
         tx.commit(metadata)
 
@@ -276,4 +368,5 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
         test_accuracy=float(test_accuracy), test_loss=float(test_loss), parameters=int(model.count_params()),
         epochs_run=len(history["loss"]), best_epoch=best_epoch, seconds=seconds, sizes=dataset.sizes(),
         skipped=dataset.skipped, history=history, model_bytes=folder.keras_path.stat().st_size,
+        classes=len(labels), batch_size=batch_size,
     )

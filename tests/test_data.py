@@ -234,9 +234,11 @@ def test_image_folder_structure_errors(tmp_path: Path, layout: dict[str, int], e
         load_dataset(DataConfig(data_path=root), GRAY28)
 
 
-def test_missing_data_folder_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="no such folder"):
+def test_missing_data_folder_is_a_data_error_exit_1(tmp_path: Path) -> None:
+    """README: missing data is a failure (1), like an offline named dataset, not a usage error (2)."""
+    with pytest.raises(DataError, match="no such folder") as caught:
         list_folder(tmp_path / "missing")
+    assert caught.value.exit_code == 1
 
 
 # --- the TensorFlow side ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 
 from edge_runtime.model_folder import InputSpec
 from pipeline.data import NativeFormat
-from pipeline.errors import UsageError
+from pipeline.errors import DataError, UsageError
 from pipeline.models import MODELS, ModelOptions, build_model, check_options, get_spec, unfreeze_top
 
 NONE = ModelOptions(weights="none", alpha=0.35)
@@ -94,8 +94,10 @@ def test_missing_imagenet_weights_say_what_to_do(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
-    with pytest.raises(UsageError, match="use --weights none, or --weights PATH"):
+    with pytest.raises(DataError, match="use --weights none, or --weights PATH") as caught:
         build_model("mobilenet_v2", InputSpec(96, 96, 3), 4, ModelOptions(alpha=0.35))
+    # Offline weights are missing data (exit 1, like an offline dataset), and the network's own reason is kept whole.
+    assert caught.value.exit_code == 1 and "caused by" in str(caught.value) and "(Exception)" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,7 @@ def two_output_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 Setup = Callable[[Workspace], list[str]]
 PIPELINE_CASES: list[tuple[str, Setup, int, str]] = [
     # datasets
-    ("missing data path", lambda w: ["train", "--data", str(w.root / "nope")], 2, "no such folder"),
+    ("missing data path", lambda w: ["train", "--data", str(w.root / "nope")], 1, "no such folder"),
     ("no class sub-folders", lambda w: ["train", "--data", str(_classes(w.root / "flat", {}))], 1, "has no class sub-folders"),
     ("class folder without images", lambda w: ["train", "--data", str(_classes(w.root / "d", {"a": 4, "b": 0}))], 1, "class folder has no images"),
     ("a single class", lambda w: ["train", "--data", str(_classes(w.root / "d", {"only": 6}))], 1, "has one class"),

@@ -1,0 +1,149 @@
+"""Image folders: one sub-folder per class, decoded with the device's own code path, bad files skipped."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.errors import ImageError
+from edge_runtime.images import is_image_file, open_image, prepare_pixels
+from edge_runtime.model_folder import InputSpec
+
+from .errors import DataError
+from .named_datasets import NativeFormat
+
+Progress = Callable[[int, int], None]
+MAX_BAD_FRACTION = 0.25
+PEEK_IMAGES = 24
+
+
+# --- image folders ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FolderListing:
+    """Class names and the candidate files of each class, in a stable order."""
+
+    root: Path
+    classes: list[str]
+    files: list[list[Path]]
+
+
+def list_folder(root: Path) -> FolderListing:
+    """Find class sub-folders and their files; structural problems are one-line errors."""
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"{root}: no such folder; --data wants a folder with one sub-folder per class")
+    if not root.is_dir():
+        raise DataError(f"{root}: is a file; --data wants a folder with one sub-folder per class")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"{root}: has no class sub-folders; put the images of each class in their own folder ({root}/cat/*.jpg, {root}/dog/*.jpg, ...)")
+    if len(class_dirs) < 2:
+        raise DataError(f"{root}: has one class ({class_dirs[0].name}); a classifier needs at least two class folders")
+    files = []
+    for class_dir in class_dirs:
+        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not found:
+            raise DataError(f"{class_dir}: class folder has no images; add some or remove the folder")
+        files.append(found)
+    return FolderListing(root, [d.name for d in class_dirs], files)
+
+
+def peek_folder(listing: FolderListing) -> NativeFormat:
+    """Typical size and colour of a folder's images, from the headers of a few of them."""
+    sizes, gray = [], 0
+    sample = [f for files in listing.files for f in files[: max(1, PEEK_IMAGES // len(listing.files))]]
+    for path in sample:
+        if not is_image_file(path):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from PIL import Image
+
+                with Image.open(path) as image:
+                    sizes.append(image.size)
+                    gray += image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+        except Exception:  # noqa: BLE001 - a bad file is reported when the folder is loaded
+            continue
+    if not sizes:
+        raise DataError(f"{listing.root}: none of the first files could be read as images")
+    width = int(np.median([s[0] for s in sizes]))
+    height = int(np.median([s[1] for s in sizes]))
+    return NativeFormat(height, width, 1 if gray == len(sizes) else 3)
+
+
+def _decode(path: Path, spec: InputSpec) -> np.ndarray | str:
+    try:
+        return prepare_pixels(open_image(path, draft_size=(spec.width, spec.height)), spec, invert=False)
+    except ImageError as error:
+        return str(error)
+
+
+def relative_name(listing: FolderListing, path: Path) -> str:
+    """How split.json names a file: its path below the folder, with '/' (class folder first)."""
+    return path.relative_to(listing.root).as_posix()
+
+
+@dataclass
+class Decoded:
+    """A folder's readable images at the model's size, their labels and names, and the skipped files."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    names: list[str]
+    skipped: list[str]  # one message per unreadable file
+    skipped_names: list[str]
+
+
+def load_folder(listing: FolderListing, spec: InputSpec, progress: Progress | None = None,
+                only: set[str] | None = None) -> Decoded:
+    """Decode every file (or those named in `only`) at the model's size, the device's code path; bad files are skipped.
+
+    Raises DataError when too many files are bad or a class is left with none.
+    """
+    jobs = [(path, label) for label, files in enumerate(listing.files) for path in files
+            if only is None or relative_name(listing, path) in only]
+    images, labels, names, skipped, skipped_names = [], [], [], [], []
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        decoded = pool.map(lambda job: _decode(job[0], spec), jobs)
+        for done, ((path, label), result) in enumerate(zip(jobs, decoded, strict=True), start=1):
+            if isinstance(result, str):
+                skipped.append(result)
+                skipped_names.append(relative_name(listing, path))
+            else:
+                images.append(result)
+                labels.append(label)
+                names.append(relative_name(listing, path))
+            if progress is not None:
+                progress(done, len(jobs))
+    if len(skipped) > MAX_BAD_FRACTION * len(jobs):
+        raise DataError(f"{listing.root}: {len(skipped)} of {len(jobs)} files are not readable images "
+                        f"({name_all(skipped, listing.root)}); fix or remove them")
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(listing.classes))
+    wanted = np.bincount(np.asarray([label for _, label in jobs], dtype=np.int64), minlength=len(listing.classes))
+    for name, count, asked in zip(listing.classes, counts, wanted, strict=True):
+        if count == 0 and asked:
+            raise DataError(f"{listing.root / name}: none of its files is a readable image")
+    return Decoded(np.stack(images), np.asarray(labels, dtype=np.int64), names, skipped, skipped_names)
+
+
+def name_all(problems: list[str], root: Path, shown: int = 5) -> str:
+    """Every unreadable file, named: inline when few, else the first few and a file listing them all."""
+    if len(problems) <= shown:
+        return "; ".join(problems)
+    listing = Path(os.environ.get("TMPDIR", "/tmp")) / f"edge-pipeline-unreadable-{root.name}.txt"
+    try:
+        listing.write_text("\n".join(problems) + "\n", encoding="utf-8")
+        where = f"all {len(problems)} listed in {listing}"
+    except OSError:
+        where = f"{len(problems) - shown} more"
+    return "; ".join(problems[:shown]) + f"; {where}"
+
+

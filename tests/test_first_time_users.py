@@ -1,0 +1,169 @@
+"""The traps a new user walked into (issue 11), each on real training, conversion and interpreters.
+
+A small folder: 3 classes x 30 images (72 train, 9 validation, 9 test), trained in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.benchmark import BenchmarkConfig, benchmark
+from pipeline.convert import ConvertConfig, convert
+from pipeline.data import DataConfig
+from pipeline.errors import DataError, FolderError
+from pipeline.evaluate import EvaluateConfig, allowed_drop, evaluate, near_chance, within_budget
+from pipeline.progress import SilentReporter
+from pipeline.report import ReportConfig, write_report
+from pipeline.train import HyperParams, TrainConfig, resolve_batch_size, train
+from tests.conftest import ROOT, folder_digest, requires_fashion_mnist
+
+pytestmark = [pytest.mark.slow, requires_fashion_mnist]
+
+
+def _train(folder: Path, photos: Path, **hparams: object) -> SilentReporter:
+    reporter = SilentReporter()
+    train(TrainConfig(data=DataConfig(data_path=photos), hparams=HyperParams(**{"epochs": 2, **hparams}), output=folder), reporter)
+    return reporter
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, timeout=600,
+                          check=False, cwd=ROOT)
+
+
+def _help(*args: str) -> str:
+    """A command's help as plain words (rich wraps it in boxes)."""
+    return re.sub(r"[│╭╮╰╯─\s]+", " ", _cli(*args, "--help").stdout)
+
+
+def test_small_folder_picks_a_batch_size_and_calibrates_on_what_there_is(image_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "small"
+    reporter = _train(folder, image_folder)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["dataset"]["sizes"]["train"] == 72
+    # 72 images at 128 would be one step an epoch; 8 gives 9 (the smallest batch it goes down to)
+    assert metadata["training"]["hyperparameters"]["batch_size"] == 8 and metadata["training"]["batch_size_chosen"] == "auto"
+    assert any(m.startswith("batch size 8: 72 training images at 128 would be 1 step(s) an epoch") for m in reporter.messages)
+    result = convert(ConvertConfig(folder=folder, precisions=("int8",)))
+    assert result.variants[0].calibration_samples == 72
+    with pytest.raises(DataError, match="--calibration-samples 100 is more than the 72 training images"):
+        convert(ConvertConfig(folder=folder, precisions=("int8",), calibration_samples=100))
+    assert resolve_batch_size(None, 54000) == (128, None)
+    assert "try --batch-size 8" in (resolve_batch_size(128, 72)[1] or "")
+
+
+def test_int8_only_folder_reports_without_nan_or_float32_claims(image_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "int8-only"
+    _train(folder, image_folder)
+    convert(ConvertConfig(folder=folder, precisions=("int8",), io_type="uint8"))
+    evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
+    benchmark(BenchmarkConfig(folder=folder, threads=(1,), warmup=2, runs=10, rounds=2))
+    report = write_report(ReportConfig(folder=folder, max_drop=100.0, samples=0))
+    texts = {name: (folder / name).read_text() for name in ("report.md", "report.csv", "report.json")}
+    for name, text in texts.items():
+        assert "nan" not in text.lower().replace("nano", ""), name
+    assert "float32" not in report.recommendation and "x float32" not in texts["report.md"]
+    assert report.recommended == "int8" and "ms p50 at 1 thread" in report.recommendation
+
+
+def test_retraining_with_other_settings_is_refused_and_names_what_it_would_replace(image_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "trained"
+    _train(folder, image_folder)
+    convert(ConvertConfig(folder=folder, precisions=("float32",)))
+    before = folder_digest(folder)
+    with pytest.raises(FolderError, match=r"trained with other settings \(epochs 2 -> 1\); training would replace "
+                                          r"its model.keras and 1 derived file\(s\) \(model_float32.tflite\): pass --overwrite"):
+        _train(folder, image_folder, epochs=1)
+    assert folder_digest(folder) == before
+    again = _train(folder, image_folder)  # the same settings: allowed, and said
+    assert any("(same settings): its model.keras and 1 derived file(s) (model_float32.tflite)" in m for m in again.messages)
+    reporter = SilentReporter()
+    train(TrainConfig(data=DataConfig(data_path=image_folder), hparams=HyperParams(epochs=1), output=folder, overwrite=True), reporter)
+    assert json.loads((folder / "metadata.json").read_text())["training"]["hyperparameters"]["epochs"] == 1
+
+
+def test_a_model_at_chance_level_is_not_recommended(image_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "chance"
+    # One step of a learning rate too small to move anything: the untrained network, as a 4-step epoch left it.
+    _train(folder, image_folder, epochs=1, batch_size=128, learning_rate=1e-9)
+    convert(ConvertConfig(folder=folder, precisions=("float32", "int8")))
+    drift = evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
+    assert near_chance(drift.keras_accuracy, 3), drift.keras_accuracy
+    report = write_report(ReportConfig(folder=folder, max_drop=100.0, samples=0))
+    assert report.recommended is None
+    assert report.recommendation.startswith("Do not ship: the Keras model is near chance level")
+    assert "1 epoch(s) of 1 step(s) (batch 128 on 72 images)" in report.recommendation and "--batch-size" in report.recommendation
+    assert "**Do not ship" in (folder / "report.md").read_text()
+    run = _cli("report", str(folder), "--samples", "0")
+    assert run.returncode == 0 and "Do not ship" in run.stdout
+
+
+def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_path: Path) -> None:
+    shipped = ROOT / "models" / "fashion-mnist-cnn"
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(shipped / "model_float32.tflite", bare)
+    shutil.copy(shipped / "labels.txt", bare)
+    run = subprocess.run([sys.executable, "-m", "edge_runtime", "predict", str(bare / "model_float32.tflite"),
+                          str(shipped / "samples" / "trouser.png"), "--json"], capture_output=True, text=True, check=False)
+    assert run.returncode == 0
+    assert run.stderr.strip() == ("edge-runtime: warning: model_float32.tflite has no metadata.json beside it: assuming "
+                                  "label_image normalisation (pixel - 127.5) / 127.5; pass --input-mean 0 --input-std 1 if "
+                                  "it takes raw pixels, as edge-pipeline's models do")
+    labels = (shipped / "labels.txt").read_text().split("\n")
+    assert json.loads(run.stdout)[0]["top_k"][0]["label"] in labels
+    raw = subprocess.run([sys.executable, "-m", "edge_runtime", "predict", str(bare / "model_float32.tflite"),
+                          str(shipped / "samples" / "trouser.png"), "--json", "--input-mean", "0", "--input-std", "1"],
+                         capture_output=True, text=True, check=False)
+    assert json.loads(raw.stdout)[0]["top_k"][0]["label"] == "Trouser" and raw.stderr == ""
+
+
+def test_the_gate_is_never_finer_than_one_test_image(image_folder: Path, tmp_path: Path) -> None:
+    assert allowed_drop(1.0, 60) == pytest.approx(100 / 60) and allowed_drop(1.0, 10000) == 1.0
+    assert within_budget(-100 / 60, 1.0, 60) and not within_budget(-200 / 60, 1.0, 60)
+    folder = tmp_path / "gate"
+    _train(folder, image_folder)
+    convert(ConvertConfig(folder=folder, precisions=("float32",)))
+    drift = evaluate(EvaluateConfig(folder=folder, max_drop=1.0))
+    assert drift.test_images == 9 and json.loads((folder / "drift.json").read_text())["allowed_drop_pp"] == pytest.approx(100 / 9)
+    note = "--max-drop 1 pp is finer than one of the 9 test images (11.11 pp each): the gate allows one image"
+    assert note in drift.notes()
+    write_report(ReportConfig(folder=folder, max_drop=1.0, samples=0))
+    assert note in (folder / "report.md").read_text()
+
+
+def test_a_changed_folder_is_evaluated_on_the_recorded_test_files(image_folder: Path, tmp_path: Path) -> None:
+    photos = tmp_path / "photos-copy"
+    shutil.copytree(image_folder, photos)
+    folder = tmp_path / "split"
+    _train(folder, photos)
+    recorded = json.loads((folder / "split.json").read_text())
+    assert len(recorded["test"]) == 9 and recorded["classes"] == ["bag", "sneaker", "trouser"]
+    convert(ConvertConfig(folder=folder, precisions=("float32",)))
+    for index in range(4):  # new photos after training: they may be anything, so they stay out of the test split
+        Image.fromarray(np.full((28, 28), 40 * index, np.uint8)).save(photos / "bag" / f"new_{index}.png")
+    (photos / recorded["test"][0]).unlink()
+    reporter = SilentReporter()
+    drift = evaluate(EvaluateConfig(folder=folder, max_drop=100.0), reporter)
+    assert drift.test_images == 8
+    assert any("changed since training: 4 new file(s) left out" in m and "1 recorded file(s) missing" in m
+               for m in reporter.messages)
+
+
+def test_cli_help_exit_codes_and_polish(tmp_path: Path) -> None:
+    assert "report marks it" in _help("report")
+    bare = _cli()
+    assert bare.returncode == 0 and "Commands" in bare.stdout and "error" not in bare.stderr
+    assert _cli("--version").stdout.strip() == "edge-pipeline 0.1.0"
+    weights = _cli("train", "--model", "cnn", "--weights", str(tmp_path / "w.h5"))
+    assert weights.returncode == 2 and "cnn has no pretrained backbone" in weights.stderr
+    assert "where the image folder the model was trained on is now" in _help("evaluate")
