@@ -103,7 +103,8 @@ def get_backend(name: str = AUTO) -> Backend:
         return backend
     tried = "; ".join(failures)
     if name != AUTO:
-        raise BackendError(f"--backend {name} could not be imported ({tried}); install it with `{INSTALL[name]}`")
+        raise BackendError(f"--backend {name} could not be imported ({tried}); install it with `{INSTALL[name]}`"
+                           + ("" if name == "litert" else ", or use the maintained interpreter: `pip install ai-edge-litert`"))
     raise BackendError(
         f"no TFLite interpreter could be imported ({tried}); install one with "
         f"`pip install ai-edge-litert` (or `pip install tflite-runtime 'numpy<2'`)"

@@ -241,12 +241,14 @@ class Stages:
         self._start("evaluate")
         result = evaluate(config, self.reporter)
         console.print(drift_table(result))
-        for note in disagreement_notes(result):
-            console.print(f"[dim]{note}[/dim]")
+        for note in [*([result.resolution] if result.resolution else []), *disagreement_notes(result)]:
+            console.print(f"[dim]{note}[/dim]", highlight=False)
         if result.failed:
             lost = ", ".join(f"{d.precision} {d.change_pp:+.2f} pp" for d in result.failed)
-            return GateFailed(f"accuracy gate failed: {lost} against Keras, more than {result.allowed_drop:.4g} pp "
-                              f"(--max-drop {config.max_drop:g}; see {folder}/drift.json)")
+            finest = (f" ({result.allowed_drop:.2f} pp: one of the {result.test_images:,} test images is the least it can "
+                      "measure)" if result.allowed_drop > config.max_drop else "")
+            return GateFailed(f"accuracy gate failed: {lost} against Keras, more than --max-drop {config.max_drop:g} pp"
+                              f"{finest} (see {folder}/drift.json)")
         count = len(result.variants)
         console.print(f"[green]{'the variant is' if count == 1 else f'all {count} variants are'} within "
                       f"{result.allowed_drop:.4g} pp of Keras[/green]")

@@ -125,8 +125,8 @@ def drift_table(result: DriftResult) -> Table:
 
 
 def disagreement_notes(result: DriftResult) -> list[str]:
-    """The gate's resolution and one line per variant that changes the class of some images."""
-    return result.notes()
+    """One line per variant that changes the class of some images: borderline calls or not."""
+    return result.disagreements()
 
 
 def benchmark_table(result: BenchmarkResult) -> Table:

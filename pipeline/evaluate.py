@@ -33,8 +33,14 @@ CHANCE_BAND = 0.2
 # --- verdicts, shared by the gate, the console and the report --------------------------------------
 
 def allowed_drop(max_drop: float, test_images: int) -> float:
-    """The accuracy budget the gate applies: --max-drop, but never finer than one test image."""
-    return max(max_drop, 100.0 / test_images) if test_images else max_drop
+    """The accuracy budget the gate applies: --max-drop, but a positive one never finer than one test image.
+
+    A budget between 0 and one image can only be met by losing nothing, the same as --max-drop 0; so
+    a positive budget that small is read as one image (60 test images: 1 pp -> 1.67 pp), and 0 stays 0.
+    """
+    if not test_images or max_drop <= 0:
+        return max_drop
+    return max(max_drop, 100.0 / test_images)
 
 
 def within_budget(change_pp: float, max_drop: float, test_images: int) -> bool:
@@ -44,7 +50,7 @@ def within_budget(change_pp: float, max_drop: float, test_images: int) -> bool:
 
 def resolution_note(max_drop: float, test_images: int) -> str | None:
     """Say so when --max-drop is finer than one test image can measure."""
-    if not test_images or 100.0 / test_images <= max_drop:
+    if not test_images or max_drop <= 0 or 100.0 / test_images <= max_drop:
         return None
     return (f"--max-drop {max_drop:g} pp is finer than one of the {test_images:,} test images ({100.0 / test_images:.2f} pp "
             f"each): the gate allows one image")
@@ -147,11 +153,15 @@ class DriftResult:
     def allowed_drop(self) -> float:
         return allowed_drop(self.max_drop, self.test_images)
 
-    def notes(self) -> list[str]:
-        """The gate's resolution, and why each variant changes the class of some images."""
-        found = [resolution_note(self.max_drop, self.test_images)]
-        found += [disagreement_note(v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin)
-                  for v in self.variants]
+    @property
+    def resolution(self) -> str | None:
+        """Says so when --max-drop is finer than one test image."""
+        return resolution_note(self.max_drop, self.test_images)
+
+    def disagreements(self) -> list[str]:
+        """Why each variant changes the class of some images (borderline calls or not)."""
+        found = [disagreement_note(v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin)
+                 for v in self.variants]
         return [note for note in found if note]
 
     def to_dict(self) -> dict[str, Any]:

@@ -129,6 +129,7 @@ def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_pat
 
 def test_the_gate_is_never_finer_than_one_test_image(image_folder: Path, tmp_path: Path) -> None:
     assert allowed_drop(1.0, 60) == pytest.approx(100 / 60) and allowed_drop(1.0, 10000) == 1.0
+    assert allowed_drop(0.0, 60) == 0.0  # --max-drop 0 stays strict
     assert within_budget(-100 / 60, 1.0, 60) and not within_budget(-200 / 60, 1.0, 60)
     folder = tmp_path / "gate"
     _train(folder, image_folder)
@@ -136,7 +137,7 @@ def test_the_gate_is_never_finer_than_one_test_image(image_folder: Path, tmp_pat
     drift = evaluate(EvaluateConfig(folder=folder, max_drop=1.0))
     assert drift.test_images == 9 and json.loads((folder / "drift.json").read_text())["allowed_drop_pp"] == pytest.approx(100 / 9)
     note = "--max-drop 1 pp is finer than one of the 9 test images (11.11 pp each): the gate allows one image"
-    assert note in drift.notes()
+    assert drift.resolution == note
     write_report(ReportConfig(folder=folder, max_drop=1.0, samples=0))
     assert note in (folder / "report.md").read_text()
 
@@ -167,3 +168,45 @@ def test_cli_help_exit_codes_and_polish(tmp_path: Path) -> None:
     weights = _cli("train", "--model", "cnn", "--weights", str(tmp_path / "w.h5"))
     assert weights.returncode == 2 and "cnn has no pretrained backbone" in weights.stderr
     assert "where the image folder the model was trained on is now" in _help("evaluate")
+
+
+@pytest.mark.parametrize("case", ["limit", "folder"])
+def test_run_on_small_data_exits_0_with_a_report_without_nan(case: str, image_folder: Path, tmp_path: Path) -> None:
+    """Acceptance: README's quick run and a 3 x 30 folder, as a new user types them (default output folder)."""
+    data = ["--limit", "200", "--epochs", "1"] if case == "limit" else ["--data", str(image_folder), "--epochs", "2"]
+    run = subprocess.run([sys.executable, "-m", "pipeline", "run", *data, "--max-drop", "100", "--threads", "1",
+                          "--runs", "10", "--rounds", "2", "--samples", "6"],
+                         capture_output=True, text=True, timeout=1200, check=False, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    [folder] = (tmp_path / "models").iterdir()
+    assert folder.name == ("fashion-mnist-cnn-limit200" if case == "limit" else "photos-cnn")
+    for name in ("report.md", "report.csv", "report.json"):
+        assert "nan" not in (folder / name).read_text().lower().replace("nano", ""), name
+
+
+def test_edge_runtime_polish(tmp_path: Path) -> None:
+    shipped = ROOT / "models" / "fashion-mnist-cnn"
+    many = tmp_path / "many"
+    many.mkdir()
+    for index in range(200):
+        shutil.copy(shipped / "samples" / "bag.jpg", many / f"{index:03d}.jpg")
+    (many / "broken.jpg").write_text("not an image")
+    edge = [sys.executable, "-m", "edge_runtime", "predict", str(shipped), str(many)]
+    piped = subprocess.run(" ".join(edge) + " | head -2", shell=True, capture_output=True, text=True, check=False)
+    assert "BrokenPipe" not in piped.stderr and len(piped.stdout.splitlines()) == 2
+    listed = subprocess.run([*edge, "--json"], capture_output=True, text=True, check=False)
+    results = json.loads(listed.stdout)
+    assert listed.returncode == 1 and len(results) == 201
+    assert results[-1] == {"image": str(many / "broken.jpg"), "error": f"{many / 'broken.jpg'}: not an image Pillow can read "
+                                                                       "(empty, corrupt or another format)"}
+    assert results[0]["variant"] == "dynamic" and results[0]["backend"].startswith("litert")
+    missing = subprocess.run([*edge, "--backend", "tflite-runtime"], capture_output=True, text=True, check=False)
+    assert missing.returncode == 1 and "install it with `pip install tflite-runtime 'numpy<2'" in missing.stderr
+
+
+def test_thread_counts_over_the_cores_say_so() -> None:
+    from pipeline.report import Report, table_columns
+
+    report = Report(name="m", model="cnn", dataset="d", keras_accuracy=0.9, test_images=10, max_drop=1.0, threads=[1, 4],
+                    rows=[], recommended=None, recommendation="", training={}, machine={"cores": 2}, benchmark_settings=None)
+    assert "p50 ms @4t (4 threads on 2 cores)" in table_columns(report) and "p50 ms @1t" in table_columns(report)

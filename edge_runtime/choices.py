@@ -1,0 +1,54 @@
+"""The choices both packages name: str Enums, so a value is its own spelling on the command line and in JSON.
+
+No TensorFlow here: the device imports this too. A new precision, target or interpreter is a new
+member here plus its recipe, not a new branch in several modules.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Choice(str, Enum):
+    """A str Enum whose str() is its value (as in ai-edge-quantizer's qtyping)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        return tuple(member.value for member in cls)
+
+
+class Precision(Choice):
+    """A TFLite variant of a model: what its weights and activations are stored and computed in."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"  # float16 weights, dequantized on load (GPU delegates compute in float16)
+    DYNAMIC = "dynamic"  # int8 weights, float activations
+    INT8 = "int8"  # integer kernels and activations, calibrated on training images
+
+
+class IoType(Choice):
+    """Input and output tensor type of the int8 variant."""
+
+    INT8 = "int8"
+    UINT8 = "uint8"  # Edge TPU-era tools, MediaPipe and the Task Library
+    FLOAT32 = "float32"
+
+
+class Route(Choice):
+    """How a Keras model becomes TFLite bytes."""
+
+    AUTO = "auto"  # the SavedModel route, falling back to Keras' own export
+    SAVED_MODEL = "saved-model"
+    KERAS_LITERT = "keras-litert"
+
+
+class BackendName(Choice):
+    """Which TFLite interpreter runs a model."""
+
+    AUTO = "auto"  # the first installed of the others, in this order
+    LITERT = "litert"
+    TFLITE_RUNTIME = "tflite-runtime"
+    TENSORFLOW = "tensorflow"
