@@ -6,14 +6,11 @@ member here plus its recipe, not a new branch in several modules.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Choice(str, Enum):
-    """A str Enum whose str() is its value (as in ai-edge-quantizer's qtyping)."""
-
-    def __str__(self) -> str:
-        return str(self.value)
+class Choice(StrEnum):
+    """A str Enum (as ai-edge-quantizer's qtyping): a member equals, prints and serialises as its value."""
 
     @classmethod
     def values(cls) -> tuple[str, ...]:
