@@ -29,14 +29,46 @@ def official_script() -> Path:
 def _official_median(model: Path, threads: int, runs: int, warmup: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         result = Path(folder) / "result.json"
-        subprocess.run([sys.executable, str(official_script()), f"--model={model}", f"--num_threads={threads}", f"--num_runs={runs}",
-                        f"--warmup_runs={warmup}", f"--result_json={result}"], capture_output=True, text=True, check=True, timeout=900)
+        subprocess.run(
+            [
+                sys.executable,
+                str(official_script()),
+                f"--model={model}",
+                f"--num_threads={threads}",
+                f"--num_runs={runs}",
+                f"--warmup_runs={warmup}",
+                f"--result_json={result}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
         return float(json.loads(result.read_text())["latency"]["median_ms"])
 
 
 def _our_median(model: Path, threads: int, runs: int, warmup: int) -> float:
-    completed = subprocess.run([sys.executable, "-m", "edge_runtime", "bench", str(model), "--threads", str(threads), "--runs", str(runs),
-                                "--warmup", str(warmup), "--json"], capture_output=True, text=True, check=True, timeout=900, cwd=ROOT)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime",
+            "bench",
+            str(model),
+            "--threads",
+            str(threads),
+            "--runs",
+            str(runs),
+            "--warmup",
+            str(warmup),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     return float(json.loads(completed.stdout)["latency"]["p50_ms"])
 
 
@@ -48,8 +80,14 @@ def compare(model: Path, threads: int, runs: int = 200, warmup: int = 20, rounds
         official.append(_official_median(model, threads, runs, warmup))
     ours_ms, official_ms = statistics.median(ours), statistics.median(official)
     return {
-        "model": model.name, "folder": model.parent.name, "threads": threads, "runs": runs, "rounds": rounds,
-        "ours_p50_ms": ours_ms, "official_median_ms": official_ms, "ratio": ours_ms / official_ms,
+        "model": model.name,
+        "folder": model.parent.name,
+        "threads": threads,
+        "runs": runs,
+        "rounds": rounds,
+        "ours_p50_ms": ours_ms,
+        "official_median_ms": official_ms,
+        "ratio": ours_ms / official_ms,
         "resolved": official_ms >= RESOLVED_MS,
         "within_10_percent": abs(ours_ms / official_ms - 1.0) <= 0.10,
     }

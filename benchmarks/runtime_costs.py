@@ -50,8 +50,15 @@ print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": peak_memory
 
 
 def _fresh_process(script: str, *args: str) -> dict[str, Any]:
-    completed = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT, timeout=600,
-                               env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -62,7 +69,10 @@ def cold_start(model: Path, image: Path, repeats: int = 7) -> dict[str, Any]:
         runs["edge_runtime"].append(_fresh_process(COLD_EDGE, str(model), str(image)))
         runs["import_tensorflow"].append(_fresh_process(COLD_TF_IMPORT))
         runs["tensorflow_interpreter"].append(_fresh_process(COLD_TF_PREDICT, str(model), str(image)))
-    summary: dict[str, Any] = {"model": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model), "repeats": repeats}
+    summary: dict[str, Any] = {
+        "model": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model),
+        "repeats": repeats,
+    }
     for name, samples in runs.items():
         summary[name] = {
             "median_s": statistics.median(s["seconds"] for s in samples),
@@ -71,8 +81,12 @@ def cold_start(model: Path, image: Path, repeats: int = 7) -> dict[str, Any]:
         }
     summary["edge_runtime"]["backend"] = runs["edge_runtime"][0]["backend"]
     summary["edge_runtime"]["tensorflow_imported"] = any(s["tensorflow_imported"] for s in runs["edge_runtime"])
-    summary["speedup_vs_import_tensorflow"] = summary["import_tensorflow"]["median_s"] / summary["edge_runtime"]["median_s"]
-    summary["memory_ratio_vs_import_tensorflow"] = summary["import_tensorflow"]["peak_mb"] / summary["edge_runtime"]["peak_mb"]
+    summary["speedup_vs_import_tensorflow"] = (
+        summary["import_tensorflow"]["median_s"] / summary["edge_runtime"]["median_s"]
+    )
+    summary["memory_ratio_vs_import_tensorflow"] = (
+        summary["import_tensorflow"]["peak_mb"] / summary["edge_runtime"]["peak_mb"]
+    )
     return summary
 
 
@@ -106,8 +120,13 @@ def per_image_overhead(model: Path, image: Path, runs: int = 60) -> dict[str, An
     with Image.open(image) as photo:
         size = photo.size
     return {
-        "model": model.name, "image": f"{size[0]}x{size[1]} {image.suffix[1:].upper()}", "runs": runs, "threads": 1,
-        "median_ms": medians, "overhead_ms": overhead, "overhead_share_of_invoke": overhead / medians["invoke"],
+        "model": model.name,
+        "image": f"{size[0]}x{size[1]} {image.suffix[1:].upper()}",
+        "runs": runs,
+        "threads": 1,
+        "median_ms": medians,
+        "overhead_ms": overhead,
+        "overhead_share_of_invoke": overhead / medians["invoke"],
         "overhead_without_decode_ms": medians["quantize"] + medians["dequantize_top_k"],
     }
 

@@ -61,8 +61,18 @@ class Entry:
 ENTRIES = [
     Entry("cnn", "cnn"),
     Entry("mlp", "mlp", hparams=HyperParams(epochs=20)),
-    Entry("mobilenet_v2-a0.35-32px", "mobilenet_v2", ModelOptions(alpha=0.35, input_size=32, weights="none"), HyperParams(epochs=12)),
-    Entry("mobilenet_v2-a0.35-96px", "mobilenet_v2", ModelOptions(alpha=0.35, input_size=96, weights="none"), HyperParams(epochs=6)),
+    Entry(
+        "mobilenet_v2-a0.35-32px",
+        "mobilenet_v2",
+        ModelOptions(alpha=0.35, input_size=32, weights="none"),
+        HyperParams(epochs=12),
+    ),
+    Entry(
+        "mobilenet_v2-a0.35-96px",
+        "mobilenet_v2",
+        ModelOptions(alpha=0.35, input_size=96, weights="none"),
+        HyperParams(epochs=6),
+    ),
 ]
 QUICK = [Entry(e.name, e.model, e.options, HyperParams(epochs=1), limit=1000) for e in ENTRIES]
 
@@ -75,8 +85,16 @@ def build_folder(entry: Entry, work: Path, reuse: bool, runs: int = 200) -> Path
     folder = work / entry.name
     if not (reuse and (folder / bundle.REPORT_JSON).is_file()):
         log(f"{entry.name}: train")
-        train(TrainConfig(data=DataConfig(limit=entry.limit), model=entry.model, options=entry.options, hparams=entry.hparams,
-                          output=folder, overwrite=True))
+        train(
+            TrainConfig(
+                data=DataConfig(limit=entry.limit),
+                model=entry.model,
+                options=entry.options,
+                hparams=entry.hparams,
+                output=folder,
+                overwrite=True,
+            )
+        )
         log(f"{entry.name}: convert, evaluate, benchmark, report")
         convert(ConvertConfig(folder=folder))
         evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
@@ -93,15 +111,28 @@ def rows_of(entry: Entry, folder: Path) -> list[dict[str, Any]]:
     rows = []
     for row in report["rows"]:
         changes = drift.get(row["precision"], {})
-        rows.append({
-            "model": entry.name, "precision": row["precision"], "parameters": training["parameters"],
-            "train_images": metadata.dataset["sizes"]["train"], "epochs": training["epochs_run"],
-            "size_kb": row["size_kb"], "size_ratio": row["size_ratio"], "accuracy": row["accuracy"], "change_pp": row["change_pp"],
-            "agreement": row["agreement"], "p50_ms": row["p50_ms"], "p99_ms": row["p99_ms"], "speedup": row["speedup"],
-            "peak_memory_mb": row["peak_memory_mb"], "recommended": row["precision"] == report["recommended"],
-            "changed": changes.get("changed"), "changed_ties": changes.get("changed_ties"),
-            "changed_keras_margin": changes.get("changed_keras_margin"),
-        })
+        rows.append(
+            {
+                "model": entry.name,
+                "precision": row["precision"],
+                "parameters": training["parameters"],
+                "train_images": metadata.dataset["sizes"]["train"],
+                "epochs": training["epochs_run"],
+                "size_kb": row["size_kb"],
+                "size_ratio": row["size_ratio"],
+                "accuracy": row["accuracy"],
+                "change_pp": row["change_pp"],
+                "agreement": row["agreement"],
+                "p50_ms": row["p50_ms"],
+                "p99_ms": row["p99_ms"],
+                "speedup": row["speedup"],
+                "peak_memory_mb": row["peak_memory_mb"],
+                "recommended": row["precision"] == report["recommended"],
+                "changed": changes.get("changed"),
+                "changed_ties": changes.get("changed_ties"),
+                "changed_keras_margin": changes.get("changed_keras_margin"),
+            }
+        )
     return rows
 
 
@@ -137,59 +168,120 @@ def photo(work: Path, images: np.ndarray) -> Path:
 
 def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
-    out = ["# Benchmark suite results", "",
-           f"Run on {results['date']}: {machine['cpu']}, {machine['cores']} cores, {machine['os']}; interpreter {machine['interpreter']}. "
-           f"Versions: {', '.join(f'{k} {v}' for k, v in machine['versions'].items())}.", "",
-           "Every model was trained on Fashion-MNIST (60,000 training images, the 10,000 test images for accuracy) with "
-           "`--weights none` (ImageNet weights are not available offline), converted to all four precisions, and timed with "
-           "`edge-pipeline benchmark` (invoke() on random input, 20 warm-up then 200 timed runs, variants interleaved in 10 rounds). "
-           "Regenerate with `make benchmark` (`python benchmarks/suite.py`).", "",
-           "## Models x precisions", "",
-           "| model | precision | params | size KB | x float32 | accuracy | vs Keras (pp) | agreement | p50 ms @1t | p50 ms @2t | "
-           "speed-up @1t | peak MB |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "# Benchmark suite results",
+        "",
+        f"Run on {results['date']}: {machine['cpu']}, {machine['cores']} cores, {machine['os']}; interpreter "
+        f"{machine['interpreter']}. "
+        f"Versions: {', '.join(f'{k} {v}' for k, v in machine['versions'].items())}.",
+        "",
+        "Every model was trained on Fashion-MNIST (60,000 training images, the 10,000 test images for accuracy) with "
+        "`--weights none` (ImageNet weights are not available offline), converted to all four precisions, and timed "
+        "with "
+        "`edge-pipeline benchmark` (invoke() on random input, 20 warm-up then 200 timed runs, variants interleaved in "
+        "10 rounds). "
+        "Regenerate with `make benchmark` (`python benchmarks/suite.py`).",
+        "",
+        "## Models x precisions",
+        "",
+        "| model | precision | params | size KB | x float32 | accuracy | vs Keras (pp) | agreement | p50 ms @1t | p50 "
+        "ms @2t | "
+        "speed-up @1t | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results["rows"]:
         mark = " *" if r["recommended"] else ""
-        out.append(f"| {r['model']} | {r['precision']}{mark} | {r['parameters']:,} | {r['size_kb']:,.1f} | {r['size_ratio']:.2f}x | "
-                   f"{r['accuracy']:.2%} | {r['change_pp']:+.2f} | {r['agreement']:.2%} | {r['p50_ms']['1']:.3f} | {r['p50_ms']['2']:.3f} | "
-                   f"{r['speedup']['1']:.2f}x | {r['peak_memory_mb']:.1f} |")
-    out += ["", "`*` the variant each model's own report recommends (smallest within 1 pp of Keras that is as fast as the fastest). "
-            "Peak memory is that of a separate `edge-runtime bench` process (interpreter only).", "",
-            "![accuracy against latency, marker area by model size](comparison.png)", ""]
+        out.append(
+            f"| {r['model']} | {r['precision']}{mark} | {r['parameters']:,} | {r['size_kb']:,.1f} | "
+            f"{r['size_ratio']:.2f}x | "
+            f"{r['accuracy']:.2%} | {r['change_pp']:+.2f} | {r['agreement']:.2%} | {r['p50_ms']['1']:.3f} | "
+            f"{r['p50_ms']['2']:.3f} | "
+            f"{r['speedup']['1']:.2f}x | {r['peak_memory_mb']:.1f} |"
+        )
+    out += [
+        "",
+        "`*` the variant each model's own report recommends (smallest within 1 pp of Keras that is as fast as the "
+        "fastest). "
+        "Peak memory is that of a separate `edge-runtime bench` process (interpreter only).",
+        "",
+        "![accuracy against latency, marker area by model size](comparison.png)",
+        "",
+    ]
     cold = results["cold_start"]
     edge, tf_import, tf_predict = cold["edge_runtime"], cold["import_tensorflow"], cold["tensorflow_interpreter"]
-    out += ["## Cold start (edge_runtime)", "",
-            f"Fresh process: import, load `{cold['model']}`, predict one PNG; median of {cold['repeats']} runs, interleaved.", "",
-            "| | seconds (median) | peak MB |", "|---|---|---|",
-            f"| edge_runtime ({edge['backend']}) | {edge['median_s']:.3f} | {edge['peak_mb']:.1f} |",
-            f"| `import tensorflow` alone | {tf_import['median_s']:.3f} | {tf_import['peak_mb']:.1f} |",
-            f"| edge_runtime on tf.lite (import TensorFlow, load, predict) | {tf_predict['median_s']:.3f} | {tf_predict['peak_mb']:.1f} |", "",
-            f"edge_runtime starts {cold['speedup_vs_import_tensorflow']:.1f}x faster than TensorFlow imports, in "
-            f"{cold['memory_ratio_vs_import_tensorflow']:.1f}x less memory; TensorFlow imported: {edge['tensorflow_imported']}.", ""]
-    out += ["## Per-image overhead (edge_runtime)", "",
-            "One 640x480 JPEG through `predict()` on an untrained 224x224 MobileNetV2 (alpha 1.0), 1 thread; medians in ms.", "",
-            "| model | decode + resize | quantize | invoke | dequantize + top-k | overhead / invoke | overhead without decode / invoke |",
-            "|---|---|---|---|---|---|---|"]
+    out += [
+        "## Cold start (edge_runtime)",
+        "",
+        f"Fresh process: import, load `{cold['model']}`, predict one PNG; median of {cold['repeats']} runs, "
+        "interleaved.",
+        "",
+        "| | seconds (median) | peak MB |",
+        "|---|---|---|",
+        f"| edge_runtime ({edge['backend']}) | {edge['median_s']:.3f} | {edge['peak_mb']:.1f} |",
+        f"| `import tensorflow` alone | {tf_import['median_s']:.3f} | {tf_import['peak_mb']:.1f} |",
+        f"| edge_runtime on tf.lite (import TensorFlow, load, predict) | {tf_predict['median_s']:.3f} | "
+        f"{tf_predict['peak_mb']:.1f} |",
+        "",
+        f"edge_runtime starts {cold['speedup_vs_import_tensorflow']:.1f}x faster than TensorFlow imports, in "
+        f"{cold['memory_ratio_vs_import_tensorflow']:.1f}x less memory; TensorFlow imported: "
+        f"{edge['tensorflow_imported']}.",
+        "",
+    ]
+    out += [
+        "## Per-image overhead (edge_runtime)",
+        "",
+        "One 640x480 JPEG through `predict()` on an untrained 224x224 MobileNetV2 (alpha 1.0), 1 thread; medians in "
+        "ms.",
+        "",
+        "| model | decode + resize | quantize | invoke | dequantize + top-k | overhead / invoke | overhead without "
+        "decode / invoke |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for item in results["per_image_overhead"]:
         m = item["median_ms"]
-        out.append(f"| {item['model']} | {m['decode_resize']:.3f} | {m['quantize']:.3f} | {m['invoke']:.3f} | {m['dequantize_top_k']:.3f} | "
-                   f"{item['overhead_share_of_invoke']:.1%} | {item['overhead_without_decode_ms'] / m['invoke']:.1%} |")
-    out += ["", "## Evaluation throughput", "",
-            "The cnn's 10,000 test images through `Predictor.scores` (what `edge-pipeline evaluate` runs), 2 threads.", "",
-            "| precision | batched images/s | one per invoke() images/s | speed-up |", "|---|---|---|---|"]
+        out.append(
+            f"| {item['model']} | {m['decode_resize']:.3f} | {m['quantize']:.3f} | {m['invoke']:.3f} | "
+            f"{m['dequantize_top_k']:.3f} | "
+            f"{item['overhead_share_of_invoke']:.1%} | {item['overhead_without_decode_ms'] / m['invoke']:.1%} |"
+        )
+    out += [
+        "",
+        "## Evaluation throughput",
+        "",
+        "The cnn's 10,000 test images through `Predictor.scores` (what `edge-pipeline evaluate` runs), 2 threads.",
+        "",
+        "| precision | batched images/s | one per invoke() images/s | speed-up |",
+        "|---|---|---|---|",
+    ]
     for precision, item in results["evaluation_throughput"].items():
-        out.append(f"| {precision} | {item['batched_images_per_s']:,.0f} | {item['one_at_a_time_images_per_s']:,.0f} | {item['speedup']:.1f}x |")
+        out.append(
+            f"| {precision} | {item['batched_images_per_s']:,.0f} | {item['one_at_a_time_images_per_s']:,.0f} | "
+            f"{item['speedup']:.1f}x |"
+        )
     resolved = [i for i in results["trust_check"] if i["resolved"]]
     agree = sum(i["within_10_percent"] for i in resolved)
-    out += ["", "## Trust check: our latency against the official LiteRT benchmark", "",
-            "`edge-runtime bench` (Interpreter.invoke) against `ai_edge_litert/tools/benchmark_litert_model.py` (CompiledModel), "
-            f"same model and thread count, fresh processes, alternated over {results['trust_rounds']} rounds; medians of p50. The official tool rounds to "
-            "0.01 ms, so the 10% check counts models of 1 ms and more; below that its figure is too coarse to check against "
-            f"(shown for completeness). Within 10%: {agree} of {len(resolved)} checkable rows.", "",
-            "| model | file | threads | ours p50 ms | official median ms | ratio | within 10% |", "|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "## Trust check: our latency against the official LiteRT benchmark",
+        "",
+        "`edge-runtime bench` (Interpreter.invoke) against `ai_edge_litert/tools/benchmark_litert_model.py` "
+        "(CompiledModel), "
+        f"same model and thread count, fresh processes, alternated over {results['trust_rounds']} rounds; medians of "
+        "p50. The official tool rounds to "
+        "0.01 ms, so the 10% check counts models of 1 ms and more; below that its figure is too coarse to check "
+        "against "
+        f"(shown for completeness). Within 10%: {agree} of {len(resolved)} checkable rows.",
+        "",
+        "| model | file | threads | ours p50 ms | official median ms | ratio | within 10% |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for item in results["trust_check"]:
-        out.append(f"| {item['folder']} | {item['model']} | {item['threads']} | {item['ours_p50_ms']:.3f} | {item['official_median_ms']:.3f} | "
-                   f"{item['ratio']:.3f} | {('yes' if item['within_10_percent'] else 'no') if item['resolved'] else 'n/a (< 1 ms)'} |")
+        out.append(
+            f"| {item['folder']} | {item['model']} | {item['threads']} | {item['ours_p50_ms']:.3f} | "
+            f"{item['official_median_ms']:.3f} | "
+            f"{item['ratio']:.3f} | "
+            f"{('yes' if item['within_10_percent'] else 'no') if item['resolved'] else 'n/a (< 1 ms)'} |"
+        )
     if results.get("notes"):
         out += ["", "## Notes", "", *[f"- {note}" for note in results["notes"]]]
     return "\n".join(out) + "\n"
@@ -209,17 +301,31 @@ def notes(results: dict[str, Any]) -> list[str]:
             out.append(f"{name} loses {-row['change_pp']:.2f} pp against Keras (target at most {INT8_MAX_DROP_PP} pp).")
         if row["precision"] == "int8" and row["agreement"] < INT8_MIN_AGREEMENT:
             margin = row.get("changed_keras_margin")
-            why = (f" Keras' own top-2 margin on the {row['changed']} images that change class has a median of {margin:.3f} "
-                   f"({'borderline calls' if margin < BORDERLINE_MARGIN else 'calls Keras is sure of'}); {row['changed_ties']} of them "
-                   "are exact ties in int8's output." if margin is not None else "")
-            out.append(f"{name} agrees with Keras on {row['agreement']:.2%} of test images (target {INT8_MIN_AGREEMENT:.0%}); "
-                       f"its accuracy changes by {row['change_pp']:+.2f} pp.{why}")
+            why = (
+                f" Keras' own top-2 margin on the {row['changed']} images that change class has a median of "
+                f"{margin:.3f} "
+                f"({'borderline calls' if margin < BORDERLINE_MARGIN else 'calls Keras is sure of'}); "
+                f"{row['changed_ties']} of them "
+                "are exact ties in int8's output."
+                if margin is not None
+                else ""
+            )
+            out.append(
+                f"{name} agrees with Keras on {row['agreement']:.2%} of test images (target {INT8_MIN_AGREEMENT:.0%}); "
+                f"its accuracy changes by {row['change_pp']:+.2f} pp.{why}"
+            )
         if row["precision"] == "float16" and row["agreement"] < FLOAT16_MIN_AGREEMENT:
-            out.append(f"{name} agrees with Keras on {row['agreement']:.2%} of test images (target {FLOAT16_MIN_AGREEMENT:.1%}).")
+            out.append(
+                f"{name} agrees with Keras on {row['agreement']:.2%} of test images (target "
+                f"{FLOAT16_MIN_AGREEMENT:.1%})."
+            )
     for item in results["trust_check"]:
         if item["resolved"] and not item["within_10_percent"]:
-            out.append(f"{item['folder']}/{item['model']} at {item['threads']} thread(s): ours {item['ours_p50_ms']:.3f} ms against "
-                       f"{item['official_median_ms']:.3f} ms official (ratio {item['ratio']:.2f}).")
+            out.append(
+                f"{item['folder']}/{item['model']} at {item['threads']} thread(s): ours {item['ours_p50_ms']:.3f} ms "
+                "against "
+                f"{item['official_median_ms']:.3f} ms official (ratio {item['ratio']:.2f})."
+            )
     return out
 
 
@@ -228,7 +334,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work", help="model folders")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results")
     parser.add_argument("--reuse", action="store_true", help="keep model folders that already have a report")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 epoch on 1,000 images, few repeats (not for results)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 1 epoch on 1,000 images, few repeats (not for results)"
+    )
     args = parser.parse_args()
     entries, repeats, rounds, runs = (QUICK, 2, 1, 20) if args.quick else (ENTRIES, 7, 5, 200)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -255,22 +363,37 @@ def main() -> int:
         "rows": rows,
         "cold_start": runtime_costs.cold_start(cnn / "model_int8.tflite", sample, repeats=repeats),
         "per_image_overhead": [runtime_costs.per_image_overhead(path, camera, runs=runs // 4) for path in big.values()],
-        "evaluation_throughput": runtime_costs.evaluation_throughput(cnn, model_input_array(dataset.test.images, metadata.input).astype(np.uint8),
-                                                                     list(bundle.PRECISIONS)),
+        "evaluation_throughput": runtime_costs.evaluation_throughput(
+            cnn, model_input_array(dataset.test.images, metadata.input).astype(np.uint8), list(bundle.PRECISIONS)
+        ),
     }
     log("trust check against the official benchmark")
-    trust_models = [cnn / "model_float32.tflite", cnn / "model_int8.tflite",
-                    folders["mobilenet_v2-a0.35-96px"] / "model_float32.tflite", folders["mobilenet_v2-a0.35-96px"] / "model_int8.tflite",
-                    *small.values(), *big.values()]
+    trust_models = [
+        cnn / "model_float32.tflite",
+        cnn / "model_int8.tflite",
+        folders["mobilenet_v2-a0.35-96px"] / "model_float32.tflite",
+        folders["mobilenet_v2-a0.35-96px"] / "model_int8.tflite",
+        *small.values(),
+        *big.values(),
+    ]
     results["trust_rounds"] = rounds
-    results["trust_check"] = [official_tool.compare(model, threads, runs=runs, rounds=rounds) for model in trust_models for threads in THREADS]
+    results["trust_check"] = [
+        official_tool.compare(model, threads, runs=runs, rounds=rounds) for model in trust_models for threads in THREADS
+    ]
     results["notes"] = notes(results)
     results["seconds"] = round(time.time() - started)
 
-    points = [plots.TradeoffPoint(f"{r['precision']}", r["p50_ms"]["1"], r["accuracy"], r["size_kb"], group=r["model"]) for r in rows]
+    points = [
+        plots.TradeoffPoint(f"{r['precision']}", r["p50_ms"]["1"], r["accuracy"], r["size_kb"], group=r["model"])
+        for r in rows
+    ]
     with bundle.atomic_path(args.out / "comparison.png") as picture:
-        plots.tradeoff_plot(points, picture, "Fashion-MNIST: models x precisions (1 thread)",
-                            latency_label="p50 latency at 1 thread (ms, log scale when wide)")
+        plots.tradeoff_plot(
+            points,
+            picture,
+            "Fashion-MNIST: models x precisions (1 thread)",
+            latency_label="p50 latency at 1 thread (ms, log scale when wide)",
+        )
     bundle.atomic_write_json(args.out / "results.json", results)
     bundle.atomic_write_text(args.out / "README.md", markdown(results))
     log(f"done in {results['seconds']} s: {args.out / 'README.md'}")

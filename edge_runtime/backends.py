@@ -103,8 +103,10 @@ def get_backend(name: str = AUTO) -> Backend:
         return backend
     tried = "; ".join(failures)
     if name != AUTO:
-        raise BackendError(f"--backend {name} could not be imported ({tried}); install it with `{INSTALL[name]}`"
-                           + ("" if name == "litert" else ", or use the maintained interpreter: `pip install ai-edge-litert`"))
+        raise BackendError(
+            f"--backend {name} could not be imported ({tried}); install it with `{INSTALL[name]}`"
+            + ("" if name == "litert" else ", or use the maintained interpreter: `pip install ai-edge-litert`")
+        )
     raise BackendError(
         f"no TFLite interpreter could be imported ({tried}); install one with "
         f"`pip install ai-edge-litert` (or `pip install tflite-runtime 'numpy<2'`)"
@@ -215,10 +217,17 @@ def too_old_message(path: Path, content: bytes, reason: str, backend: Backend) -
     op = f"{match['op']} version {match['version']}" if match else "an operator version"
     needed = read_requirements(content, str(path)).min_runtime
     runtime = backend.runtime_version
-    needs = "a newer TFLite runtime" if needed is None or at_least(runtime, needed) else f"TFLite runtime {needed} or newer"
-    siblings = [other.name for other in sorted(Path(path).parent.glob("*.tflite")) if other.name != Path(path).name
-                and read_requirements(read_model_bytes(other), str(other)).runs_on(runtime)]
+    needs = (
+        "a newer TFLite runtime" if needed is None or at_least(runtime, needed) else f"TFLite runtime {needed} or newer"
+    )
+    siblings = [
+        other.name
+        for other in sorted(Path(path).parent.glob("*.tflite"))
+        if other.name != Path(path).name and read_requirements(read_model_bytes(other), str(other)).runs_on(runtime)
+    ]
     instead = f"use {' or '.join(siblings[:3])}" if siblings else "use another variant of the model"
-    return (f"{path}: needs {needs} for op {op}; installed: {backend.label} "
-            f"(runtime {runtime}); {instead}, `pip install ai-edge-litert`, or "
-            f"convert with `edge-pipeline convert --target-runtime {'.'.join(runtime.split('.')[:2])}`")
+    return (
+        f"{path}: needs {needs} for op {op}; installed: {backend.label} "
+        f"(runtime {runtime}); {instead}, `pip install ai-edge-litert`, or "
+        f"convert with `edge-pipeline convert --target-runtime {'.'.join(runtime.split('.')[:2])}`"
+    )

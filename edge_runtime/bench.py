@@ -124,7 +124,9 @@ def check_counts(warmup: int, runs: int) -> None:
         raise UsageError(f"--runs must be at least 1, got {runs}")
 
 
-def benchmark(model: Path, threads: int | None = None, warmup: int = 10, runs: int = 100, backend: str = AUTO) -> BenchResult:
+def benchmark(
+    model: Path, threads: int | None = None, warmup: int = 10, runs: int = 100, backend: str = AUTO
+) -> BenchResult:
     """Load a model, warm it up, and time `runs` invoke() calls on random input."""
     check_counts(warmup, runs)
     start = time.perf_counter()

@@ -50,14 +50,23 @@ _non_negative_int = _int_at_least(0)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=_positive_int, default=None, help="interpreter threads (default: the runtime's choice)")
-    parser.add_argument("--backend", choices=[AUTO, *BACKENDS], default=AUTO, help="interpreter to use (default: first installed of %(choices)s)")
+    parser.add_argument(
+        "--threads", type=_positive_int, default=None, help="interpreter threads (default: the runtime's choice)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=[AUTO, *BACKENDS],
+        default=AUTO,
+        help="interpreter to use (default: first installed of %(choices)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Run TFLite image classifiers on a device: numpy, pillow and a TFLite interpreter only.")
+    parser = _Parser(
+        prog=PROG, description="Run TFLite image classifiers on a device: numpy, pillow and a TFLite interpreter only."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{predict,bench,info}", parser_class=_Parser)
     commands.required = True
@@ -65,11 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify images or folders of images")
     predict.add_argument("model", type=Path, help=".tflite file or model folder")
     predict.add_argument("images", type=Path, nargs="+", help="image files or folders")
-    predict.add_argument("--labels", type=Path, default=None, help="labels file, one label a line (default: the model folder's)")
-    predict.add_argument("--top-k", type=_positive_int, default=5, help="how many classes to show (default: %(default)s)")
-    predict.add_argument("--input-mean", type=float, default=None, help="for models without metadata: input = (pixel - mean) / std")
-    predict.add_argument("--input-std", type=float, default=None, help="see --input-mean (label_image defaults 127.5 / 127.5 for float models)")
-    predict.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None, help="invert colours before the model (default: as metadata says)")
+    predict.add_argument(
+        "--labels", type=Path, default=None, help="labels file, one label a line (default: the model folder's)"
+    )
+    predict.add_argument(
+        "--top-k", type=_positive_int, default=5, help="how many classes to show (default: %(default)s)"
+    )
+    predict.add_argument(
+        "--input-mean", type=float, default=None, help="for models without metadata: input = (pixel - mean) / std"
+    )
+    predict.add_argument(
+        "--input-std",
+        type=float,
+        default=None,
+        help="see --input-mean (label_image defaults 127.5 / 127.5 for float models)",
+    )
+    predict.add_argument(
+        "--invert",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="invert colours before the model (default: as metadata says)",
+    )
     _common(predict)
 
     bench = commands.add_parser("bench", help="time invoke() with warm-up")
@@ -88,8 +113,13 @@ def _predict(args: argparse.Namespace) -> int:
     if args.input_std == 0:
         raise UsageError("--input-std must not be 0")
     predictor = Predictor(
-        args.model, labels=args.labels, threads=args.threads, backend=args.backend,
-        input_mean=args.input_mean, input_std=args.input_std, invert=args.invert,
+        args.model,
+        labels=args.labels,
+        threads=args.threads,
+        backend=args.backend,
+        input_mean=args.input_mean,
+        input_std=args.input_std,
+        invert=args.invert,
     )
     _say_choice(predictor.choice_note)
     for assumption in predictor.assumptions:
@@ -109,7 +139,9 @@ def _predict(args: argparse.Namespace) -> int:
     results = []
     if pixels:
         for path, scores in zip(good, predictor.scores(np.stack(pixels)), strict=True):
-            results.append({"image": str(path), "top_k": [c.to_dict() for c in predictor.top_k(scores, args.top_k)], **answered})
+            results.append(
+                {"image": str(path), "top_k": [c.to_dict() for c in predictor.top_k(scores, args.top_k)], **answered}
+            )
     if args.json:
         order = {str(path): index for index, path in enumerate(files)}
         print(json.dumps(sorted(results + failed, key=lambda r: order.get(r["image"], -1)), indent=2))
@@ -130,7 +162,10 @@ def _print_predictions(results: list[dict[str, Any]]) -> None:
     for result in results:
         for rank, choice in enumerate(result["top_k"]):
             name = result["image"] if rank == 0 else ""
-            print(f"{name:<{image_width}}  {choice['label']:<{label_width}}  {choice['index']:>5}  {choice['score']:>6.3f}")
+            print(
+                f"{name:<{image_width}}  {choice['label']:<{label_width}}  {choice['index']:>5}  "
+                f"{choice['score']:>6.3f}"
+            )
 
 
 def _say_choice(note: str | None) -> None:
@@ -150,9 +185,15 @@ def _bench(args: argparse.Namespace) -> int:
     lat = result.latency
     memory = f"{result.peak_memory_mb:.1f} MB" if result.peak_memory_mb is not None else "n/a"
     print(f"model        {result.model} ({result.bytes / 1024:.1f} KB)")
-    print(f"backend      {result.backend}, threads {result.threads or 'default'}, warm-up {result.warmup}, runs {lat.runs}")
+    print(
+        f"backend      {result.backend}, threads {result.threads or 'default'}, warm-up {result.warmup}, runs "
+        f"{lat.runs}"
+    )
     print(f"load         {result.load_ms:.1f} ms")
-    print(f"latency ms   mean {lat.mean_ms:.3f}  p50 {lat.p50_ms:.3f}  p90 {lat.p90_ms:.3f}  p99 {lat.p99_ms:.3f}  min {lat.min_ms:.3f}  max {lat.max_ms:.3f}")
+    print(
+        f"latency ms   mean {lat.mean_ms:.3f}  p50 {lat.p50_ms:.3f}  p90 {lat.p90_ms:.3f}  p99 {lat.p99_ms:.3f}  min "
+        f"{lat.min_ms:.3f}  max {lat.max_ms:.3f}"
+    )
     print(f"throughput   {lat.images_per_second:.1f} invokes/s")
     print(f"peak memory  {memory}")
     return 0
@@ -173,17 +214,24 @@ def _info(args: argparse.Namespace) -> int:
     print(f"ops       {description['ops']}: {ops}")
     needs = description["requirements"]
     versions = ", ".join(f"{name} v{version}" for name, version in needs["ops"].items())
-    print(f"runtime   needs {needs['min_runtime'] or 'unknown'} ({versions}); {description['backend']} "
-          f"implements {description['runtime']}")
+    print(
+        f"runtime   needs {needs['min_runtime'] or 'unknown'} ({versions}); {description['backend']} "
+        f"implements {description['runtime']}"
+    )
     spec = description["input_spec"]
-    print(f"images    {spec['width']}x{spec['height']} {spec['color']}, invert {spec['invert']}, input = (pixel - {spec['mean']:g}) / {spec['std']:g}")
+    print(
+        f"images    {spec['width']}x{spec['height']} {spec['color']}, invert {spec['invert']}, input = (pixel - "
+        f"{spec['mean']:g}) / {spec['std']:g}"
+    )
     print(f"labels    {description['labels']}")
     metadata = description["metadata"]
     if metadata:
         training = metadata.get("training", {})
         accuracy = training.get("test_accuracy")
-        print(f"metadata  {metadata.get('name')}: {training.get('model')} on {metadata.get('dataset', {}).get('name')}"
-              + (f", Keras test accuracy {accuracy:.2%}" if isinstance(accuracy, float) else ""))
+        print(
+            f"metadata  {metadata.get('name')}: {training.get('model')} on {metadata.get('dataset', {}).get('name')}"
+            + (f", Keras test accuracy {accuracy:.2%}" if isinstance(accuracy, float) else "")
+        )
     return 0
 
 
@@ -211,5 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
         if args.debug:
             traceback.print_exc()
-        print(f"{PROG}: error: unexpected {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)
+        print(
+            f"{PROG}: error: unexpected {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr
+        )
         return FAILURE_EXIT_CODE

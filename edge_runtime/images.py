@@ -47,11 +47,15 @@ def open_image(path: Path, draft_size: tuple[int, int] | None = None) -> Image.I
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder, not an image") from None
     except Image.DecompressionBombError:
-        raise ImageError(f"{path}: image is too large to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+        raise ImageError(
+            f"{path}: image is too large to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read (empty, corrupt or another format)") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:
-        raise ImageError(f"{path}: cannot decode image ({str(error) or type(error).__name__}); the file is truncated or corrupt") from None
+        raise ImageError(
+            f"{path}: cannot decode image ({str(error) or type(error).__name__}); the file is truncated or corrupt"
+        ) from None
 
 
 def array_to_image(array: np.ndarray) -> Image.Image:

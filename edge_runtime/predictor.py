@@ -111,8 +111,10 @@ def _choice_note(chosen: Path, best: Path, backend: Backend | None) -> str:
     if chosen == best:
         return f"using {chosen.name}, the folder's first choice, on {backend.label}"
     needed = requirements(best).min_runtime
-    return (f"using {chosen.name}: the folder's first choice {best.name} needs TFLite runtime {needed}, "
-            f"{backend.label} implements {backend.runtime_version}")
+    return (
+        f"using {chosen.name}: the folder's first choice {best.name} needs TFLite runtime {needed}, "
+        f"{backend.label} implements {backend.runtime_version}"
+    )
 
 
 def fit_labels(labels: list[str], num_classes: int, where: str) -> list[str]:
@@ -121,7 +123,10 @@ def fit_labels(labels: list[str], num_classes: int, where: str) -> list[str]:
         return labels
     if len(labels) == num_classes + 1:
         return labels[1:]
-    raise LabelsError(f"{where}: has {len(labels)} labels but the model has {num_classes} outputs; use the labels file that came with the model")
+    raise LabelsError(
+        f"{where}: has {len(labels)} labels but the model has {num_classes} outputs; use the labels file that came "
+        "with the model"
+    )
 
 
 class Predictor:
@@ -151,7 +156,12 @@ class Predictor:
         self.backend = get_backend(backend)
         choice = resolve_model(Path(model_path), self.backend)
         self.interpreter, choice = self._load(choice, threads, verify)
-        self.model_path, self.folder, self.metadata, self.choice_note = choice.path, choice.folder, choice.metadata, choice.note
+        self.model_path, self.folder, self.metadata, self.choice_note = (
+            choice.path,
+            choice.folder,
+            choice.metadata,
+            choice.note,
+        )
         self.threads = threads
         self._input, self._output = self._check_signature()
         self.input_quantization = Quantization.of(self._input)
@@ -175,8 +185,11 @@ class Predictor:
             if not choice.fallbacks:
                 raise
             refused = str(error).split(": ", 1)[-1].split(";")[0]
-            nxt = replace(resolve_model(choice.fallbacks[0]), fallbacks=choice.fallbacks[1:],
-                          note=f"using {choice.fallbacks[0].name}: {choice.path.name} {refused}")
+            nxt = replace(
+                resolve_model(choice.fallbacks[0]),
+                fallbacks=choice.fallbacks[1:],
+                note=f"using {choice.fallbacks[0].name}: {choice.path.name} {refused}",
+            )
             return self._load(nxt, threads, verify)
         return interpreter, choice
 
@@ -203,8 +216,10 @@ class Predictor:
         outputs = self.interpreter.get_output_details()
         where = str(self.model_path)
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelError(f"{where}: has {len(inputs)} inputs and {len(outputs)} outputs; "
-                             "edge_runtime runs image classifiers (one image in, one score vector out)")
+            raise ModelError(
+                f"{where}: has {len(inputs)} inputs and {len(outputs)} outputs; "
+                "edge_runtime runs image classifiers (one image in, one score vector out)"
+            )
         shape = list(inputs[0]["shape"])
         if len(shape) != 4 or shape[3] not in (1, 3):
             raise ModelError(f"{where}: input shape {shape} is not an image batch (N, height, width, 1 or 3)")
@@ -213,7 +228,10 @@ class Predictor:
             raise ModelError(f"{where}: output shape {out_shape} is not a vector of class scores")
         for details in (inputs[0], outputs[0]):
             if np.dtype(details["dtype"]) not in (np.float32, np.float16, np.int8, np.uint8):
-                raise ModelError(f"{where}: tensor {details['name']!r} has dtype {np.dtype(details['dtype'])}, which edge_runtime does not feed")
+                raise ModelError(
+                    f"{where}: tensor {details['name']!r} has dtype {np.dtype(details['dtype'])}, which edge_runtime "
+                    "does not feed"
+                )
         return inputs[0], outputs[0]
 
     def _input_spec(self, input_mean: float | None, input_std: float | None, invert: bool | None) -> InputSpec:
@@ -221,14 +239,20 @@ class Predictor:
         if self.metadata is not None:
             spec = InputSpec.from_dict(self.metadata["input"])
             if (spec.height, spec.width, spec.channels) != (height, width, channels):
-                raise MetadataError(f"{self.folder}/metadata.json: input {spec.height}x{spec.width}x{spec.channels} "
-                                    f"does not match the model's {height}x{width}x{channels}")
+                raise MetadataError(
+                    f"{self.folder}/metadata.json: input {spec.height}x{spec.width}x{spec.channels} "
+                    f"does not match the model's {height}x{width}x{channels}"
+                )
         else:
             floating = not self.input_quantization.quantized
             spec = InputSpec(
-                height, width, channels, color="grayscale" if channels == 1 else "rgb",
+                height,
+                width,
+                channels,
+                color="grayscale" if channels == 1 else "rgb",
                 dtype=np.dtype(self._input["dtype"]).name,
-                mean=LABEL_IMAGE_MEAN if floating else 0.0, std=LABEL_IMAGE_STD if floating else 1.0,
+                mean=LABEL_IMAGE_MEAN if floating else 0.0,
+                std=LABEL_IMAGE_STD if floating else 1.0,
             )
         overrides: dict[str, Any] = {}
         if input_mean is not None:
@@ -244,10 +268,15 @@ class Predictor:
         if self.metadata is not None or input_mean is not None or input_std is not None:
             return []
         if self.input_quantization.quantized:
-            how = "feeding raw pixels (0..255) to its quantized input; pass --input-mean/--input-std if it expects other values"
+            how = (
+                "feeding raw pixels (0..255) to its quantized input; "
+                "pass --input-mean/--input-std if it expects other values"
+            )
         else:
-            how = (f"assuming label_image normalisation (pixel - {LABEL_IMAGE_MEAN:g}) / {LABEL_IMAGE_STD:g}; pass "
-                   "--input-mean 0 --input-std 1 if it takes raw pixels, as edge-pipeline's models do")
+            how = (
+                f"assuming label_image normalisation (pixel - {LABEL_IMAGE_MEAN:g}) / {LABEL_IMAGE_STD:g}; pass "
+                "--input-mean 0 --input-std 1 if it takes raw pixels, as edge-pipeline's models do"
+            )
         return [f"{self.model_path.name} has no metadata.json beside it: {how}"]
 
     def _labels(self, labels: str | Path | Sequence[str] | None) -> list[str]:
@@ -322,7 +351,7 @@ class Predictor:
             raise UsageError(f"scores() needs pixels shaped (N, {', '.join(map(str, expected))}); got {pixels.shape}")
         step = MAX_BATCH if self._batchable else 1
         chunks = [
-            self._from_output_tensor(self._run(self._to_input_tensor(pixels[start:start + step])))
+            self._from_output_tensor(self._run(self._to_input_tensor(pixels[start : start + step])))
             for start in range(0, len(pixels), step)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.num_classes), np.float32)

@@ -84,7 +84,7 @@ class _Table:
         if at is None:
             return None
         length = self._u32(at)
-        return self.data[at + 4:at + 4 + length].decode("utf-8", "replace")
+        return self.data[at + 4 : at + 4 + length].decode("utf-8", "replace")
 
     def tables(self, slot: int) -> list[_Table]:
         at = self._target(slot)
@@ -96,7 +96,7 @@ class _Table:
         at = self._target(slot)
         if at is None:
             return b""
-        return self.data[at + 4:at + 4 + self._u32(at)]
+        return self.data[at + 4 : at + 4 + self._u32(at)]
 
 
 def op_name(code: int) -> str:
@@ -136,7 +136,9 @@ def read_requirements(content: bytes, where: str = "model") -> ModelRequirements
             names.append(name)
             index = entry.scalar(1, "I", 0)
             if name == MIN_RUNTIME_KEY and index < len(buffers):
-                min_runtime = buffers[index].byte_vector(0).split(b"\0", 1)[0].decode("ascii", "replace").strip() or None
+                min_runtime = (
+                    buffers[index].byte_vector(0).split(b"\0", 1)[0].decode("ascii", "replace").strip() or None
+                )
     except (struct.error, IndexError, UnicodeDecodeError) as error:
         raise ModelError(f"{where}: not a valid TFLite model (truncated or damaged: {error})") from None
     return ModelRequirements(min_runtime, dict(sorted(ops.items())), tuple(names))

@@ -39,7 +39,9 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         if not self.threads or any(t < 1 for t in self.threads):
-            raise UsageError(f"--threads needs whole numbers of at least 1, got {','.join(map(str, self.threads)) or '(none)'}")
+            raise UsageError(
+                f"--threads needs whole numbers of at least 1, got {','.join(map(str, self.threads)) or '(none)'}"
+            )
         if self.warmup < 0:
             raise UsageError(f"--warmup must be 0 or more, got {self.warmup}")
         if self.runs < 1:
@@ -48,7 +50,9 @@ class BenchmarkConfig:
             raise UsageError(f"--rounds must be at least 1, got {self.rounds}")
         unknown = [p for p in self.precisions or () if p not in bundle.PRECISIONS]
         if unknown:
-            raise UsageError(f"unknown precision {', '.join(map(repr, unknown))}; choose from {', '.join(bundle.PRECISIONS)}")
+            raise UsageError(
+                f"unknown precision {', '.join(map(repr, unknown))}; choose from {', '.join(bundle.PRECISIONS)}"
+            )
 
 
 @dataclass
@@ -63,8 +67,11 @@ class VariantTiming:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": self.file, "sha256": self.sha256, "bytes": self.bytes,
-            "peak_memory_mb": self.peak_memory_mb, "load_ms": self.load_ms,
+            "file": self.file,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "peak_memory_mb": self.peak_memory_mb,
+            "load_ms": self.load_ms,
             "threads": {str(t): stats.to_dict() for t, stats in self.latency.items()},
         }
 
@@ -114,8 +121,26 @@ def machine_info() -> dict[str, Any]:
 
 def peak_memory(path: Path, threads: int) -> tuple[float | None, float | None]:
     """(peak MiB, load ms) of `edge-runtime bench` on one model, in a fresh process."""
-    command = [sys.executable, "-m", "edge_runtime", "bench", str(path), "--threads", str(threads), "--warmup", "2", "--runs", "10", "--json"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))}
+    command = [
+        sys.executable,
+        "-m",
+        "edge_runtime",
+        "bench",
+        str(path),
+        "--threads",
+        str(threads),
+        "--warmup",
+        "2",
+        "--runs",
+        "10",
+        "--json",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")])
+        ),
+    }
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
     if completed.returncode != 0:
         return None, None
@@ -131,7 +156,8 @@ def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> Benc
     paths = folder.verified_variants(metadata, config.precisions, "benchmark")
     precisions = list(paths)
     timings = {
-        p: VariantTiming(p, metadata.variants[p].file, metadata.variants[p].sha256, metadata.variants[p].bytes) for p in precisions
+        p: VariantTiming(p, metadata.variants[p].file, metadata.variants[p].sha256, metadata.variants[p].bytes)
+        for p in precisions
     }
     per_round = max(1, config.runs // config.rounds)
     total = len(config.threads) * config.rounds * len(precisions)
@@ -160,10 +186,15 @@ def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> Benc
     result = BenchmarkResult(
         folder=folder.path,
         machine=machine_info(),
-        settings={"threads": list(config.threads), "warmup": config.warmup, "runs": per_round * config.rounds,
-                  "rounds": config.rounds, "interleaved": True, "input": "random, fixed seed"},
+        settings={
+            "threads": list(config.threads),
+            "warmup": config.warmup,
+            "runs": per_round * config.rounds,
+            "rounds": config.rounds,
+            "interleaved": True,
+            "input": "random, fixed seed",
+        },
         variants=[timings[p] for p in precisions],
     )
     folder.commit_json(bundle.BENCHMARK_JSON, result.to_dict(), metadata)
     return result
-

@@ -56,7 +56,14 @@ PRECISIONS = ("float32", "float16", "dynamic", "int8")
 # Files made from model.keras: a new training run makes them stale, so it removes them.
 DERIVED_FILES = (
     *(variant_filename(p) for p in PRECISIONS),
-    DRIFT_JSON, BENCHMARK_JSON, REPORT_MD, REPORT_JSON, REPORT_CSV, TRADEOFF_PNG, CONFUSION_PNG, SAMPLES_PNG,
+    DRIFT_JSON,
+    BENCHMARK_JSON,
+    REPORT_MD,
+    REPORT_JSON,
+    REPORT_CSV,
+    TRADEOFF_PNG,
+    CONFUSION_PNG,
+    SAMPLES_PNG,
 )
 TEMP_MARKER = ".tmp-"
 _UMASK = os.umask(0o022)
@@ -80,6 +87,7 @@ def now() -> str:
 
 
 # --- atomic writes -------------------------------------------------------------------------
+
 
 def _temp_path(path: Path) -> Path:
     """A fresh hidden name beside `path` that keeps its suffix (Keras and matplotlib need it)."""
@@ -122,6 +130,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 # --- metadata --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -174,7 +183,9 @@ class VariantInfo:
                 settings=data.get("settings"),
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise FolderError(f"{METADATA_FILE}: variant {precision!r} is malformed ({error!r}); re-run `edge-pipeline convert`") from None
+            raise FolderError(
+                f"{METADATA_FILE}: variant {precision!r} is malformed ({error!r}); re-run `edge-pipeline convert`"
+            ) from None
 
 
 @dataclass
@@ -253,6 +264,7 @@ def file_record(path: Path) -> dict[str, Any]:
 
 
 # --- the folder -------------------------------------------------------------------------------
+
 
 class Transaction:
     """Files a stage writes, staged as hidden temporaries and committed together.
@@ -344,11 +356,16 @@ class ModelFolder:
     def load(self) -> Metadata:
         """Read and check metadata.json; every problem is a one-line FolderError."""
         if not self.path.exists():
-            raise FolderError(f"{self.path}: no such model folder; train one with `edge-pipeline train --output {self.path}`")
+            raise FolderError(
+                f"{self.path}: no such model folder; train one with `edge-pipeline train --output {self.path}`"
+            )
         if not self.path.is_dir():
             raise FolderError(f"{self.path}: is a file, not a model folder")
         if not self.has_metadata():
-            raise FolderError(f"{self.path}: no metadata.json, so this is not a finished model folder; run `edge-pipeline train --output {self.path}`")
+            raise FolderError(
+                f"{self.path}: no metadata.json, so this is not a finished model folder; run `edge-pipeline train "
+                f"--output {self.path}`"
+            )
         try:
             data = layout.read_metadata(self.path)
         except EdgeRuntimeError as error:
@@ -364,21 +381,31 @@ class ModelFolder:
                 if variant.file == name:
                     record = {"sha256": variant.sha256}
         if not path.is_file():
-            raise FolderError(f"{path}: missing; metadata.json lists it, so the folder is incomplete: re-run the stage that writes it")
+            raise FolderError(
+                f"{path}: missing; metadata.json lists it, so the folder is incomplete: re-run the stage that writes it"
+            )
         if record and record.get("sha256") and sha256_file(path) != record["sha256"]:
-            raise FolderError(f"{path}: does not match its sha256 in metadata.json (damaged or replaced); re-run the stage that writes it")
+            raise FolderError(
+                f"{path}: does not match its sha256 in metadata.json (damaged or replaced); re-run the stage that "
+                "writes it"
+            )
         return path
 
     def verified_variant(self, precision: str, metadata: Metadata) -> Path:
         if precision not in metadata.variants:
-            raise FolderError(f"{self.path}: has no {precision} variant; run `edge-pipeline convert {self.path} --precision {precision}`")
+            raise FolderError(
+                f"{self.path}: has no {precision} variant; run `edge-pipeline convert {self.path} --precision "
+                f"{precision}`"
+            )
         return self.verified(metadata.variants[precision].file, metadata)
 
     def verified_variants(self, metadata: Metadata, precisions: tuple[str, ...] | None, stage: str) -> dict[str, Path]:
         """The requested variants (all when None) in PRECISIONS order, each checked against its sha256."""
         chosen = [p for p in PRECISIONS if p in (precisions or metadata.variants)]
         if not chosen:
-            raise FolderError(f"{self.path}: has no TFLite variants to {stage}; run `edge-pipeline convert {self.path}` first")
+            raise FolderError(
+                f"{self.path}: has no TFLite variants to {stage}; run `edge-pipeline convert {self.path}` first"
+            )
         return {p: self.verified_variant(p, metadata) for p in chosen}
 
     def commit_json(self, name: str, data: Any, metadata: Metadata) -> None:
@@ -399,12 +426,17 @@ class ModelFolder:
         if not self.has_metadata():
             visible = [p for p in self.path.iterdir() if not p.name.startswith(".")]
             if visible:
-                raise FolderError(f"{self.path}: exists and is not an edge-pipeline model folder; pass --overwrite or choose another --output")
+                raise FolderError(
+                    f"{self.path}: exists and is not an edge-pipeline model folder; pass --overwrite or choose another "
+                    "--output"
+                )
             return
         try:
             existing = self.load()
         except FolderError:
-            raise FolderError(f"{self.path}: has an unreadable metadata.json; pass --overwrite to replace the model in it") from None
+            raise FolderError(
+                f"{self.path}: has an unreadable metadata.json; pass --overwrite to replace the model in it"
+            ) from None
         if existing.identity() != identity:
             old = existing.identity()
             raise FolderError(

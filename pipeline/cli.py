@@ -27,8 +27,11 @@ from .errors import GateFailed, Interrupted, PipelineError, UsageError, cause
 
 PROG = "edge-pipeline"
 app = typer.Typer(
-    name=PROG, add_completion=False, pretty_exceptions_enable=False,
-    help="Train an image classifier, convert it to TFLite in every precision, check accuracy drift, benchmark and report.",
+    name=PROG,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Train an image classifier, convert it to TFLite in every precision, check accuracy drift, benchmark and "
+    "report.",
 )
 console = Console()
 if not console.is_terminal and not os.environ.get("COLUMNS"):
@@ -47,8 +50,14 @@ class Opt:
     argument: bool = False
 
     def parameter(self, name: str) -> inspect.Parameter:
-        info = typer.Argument(help=self.help, metavar=name.upper()) if self.argument else typer.Option(*self.flags, help=self.help)
-        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=self.default, annotation=Annotated[self.type, info])
+        info = (
+            typer.Argument(help=self.help, metavar=name.upper())
+            if self.argument
+            else typer.Option(*self.flags, help=self.help)
+        )
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=self.default, annotation=Annotated[self.type, info]
+        )
 
 
 HELP_PRECISION = "float32, float16, dynamic or int8; repeat for several (default: all)"
@@ -57,12 +66,16 @@ OPTIONS: dict[str, Opt] = {
     # data
     "dataset": Opt(str, "fashion-mnist", "named dataset: fashion-mnist, mnist or cifar10"),
     "data": Opt(Path | None, None, "folder of images with one sub-folder per class, instead of --dataset"),
-    "data_moved": Opt(Path | None, None, "where the image folder the model was trained on is now, if it moved", ("--data",)),
+    "data_moved": Opt(
+        Path | None, None, "where the image folder the model was trained on is now, if it moved", ("--data",)
+    ),
     "data_dir": Opt(Path | None, None, "where to look first for a named dataset's files"),
     "validation_split": Opt(float, 0.1, "share of the training images held out for validation"),
     "test_split": Opt(float, 0.1, "share of an image folder held out for testing"),
     "limit": Opt(int | None, None, "use at most this many training images (quick runs)"),
-    "download": Opt(bool, True, "let Keras download a named dataset that is not on disk", ("--download/--no-download",)),
+    "download": Opt(
+        bool, True, "let Keras download a named dataset that is not on disk", ("--download/--no-download",)
+    ),
     # model
     "model": Opt(str, "cnn", "cnn, mobilenet_v2, mlp or vgg16"),
     "alpha": Opt(float, 1.0, "MobileNetV2 width multiplier: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4"),
@@ -73,15 +86,30 @@ OPTIONS: dict[str, Opt] = {
     "dropout": Opt(float, 0.2, "dropout before the classifier of transfer models"),
     # training
     "epochs": Opt(int, 12, "maximum epochs (early stopping on validation loss keeps the best)"),
-    "batch_size": Opt(int | None, None, "images per training step (default: 128, smaller when an epoch would have "
-                                        "fewer than 20 steps)"),
+    "batch_size": Opt(
+        int | None,
+        None,
+        "images per training step (default: 128, smaller when an epoch would have fewer than 20 steps)",
+    ),
     "learning_rate": Opt(float | None, None, "initial learning rate, cosine-decayed (default: the model's)"),
     "seed": Opt(int, 42, "seed for splits, shuffling and initial weights"),
     "patience": Opt(int, 4, "epochs without a better validation loss before stopping"),
-    "label_smoothing": Opt(float, 0.1, "label smoothing of the loss (bounds the logits, which int8 then resolves finely)"),
+    "label_smoothing": Opt(
+        float, 0.1, "label smoothing of the loss (bounds the logits, which int8 then resolves finely)"
+    ),
     "augment": Opt(bool, False, "random rotation, shift, shear and zoom while training", ("--augment/--no-augment",)),
-    "flip": Opt(bool, False, "random horizontal flips while training (clothing, objects; never digits or text)", ("--flip/--no-flip",)),
-    "invert": Opt(bool, False, "invert colours (255 - x) before the model, in training and on the device", ("--invert/--no-invert",)),
+    "flip": Opt(
+        bool,
+        False,
+        "random horizontal flips while training (clothing, objects; never digits or text)",
+        ("--flip/--no-flip",),
+    ),
+    "invert": Opt(
+        bool,
+        False,
+        "invert colours (255 - x) before the model, in training and on the device",
+        ("--invert/--no-invert",),
+    ),
     "tensorboard": Opt(Path | None, None, "write TensorBoard logs to this folder"),
     "output": Opt(Path | None, None, "model folder to write (default: models/<dataset>-<model>)"),
     "name": Opt(str | None, None, "model name (default: the --output folder name, else <dataset>-<model>)"),
@@ -89,14 +117,25 @@ OPTIONS: dict[str, Opt] = {
     # conversion
     "precision": Opt(list[str] | None, None, HELP_PRECISION),
     "io_type": Opt(str, "int8", "int8 model's input/output type: int8, uint8 (Edge TPU-era tools) or float32"),
-    "calibration_samples": Opt(int | None, None, "class-balanced training images to calibrate int8 on "
-                                                 "(default: 300, or all of them when there are fewer)"),
+    "calibration_samples": Opt(
+        int | None,
+        None,
+        "class-balanced training images to calibrate int8 on (default: 300, or all of them when there are fewer)",
+    ),
     "route": Opt(str, "auto", "conversion route: auto, saved-model or keras-litert"),
-    "target_runtime": Opt(str | None, None, "oldest TFLite runtime every variant must run on, e.g. 2.14 for tflite-runtime "
-                                            "(default: the newest); a precision that cannot is skipped"),
+    "target_runtime": Opt(
+        str | None,
+        None,
+        "oldest TFLite runtime every variant must run on, e.g. 2.14 for tflite-runtime "
+        "(default: the newest); a precision that cannot is skipped",
+    ),
     # evaluation and report
-    "max_drop": Opt(float, 1.0, "percentage points of top-1 accuracy a variant may lose against Keras (never finer than one "
-                                "test image); evaluate and run exit 1 if one loses more, report marks it"),
+    "max_drop": Opt(
+        float,
+        1.0,
+        "percentage points of top-1 accuracy a variant may lose against Keras (never finer than one "
+        "test image); evaluate and run exit 1 if one loses more, report marks it",
+    ),
     "samples": Opt(int, 24, "test images in the report's picture grid"),
     # benchmark
     "threads": Opt(str, "1,2,4", "thread counts to time, comma-separated"),
@@ -107,8 +146,29 @@ OPTIONS: dict[str, Opt] = {
 }
 DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit", "download"]
 RELOCATE = ["data_moved", "data_dir"]
-TRAIN = [*DATA, "model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout", "epochs", "batch_size",
-         "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert", "tensorboard", "output", "name", "overwrite"]
+TRAIN = [
+    *DATA,
+    "model",
+    "alpha",
+    "input_size",
+    "weights",
+    "fine_tune",
+    "fine_tune_epochs",
+    "dropout",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "patience",
+    "label_smoothing",
+    "augment",
+    "flip",
+    "invert",
+    "tensorboard",
+    "output",
+    "name",
+    "overwrite",
+]
 CONVERT = ["precision", "io_type", "calibration_samples", "route", "target_runtime"]
 BENCH = ["threads", "warmup", "runs", "rounds"]
 
@@ -125,8 +185,10 @@ def command(name: str, options: Sequence[str], help_text: str) -> Callable[[Call
             except KeyboardInterrupt:
                 # Typer would turn this into a bare exit code; say what it means for the folder.
                 stage = SESSION.stages.current if SESSION.stages and SESSION.stages.current else name
-                raise Interrupted(f"interrupted during {stage}; the model folder keeps the files it had before this stage "
-                                  f"(re-run the same command to finish)") from None
+                raise Interrupted(
+                    f"interrupted during {stage}; the model folder keeps the files it had before this stage "
+                    f"(re-run the same command to finish)"
+                ) from None
 
         handler.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         handler.__annotations__ = {p.name: p.annotation for p in parameters}
@@ -140,26 +202,53 @@ def command(name: str, options: Sequence[str], help_text: str) -> Callable[[Call
 
 # --- option values to stage configs -------------------------------------------------------------
 
+
 def _data_config(v: dict[str, Any]) -> Any:
     from .data import DataConfig
 
-    return DataConfig(dataset=v["dataset"], data_path=v["data"], data_dir=v["data_dir"], validation_split=v["validation_split"],
-                      test_split=v["test_split"], seed=v["seed"], limit=v["limit"], allow_download=v["download"])
+    return DataConfig(
+        dataset=v["dataset"],
+        data_path=v["data"],
+        data_dir=v["data_dir"],
+        validation_split=v["validation_split"],
+        test_split=v["test_split"],
+        seed=v["seed"],
+        limit=v["limit"],
+        allow_download=v["download"],
+    )
 
 
 def _train_config(v: dict[str, Any]) -> Any:
     from .models import ModelOptions, check_options, get_spec
     from .train import HyperParams, TrainConfig, augmentation_for
 
-    model_options = ModelOptions(alpha=v["alpha"], input_size=v["input_size"], weights=v["weights"], dropout=v["dropout"], fine_tune=v["fine_tune"])
+    model_options = ModelOptions(
+        alpha=v["alpha"],
+        input_size=v["input_size"],
+        weights=v["weights"],
+        dropout=v["dropout"],
+        fine_tune=v["fine_tune"],
+    )
     check_options(get_spec(v["model"]), model_options)
     return TrainConfig(
-        data=_data_config(v), model=v["model"],
+        data=_data_config(v),
+        model=v["model"],
         options=model_options,
-        hparams=HyperParams(epochs=v["epochs"], batch_size=v["batch_size"], learning_rate=v["learning_rate"], patience=v["patience"],
-                            fine_tune_epochs=v["fine_tune_epochs"], seed=v["seed"], label_smoothing=v["label_smoothing"]),
-        augmentation=augmentation_for(v["augment"], v["flip"]), invert=v["invert"], output=v["output"], name=v["name"],
-        tensorboard=v["tensorboard"], overwrite=v["overwrite"],
+        hparams=HyperParams(
+            epochs=v["epochs"],
+            batch_size=v["batch_size"],
+            learning_rate=v["learning_rate"],
+            patience=v["patience"],
+            fine_tune_epochs=v["fine_tune_epochs"],
+            seed=v["seed"],
+            label_smoothing=v["label_smoothing"],
+        ),
+        augmentation=augmentation_for(v["augment"], v["flip"]),
+        invert=v["invert"],
+        output=v["output"],
+        name=v["name"],
+        tensorboard=v["tensorboard"],
+        overwrite=v["overwrite"],
     )
 
 
@@ -176,7 +265,9 @@ def _precisions(values: list[str] | None) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(p.strip() for value in values for p in value.split(",") if p.strip()))
     unknown = [p for p in names if p not in PRECISIONS]
     if unknown or not names:
-        raise UsageError(f"unknown precision {', '.join(map(repr, unknown)) or '(none)'}; choose from {', '.join(PRECISIONS)}")
+        raise UsageError(
+            f"unknown precision {', '.join(map(repr, unknown)) or '(none)'}; choose from {', '.join(PRECISIONS)}"
+        )
     return names
 
 
@@ -191,6 +282,7 @@ def _thread_counts(text: str) -> tuple[int, ...]:
 
 
 # --- stages -------------------------------------------------------------------------------------
+
 
 class Stages:
     """Runs stages with progress on the console and prints each stage's table."""
@@ -217,17 +309,27 @@ class Stages:
         result = train(config, self.reporter)
         console.print(train_summary(result))
         if near_chance(result.test_accuracy, result.classes):
-            console.print(f"[bold red]warning: the model is near chance level ({result.test_accuracy:.2%} on {result.classes} "
-                          f"classes, batch {result.batch_size}): it did not learn; do not ship it[/bold red]", highlight=False)
+            console.print(
+                f"[bold red]warning: the model is near chance level ({result.test_accuracy:.2%} on {result.classes} "
+                f"classes, batch {result.batch_size}): it did not learn; do not ship it[/bold red]",
+                highlight=False,
+            )
         return result.folder
 
     def convert(self, folder: Path, v: dict[str, Any]) -> None:
         from .console import convert_table
         from .convert import ConvertConfig, convert
 
-        config = ConvertConfig(folder=folder, precisions=_precisions(v["precision"]), io_type=v["io_type"],
-                               calibration_samples=v["calibration_samples"], route=v["route"], data_path=_moved(v),
-                               data_dir=v["data_dir"], target_runtime=v["target_runtime"])
+        config = ConvertConfig(
+            folder=folder,
+            precisions=_precisions(v["precision"]),
+            io_type=v["io_type"],
+            calibration_samples=v["calibration_samples"],
+            route=v["route"],
+            data_path=_moved(v),
+            data_dir=v["data_dir"],
+            target_runtime=v["target_runtime"],
+        )
         self._start("convert")
         console.print(convert_table(convert(config, self.reporter)))
 
@@ -236,8 +338,14 @@ class Stages:
         from .evaluate import EvaluateConfig, evaluate
 
         precisions = _precisions(v["precision"]) if v.get("precision") else None
-        config = EvaluateConfig(folder=folder, precisions=precisions, max_drop=v["max_drop"], threads=v.get("eval_threads"),
-                                data_path=_moved(v), data_dir=v["data_dir"])
+        config = EvaluateConfig(
+            folder=folder,
+            precisions=precisions,
+            max_drop=v["max_drop"],
+            threads=v.get("eval_threads"),
+            data_path=_moved(v),
+            data_dir=v["data_dir"],
+        )
         self._start("evaluate")
         result = evaluate(config, self.reporter)
         console.print(drift_table(result))
@@ -245,20 +353,30 @@ class Stages:
             console.print(f"[dim]{note}[/dim]", highlight=False)
         if result.failed:
             lost = ", ".join(f"{d.precision} {d.change_pp:+.2f} pp" for d in result.failed)
-            finest = (f" ({result.allowed_drop:.2f} pp: one of the {result.test_images:,} test images is the least it can "
-                      "measure)" if result.allowed_drop > config.max_drop else "")
-            return GateFailed(f"accuracy gate failed: {lost} against Keras, more than --max-drop {config.max_drop:g} pp"
-                              f"{finest} (see {folder}/drift.json)")
+            finest = (
+                f" ({result.allowed_drop:.2f} pp: one of the {result.test_images:,} test images is the least it can "
+                "measure)"
+                if result.allowed_drop > config.max_drop
+                else ""
+            )
+            return GateFailed(
+                f"accuracy gate failed: {lost} against Keras, more than --max-drop {config.max_drop:g} pp"
+                f"{finest} (see {folder}/drift.json)"
+            )
         count = len(result.variants)
-        console.print(f"[green]{'the variant is' if count == 1 else f'all {count} variants are'} within "
-                      f"{result.allowed_drop:.4g} pp of Keras[/green]")
+        console.print(
+            f"[green]{'the variant is' if count == 1 else f'all {count} variants are'} within "
+            f"{result.allowed_drop:.4g} pp of Keras[/green]"
+        )
         return None
 
     def benchmark(self, folder: Path, v: dict[str, Any]) -> None:
         from .benchmark import BenchmarkConfig, benchmark
         from .console import benchmark_table
 
-        config = BenchmarkConfig(folder=folder, threads=_thread_counts(v["threads"]), warmup=v["warmup"], runs=v["runs"], rounds=v["rounds"])
+        config = BenchmarkConfig(
+            folder=folder, threads=_thread_counts(v["threads"]), warmup=v["warmup"], runs=v["runs"], rounds=v["rounds"]
+        )
         self._start("benchmark", needs_tensorflow=False)
         console.print(benchmark_table(benchmark(config, self.reporter)))
 
@@ -266,8 +384,9 @@ class Stages:
         from .console import report_table
         from .report import ReportConfig, write_report
 
-        config = ReportConfig(folder=folder, max_drop=v["max_drop"], samples=v["samples"], data_path=_moved(v),
-                              data_dir=v["data_dir"])
+        config = ReportConfig(
+            folder=folder, max_drop=v["max_drop"], samples=v["samples"], data_path=_moved(v), data_dir=v["data_dir"]
+        )
         self._start("report")
         report = write_report(config, self.reporter)
         console.print(report_table(report))
@@ -320,10 +439,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def global_options(
-    debug: Annotated[bool, typer.Option("--debug", help="show a traceback on errors and TensorFlow's own logs")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show a traceback on errors and TensorFlow's own logs")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
-    """Train an image classifier, convert it to TFLite in every precision, check accuracy drift, benchmark and report."""
+    """Train an image classifier, convert it to TFLite in every precision, check drift, benchmark and report."""
     SESSION.debug = debug
     if debug:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
@@ -335,31 +458,50 @@ def train_command(**v: Any) -> None:
     _stages().train(v)
 
 
-@command("convert", ["model_dir", *CONVERT, *RELOCATE], "Convert a model folder's Keras model to TFLite (float32, float16, dynamic, int8).")
+@command(
+    "convert",
+    ["model_dir", *CONVERT, *RELOCATE],
+    "Convert a model folder's Keras model to TFLite (float32, float16, dynamic, int8).",
+)
 def convert_command(**v: Any) -> None:
     _stages().convert(v["model_dir"], v)
 
 
-@command("evaluate", ["model_dir", "max_drop", "precision", "eval_threads", *RELOCATE],
-         "Measure accuracy drift of every TFLite variant against Keras on the whole test split; exit 1 past --max-drop.")
+@command(
+    "evaluate",
+    ["model_dir", "max_drop", "precision", "eval_threads", *RELOCATE],
+    "Measure accuracy drift of every TFLite variant against Keras on the whole test split; exit 1 past --max-drop.",
+)
 def evaluate_command(**v: Any) -> None:
     failure = _stages().evaluate(v["model_dir"], v)
     if failure:
         raise failure
 
 
-@command("benchmark", ["model_dir", *BENCH], "Time every TFLite variant (interleaved, several thread counts) and write benchmark.json.")
+@command(
+    "benchmark",
+    ["model_dir", *BENCH],
+    "Time every TFLite variant (interleaved, several thread counts) and write benchmark.json.",
+)
 def benchmark_command(**v: Any) -> None:
     _stages().benchmark(v["model_dir"], v)
 
 
-@command("report", ["model_dir", "max_drop", "samples", *RELOCATE], "Write report.md/.json/.csv and plots: which variant to ship and why.")
+@command(
+    "report",
+    ["model_dir", "max_drop", "samples", *RELOCATE],
+    "Write report.md/.json/.csv and plots: which variant to ship and why.",
+)
 def report_command(**v: Any) -> None:
     _stages().report(v["model_dir"], v)
 
 
-@command("run", [*TRAIN, *CONVERT, "max_drop", *BENCH, "samples"],
-         "Train, convert, evaluate, benchmark and report in one go (default: cnn on Fashion-MNIST into models/fashion-mnist-cnn).")
+@command(
+    "run",
+    [*TRAIN, *CONVERT, "max_drop", *BENCH, "samples"],
+    "Train, convert, evaluate, benchmark and report in one go (default: cnn on Fashion-MNIST into "
+    "models/fashion-mnist-cnn).",
+)
 def run_command(**v: Any) -> None:
     stages = _stages()
     # Check every option before hours of work start.
@@ -392,11 +534,14 @@ def datasets_command(data_dir: Annotated[Path | None, typer.Option(help="also lo
     for named in NAMED_DATASETS.values():
         found = named.find_local(data_dir)
         where = str(found[0]) if found else "[yellow]not on disk[/yellow] (Keras would download it)"
-        console.print(f"[bold]{named.name:<14}[/bold] {named.native.height}x{named.native.width}x{named.native.channels}, "
-                      f"{len(named.labels)} classes: {where}")
+        console.print(
+            f"[bold]{named.name:<14}[/bold] {named.native.height}x{named.native.width}x{named.native.channels}, "
+            f"{len(named.labels)} classes: {where}"
+        )
 
 
 # --- entry point --------------------------------------------------------------------------------
+
 
 def _fail(message: str, code: int) -> int:
     error_console.print(f"{PROG}: error: {message}", highlight=False, markup=False, soft_wrap=True)

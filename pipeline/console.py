@@ -7,7 +7,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .benchmark import BenchmarkResult
@@ -52,9 +61,15 @@ class RichReporter:
             return
         if self._progress is None:
             self._progress = Progress(
-                SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
-                console=self.console, transient=True,
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[note]}"),
+                console=self.console,
+                transient=True,
             )
             self._progress.start()
         progress = self._progress
@@ -82,20 +97,37 @@ def train_summary(result: TrainResult) -> Table:
     table.add_column(style="bold")
     table.add_column()
     spec = result.input
-    table.add_row("test accuracy", f"{result.test_accuracy:.2%} (loss {result.test_loss:.4f}) on {result.sizes['test']:,} test images")
-    table.add_row("model", f"{result.model}, {result.parameters:,} parameters, input {spec.height}x{spec.width}x{spec.channels} {spec.color}")
+    table.add_row(
+        "test accuracy",
+        f"{result.test_accuracy:.2%} (loss {result.test_loss:.4f}) on {result.sizes['test']:,} test images",
+    )
+    table.add_row(
+        "model",
+        f"{result.model}, {result.parameters:,} parameters, input {spec.height}x{spec.width}x{spec.channels} "
+        f"{spec.color}",
+    )
     sizes = result.sizes
-    table.add_row("epochs", f"{result.epochs_run} (best {result.best_epoch}), {sizes['train']:,} training / {sizes['validation']:,} validation images")
+    table.add_row(
+        "epochs",
+        f"{result.epochs_run} (best {result.best_epoch}), {sizes['train']:,} training / {sizes['validation']:,} "
+        "validation images",
+    )
     table.add_row("time", f"{result.seconds:.0f} s training")
     if result.skipped:
         table.add_row("skipped", f"{len(result.skipped)} unreadable files")
-    table.add_row("written", f"{result.folder}/ (model.keras {result.model_bytes / 1024:,.0f} KB, labels.txt, history.json/.png, metadata.json)")
+    table.add_row(
+        "written",
+        f"{result.folder}/ (model.keras {result.model_bytes / 1024:,.0f} KB, labels.txt, history.json/.png, "
+        "metadata.json)",
+    )
     return table
 
 
 def convert_table(result: ConvertResult) -> Table:
-    table = _table(f"converted {result.folder} in {result.seconds:.1f} s (files model_<variant>.tflite)",
-                   ["variant", "size KB", "x float32", "input", "output", "min runtime", "route"])
+    table = _table(
+        f"converted {result.folder} in {result.seconds:.1f} s (files model_<variant>.tflite)",
+        ["variant", "size KB", "x float32", "input", "output", "min runtime", "route"],
+    )
     base = next((v.bytes for v in result.variants if v.precision == "float32"), None)
 
     def tensor(info: Any) -> str:
@@ -103,7 +135,15 @@ def convert_table(result: ConvertResult) -> Table:
 
     for v in result.variants:
         ratio = f"{v.bytes / base:.2f}x" if base else "-"
-        table.add_row(v.precision, f"{v.bytes / 1024:,.1f}", ratio, tensor(v.input), tensor(v.output), v.min_runtime or "?", v.route)
+        table.add_row(
+            v.precision,
+            f"{v.bytes / 1024:,.1f}",
+            ratio,
+            tensor(v.input),
+            tensor(v.output),
+            v.min_runtime or "?",
+            v.route,
+        )
     for line in result.skipped:
         table.caption = (table.caption + "\n" if table.caption else "") + line
     return table
@@ -111,14 +151,20 @@ def convert_table(result: ConvertResult) -> Table:
 
 def drift_table(result: DriftResult) -> Table:
     table = _table(
-        f"accuracy drift on {result.test_images:,} test images (Keras {result.keras_accuracy:.2%}); budget {result.max_drop:g} pp",
+        f"accuracy drift on {result.test_images:,} test images (Keras {result.keras_accuracy:.2%}); budget "
+        f"{result.max_drop:g} pp",
         ["variant", "accuracy", "vs Keras (pp)", "agreement", "mean |dp|", "worst class (pp)", "images/s", "verdict"],
     )
     for v in result.variants:
         worst = v.per_class[0] if v.per_class else None
         table.add_row(
-            v.precision, f"{v.accuracy:.2%}", f"{v.change_pp:+.2f}", f"{v.agreement:.2%}", f"{v.mean_abs_diff:.5f}",
-            f"{worst.label} {worst.change_pp:+.1f}" if worst else "-", f"{v.images_per_s:,.0f}",
+            v.precision,
+            f"{v.accuracy:.2%}",
+            f"{v.change_pp:+.2f}",
+            f"{v.agreement:.2%}",
+            f"{v.mean_abs_diff:.5f}",
+            f"{worst.label} {worst.change_pp:+.1f}" if worst else "-",
+            f"{v.images_per_s:,.0f}",
             "[green]pass[/green]" if v.passed else "[red]FAIL[/red]",
         )
     return table
@@ -133,12 +179,21 @@ def benchmark_table(result: BenchmarkResult) -> Table:
     threads = result.settings["threads"]
     cores = result.machine.get("cores") or 0
     over = {t: f" ({t} threads on {cores} cores)" if cores and t > cores else "" for t in threads}
-    columns = ["variant", "size KB"] + [f"p50/p99 ms @{t}t{over[t]}" for t in threads] + ["images/s @" + str(threads[0]) + "t", "peak MB"]
-    table = _table(f"latency ({result.machine['cpu']}, {result.machine['cores']} cores, {result.machine['interpreter']})", columns)
+    columns = (
+        ["variant", "size KB"]
+        + [f"p50/p99 ms @{t}t{over[t]}" for t in threads]
+        + ["images/s @" + str(threads[0]) + "t", "peak MB"]
+    )
+    table = _table(
+        f"latency ({result.machine['cpu']}, {result.machine['cores']} cores, {result.machine['interpreter']})", columns
+    )
     for v in result.variants:
         cells = [v.precision, f"{v.bytes / 1024:,.1f}"]
         cells += [f"{v.latency[t].p50_ms:.3f} / {v.latency[t].p99_ms:.3f}" for t in threads]
-        cells += [f"{v.latency[threads[0]].images_per_second:,.0f}", f"{v.peak_memory_mb:.1f}" if v.peak_memory_mb else "-"]
+        cells += [
+            f"{v.latency[threads[0]].images_per_second:,.0f}",
+            f"{v.peak_memory_mb:.1f}" if v.peak_memory_mb else "-",
+        ]
         table.add_row(*cells)
     return table
 
@@ -147,7 +202,9 @@ def report_table(report: Report) -> Table:
     """The report's table without p99 columns, to fit a terminal (report.md has them all)."""
     columns = table_columns(report)
     keep = [i for i, column in enumerate(columns) if not column.startswith("p99")]
-    table = _table(f"{report.name}: variants side by side (* recommended; p99 in report.md)", [columns[i] for i in keep])
+    table = _table(
+        f"{report.name}: variants side by side (* recommended; p99 in report.md)", [columns[i] for i in keep]
+    )
     for cells in table_rows(report):
         table.add_row(*(cells[i] for i in keep))
     return table

@@ -35,10 +35,14 @@ from .signals import InterruptLatch, interrupts_after_native_call
 # (FULLY_CONNECTED v9) at 178,392 instead of 179,144 bytes; per-tensor everywhere 2.3.0.
 # float32 (1.11.0), float16 (1.15.0) and int8 (1.14.0) need nothing for tflite-runtime 2.14.
 COMPATIBILITY_STEPS: dict[Precision, tuple[dict[str, Any], ...]] = {
-    Precision.DYNAMIC: ({"_experimental_disable_per_channel_quantization_for_dense_layers": True},
-                        {"_experimental_disable_per_channel": True}),
-    Precision.INT8: ({"_experimental_disable_per_channel_quantization_for_dense_layers": True},
-                     {"_experimental_disable_per_channel": True}),
+    Precision.DYNAMIC: (
+        {"_experimental_disable_per_channel_quantization_for_dense_layers": True},
+        {"_experimental_disable_per_channel": True},
+    ),
+    Precision.INT8: (
+        {"_experimental_disable_per_channel_quantization_for_dense_layers": True},
+        {"_experimental_disable_per_channel": True},
+    ),
 }
 
 
@@ -81,9 +85,13 @@ class Recipe:
             if calibration is None:
                 raise ConversionError("int8 needs calibration images")
             io = {IoType.INT8: tf.int8, IoType.UINT8: tf.uint8, IoType.FLOAT32: tf.float32}[self.io_type]
-            own = {**optimize, "representative_dataset": _representative(calibration, latch),
-                   "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-                   "inference_input_type": io, "inference_output_type": io}
+            own = {
+                **optimize,
+                "representative_dataset": _representative(calibration, latch),
+                "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+                "inference_input_type": io,
+                "inference_output_type": io,
+            }
         return {**own, **dict(self.flags)}
 
     def configure(self, converter: Any, calibration: np.ndarray | None, latch: InterruptLatch | None = None) -> Any:
@@ -159,15 +167,22 @@ class Converter:
             with interrupts_after_native_call() as latch, native_stderr_captured() as native:
                 try:
                     content = attempt(recipe, calibration, latch)
-                    return Conversion(content, recipe, name, failures, read_requirements(content, recipe.precision.value))
+                    return Conversion(
+                        content, recipe, name, failures, read_requirements(content, recipe.precision.value)
+                    )
                 except Exception as error:  # noqa: BLE001 - the converter raises anything
                     if latch.received:
                         break  # interrupted, not failed: the latch raises KeyboardInterrupt
                     failures.append(f"{name}: {_first_line(error, native)}")
         raise ConversionError(f"{recipe.precision}: TensorFlow could not convert the model ({'; '.join(failures)})")
 
-    def convert_for_runtime(self, recipe: Recipe, route: Route = Route.AUTO, calibration: np.ndarray | None = None,
-                            target_runtime: str | None = None) -> Conversion:
+    def convert_for_runtime(
+        self,
+        recipe: Recipe,
+        route: Route = Route.AUTO,
+        calibration: np.ndarray | None = None,
+        target_runtime: str | None = None,
+    ) -> Conversion:
         """Convert; for a target runtime, add the recipe's compatibility steps until its ops are old enough."""
         steps = list(recipe.compatibility_steps)
         while True:
@@ -177,8 +192,13 @@ class Converter:
             recipe = recipe.with_flags(steps.pop(0))
 
 
-def convert_model(model: Any, recipe: Recipe, route: Route = Route.AUTO, calibration: np.ndarray | None = None,
-                  target_runtime: str | None = None) -> Conversion:
+def convert_model(
+    model: Any,
+    recipe: Recipe,
+    route: Route = Route.AUTO,
+    calibration: np.ndarray | None = None,
+    target_runtime: str | None = None,
+) -> Conversion:
     """One precision of a Keras model in memory, in a temporary working folder: the public entry point."""
     with tempfile.TemporaryDirectory(prefix="edge-pipeline-convert-") as workdir:
         return Converter(model, Path(workdir)).convert_for_runtime(recipe, route, calibration, target_runtime)

@@ -47,10 +47,14 @@ DEFAULT_CALIBRATION_SAMPLES = 300
 # (FULLY_CONNECTED v9) at 178,392 instead of 179,144 bytes; per-tensor everywhere 2.3.0.
 # float32 (1.11.0), float16 (1.15.0) and int8 (1.14.0) need nothing for tflite-runtime 2.14.
 COMPATIBILITY_STEPS: dict[str, tuple[dict[str, Any], ...]] = {
-    "dynamic": ({"_experimental_disable_per_channel_quantization_for_dense_layers": True},
-                {"_experimental_disable_per_channel": True}),
-    "int8": ({"_experimental_disable_per_channel_quantization_for_dense_layers": True},
-             {"_experimental_disable_per_channel": True}),
+    "dynamic": (
+        {"_experimental_disable_per_channel_quantization_for_dense_layers": True},
+        {"_experimental_disable_per_channel": True},
+    ),
+    "int8": (
+        {"_experimental_disable_per_channel_quantization_for_dense_layers": True},
+        {"_experimental_disable_per_channel": True},
+    ),
 }
 
 
@@ -72,14 +76,18 @@ class ConvertConfig:
             raise UsageError(f"--target-runtime {self.target_runtime!r} is not a version like 2.14")
         unknown = [p for p in self.precisions if p not in PRECISIONS]
         if unknown or not self.precisions:
-            raise UsageError(f"unknown precision {', '.join(map(repr, unknown)) or '(none)'}; choose from {', '.join(PRECISIONS)}")
+            raise UsageError(
+                f"unknown precision {', '.join(map(repr, unknown)) or '(none)'}; choose from {', '.join(PRECISIONS)}"
+            )
         if self.io_type not in IO_TYPES:
             raise UsageError(f"--io-type {self.io_type!r} is not one of {', '.join(IO_TYPES)}")
         if self.route not in ROUTES:
             raise UsageError(f"--route {self.route!r} is not one of {', '.join(ROUTES)}")
         if self.calibration_samples is not None and self.calibration_samples < MIN_CALIBRATION_SAMPLES:
-            raise UsageError(f"--calibration-samples {self.calibration_samples} is too few to calibrate int8 ranges; "
-                             f"use at least {MIN_CALIBRATION_SAMPLES} (a few hundred is typical)")
+            raise UsageError(
+                f"--calibration-samples {self.calibration_samples} is too few to calibrate int8 ranges; "
+                f"use at least {MIN_CALIBRATION_SAMPLES} (a few hundred is typical)"
+            )
 
 
 @dataclass
@@ -102,20 +110,26 @@ def calibration_images(metadata: Metadata, config: ConvertConfig, recorded: dict
     try:
         dataset = load_dataset(data, metadata.input, recorded=recorded)
     except (DataError, UsageError) as error:
-        raise DataError(f"int8 calibration needs the training data, which is not available: {error} "
-                        "(pass --data or --data-dir to say where it is now)") from None
+        raise DataError(
+            f"int8 calibration needs the training data, which is not available: {error} "
+            "(pass --data or --data-dir to say where it is now)"
+        ) from None
     if len(dataset.train) == 0:
         raise DataError(f"{data.name}: the training split is empty, so there is nothing to calibrate int8 on")
     available = len(dataset.train)
     if config.calibration_samples is not None and config.calibration_samples > available:
-        raise DataError(f"--calibration-samples {config.calibration_samples} is more than the {available} training images; "
-                        f"use {available} or fewer")
+        raise DataError(
+            f"--calibration-samples {config.calibration_samples} is more than the {available} training images; "
+            f"use {available} or fewer"
+        )
     count = config.calibration_samples or min(DEFAULT_CALIBRATION_SAMPLES, available)
     chosen = balanced_indices(dataset.train.labels, count, seed=data.seed)
     return model_input_array(dataset.train.images[chosen], metadata.input)
 
 
-def converter_settings(precision: str, io_type: str, calibration: np.ndarray | None, latch: InterruptLatch | None = None) -> dict[str, Any]:
+def converter_settings(
+    precision: str, io_type: str, calibration: np.ndarray | None, latch: InterruptLatch | None = None
+) -> dict[str, Any]:
     """TFLiteConverter attributes for a precision (`target_spec` as a nested dict).
 
     With a `latch`, calibration stops feeding images once Ctrl-C has arrived, so an
@@ -127,7 +141,10 @@ def converter_settings(precision: str, io_type: str, calibration: np.ndarray | N
     if precision == "float32":
         return {"target_spec": builtins}
     if precision == "float16":
-        return {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {**builtins, "supported_types": [tf.float16]}}
+        return {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "target_spec": {**builtins, "supported_types": [tf.float16]},
+        }
     if precision == "dynamic":
         return {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": builtins}
     if calibration is None:
@@ -212,14 +229,23 @@ class Converted:
     settings: dict[str, Any]  # compatibility flags added for --target-runtime
 
 
-def _convert_once(routes: ConversionRoutes, precision: str, config: ConvertConfig, calibration: np.ndarray | None,
-                  extra: dict[str, Any]) -> tuple[bytes, str, list[str]]:
+def _convert_once(
+    routes: ConversionRoutes,
+    precision: str,
+    config: ConvertConfig,
+    calibration: np.ndarray | None,
+    extra: dict[str, Any],
+) -> tuple[bytes, str, list[str]]:
     """Try the routes in order; the first that converts wins. Ctrl-C ends calibration quickly."""
     failures: list[str] = []
     for route, attempt in routes.order(config.route):
         with interrupts_after_native_call() as latch, native_stderr_captured() as native:
             try:
-                return attempt({**converter_settings(precision, config.io_type, calibration, latch), **extra}), route, failures
+                return (
+                    attempt({**converter_settings(precision, config.io_type, calibration, latch), **extra}),
+                    route,
+                    failures,
+                )
             except Exception as error:  # noqa: BLE001 - the converter raises anything
                 if latch.received:
                     break  # interrupted, not failed: the latch raises KeyboardInterrupt
@@ -227,7 +253,9 @@ def _convert_once(routes: ConversionRoutes, precision: str, config: ConvertConfi
     raise ConversionError(f"{precision}: TensorFlow could not convert the model ({'; '.join(failures)})")
 
 
-def convert_variant(routes: ConversionRoutes, precision: str, config: ConvertConfig, calibration: np.ndarray | None) -> Converted:
+def convert_variant(
+    routes: ConversionRoutes, precision: str, config: ConvertConfig, calibration: np.ndarray | None
+) -> Converted:
     """Convert one precision; for --target-runtime, add COMPATIBILITY_STEPS until its ops are old enough."""
     steps = list(COMPATIBILITY_STEPS.get(precision, ()))
     extra: dict[str, Any] = {}
@@ -239,25 +267,42 @@ def convert_variant(routes: ConversionRoutes, precision: str, config: ConvertCon
         extra = {**extra, **steps.pop(0)}
 
 
-def _variant_info(converted: Converted, precision: str, staged: Path, record: dict[str, Any], config: ConvertConfig,
-                  calibrated: int | None, seconds: float) -> VariantInfo:
+def _variant_info(
+    converted: Converted,
+    precision: str,
+    staged: Path,
+    record: dict[str, Any],
+    config: ConvertConfig,
+    calibrated: int | None,
+    seconds: float,
+) -> VariantInfo:
     try:
         interpreter, _ = load_interpreter(staged)
     except ModelError as error:
         raise ConversionError(f"{precision}: the converted model does not load in edge_runtime: {error}") from None
     return VariantInfo(
-        precision=precision, file=variant_filename(precision), bytes=record["bytes"], sha256=record["sha256"],
-        input=_tensor_info(interpreter.get_input_details()[0]), output=_tensor_info(interpreter.get_output_details()[0]),
-        route=converted.route, io_type=config.io_type if precision == "int8" else None,
-        calibration_samples=calibrated if precision == "int8" else None, seconds=round(seconds, 2),
-        min_runtime=converted.requirements.min_runtime, ops=converted.requirements.ops, settings=converted.settings or None,
+        precision=precision,
+        file=variant_filename(precision),
+        bytes=record["bytes"],
+        sha256=record["sha256"],
+        input=_tensor_info(interpreter.get_input_details()[0]),
+        output=_tensor_info(interpreter.get_output_details()[0]),
+        route=converted.route,
+        io_type=config.io_type if precision == "int8" else None,
+        calibration_samples=calibrated if precision == "int8" else None,
+        seconds=round(seconds, 2),
+        min_runtime=converted.requirements.min_runtime,
+        ops=converted.requirements.ops,
+        settings=converted.settings or None,
     )
 
 
 def _too_new(precision: str, needs: ModelRequirements, target: str) -> str:
     tried = " even with per-tensor weights" if precision in COMPATIBILITY_STEPS else ""
-    return (f"{precision}: skipped, it needs TFLite runtime {needs.min_runtime}{tried} "
-            f"(ops {', '.join(f'{op} v{v}' for op, v in needs.ops.items())}), newer than --target-runtime {target}")
+    return (
+        f"{precision}: skipped, it needs TFLite runtime {needs.min_runtime}{tried} "
+        f"(ops {', '.join(f'{op} v{v}' for op, v in needs.ops.items())}), newer than --target-runtime {target}"
+    )
 
 
 def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertResult:
@@ -294,8 +339,15 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
                     metadata.variants.pop(precision, None)
                     continue
                 staged = tx.write_bytes(name, converted.content)
-                variant = _variant_info(converted, precision, staged, tx.record(name), config,
-                                        len(calibration) if calibration is not None else None, time.perf_counter() - began)
+                variant = _variant_info(
+                    converted,
+                    precision,
+                    staged,
+                    tx.record(name),
+                    config,
+                    len(calibration) if calibration is not None else None,
+                    time.perf_counter() - began,
+                )
                 result.variants.append(variant)
                 metadata.variants[precision] = variant
                 task.update(done + 1, note=precision)

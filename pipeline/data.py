@@ -21,12 +21,26 @@ from .named_datasets import DEBIAN_DATASETS, IDX_FILES, NAMED_DATASETS, NamedDat
 from .tf_data import CACHE_BUDGET_BYTES, augmenter, model_input, model_input_array, tf_dataset
 
 __all__ = [
-    "CACHE_BUDGET_BYTES", "DEBIAN_DATASETS", "IDX_FILES", "NAMED_DATASETS", "FolderListing", "NamedDataset", "NativeFormat",
-    "_read_idx", "augmenter", "list_folder", "load_folder", "model_input", "model_input_array", "peek_folder", "tf_dataset",
+    "CACHE_BUDGET_BYTES",
+    "DEBIAN_DATASETS",
+    "IDX_FILES",
+    "NAMED_DATASETS",
+    "FolderListing",
+    "NamedDataset",
+    "NativeFormat",
+    "_read_idx",
+    "augmenter",
+    "list_folder",
+    "load_folder",
+    "model_input",
+    "model_input_array",
+    "peek_folder",
+    "tf_dataset",
 ]
 
 
 # --- configuration --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -43,7 +57,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.data_path is None and self.dataset not in NAMED_DATASETS:
-            raise UsageError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(NAMED_DATASETS)} or give --data FOLDER")
+            raise UsageError(
+                f"unknown dataset {self.dataset!r}; choose one of {', '.join(NAMED_DATASETS)} or give --data FOLDER"
+            )
         for name, value in (("--validation-split", self.validation_split), ("--test-split", self.test_split)):
             if not 0.0 < value < 0.5:
                 raise UsageError(f"{name} must be between 0 and 0.5 (exclusive), got {value}")
@@ -67,7 +83,9 @@ class DataConfig:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], data_path: Path | None = None, data_dir: Path | None = None) -> DataConfig:
+    def from_record(
+        cls, record: dict[str, Any], data_path: Path | None = None, data_dir: Path | None = None
+    ) -> DataConfig:
         """Rebuild the config a model was trained with; `data_path`/`data_dir` relocate the data."""
         path = data_path or (Path(record["path"]) if record.get("path") else None)
         directory = data_dir or (Path(record["data_dir"]) if record.get("data_dir") else None)
@@ -106,6 +124,7 @@ DEFAULT_AUGMENTATION = Augmentation(rotation=10.0, shift=0.1, zoom=0.1, shear=0.
 
 # --- loaded data ------------------------------------------------------------------------------
 
+
 @dataclass
 class Split:
     """Images (N, height, width, channels) uint8 and integer labels (N,)."""
@@ -140,6 +159,7 @@ class Dataset:
 
 
 # --- splits ------------------------------------------------------------------------------------
+
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int, minimum: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices (kept, held_out): `fraction` of every class held out, in a seeded order."""
@@ -184,7 +204,9 @@ def native_format(config: DataConfig) -> tuple[NativeFormat, list[str]]:
 SPLITS = ("train", "validation", "test")
 
 
-def _recorded_folder(config: DataConfig, spec: InputSpec, progress: Progress | None, recorded: dict[str, Any]) -> Dataset:
+def _recorded_folder(
+    config: DataConfig, spec: InputSpec, progress: Progress | None, recorded: dict[str, Any]
+) -> Dataset:
     """An image folder split as recorded at training time (split.json): new files left out, missing ones counted."""
     listing = list_folder(config.data_path)
     classes = list(recorded.get("classes") or listing.classes)
@@ -200,16 +222,28 @@ def _recorded_folder(config: DataConfig, spec: InputSpec, progress: Progress | N
         parts[split] = Split(decoded.images[chosen], labels[chosen])
     changes = None
     if new or missing:
-        changes = (f"{listing.root} changed since training: {len(new)} new file(s) left out (they were not in the "
-                   f"recorded split), {len(missing)} recorded file(s) missing; using the {len(parts['test'])} recorded "
-                   f"test images that are still there")
+        changes = (
+            f"{listing.root} changed since training: {len(new)} new file(s) left out (they were not in the "
+            f"recorded split), {len(missing)} recorded file(s) missing; using the {len(parts['test'])} recorded "
+            f"test images that are still there"
+        )
     files = {"classes": classes, **{split: [n for n in decoded.names if assigned[n] == split] for split in SPLITS}}
-    return Dataset(config.name, classes, parts["train"], parts["validation"], parts["test"], str(listing.root.resolve()),
-                   decoded.skipped, files, changes)
+    return Dataset(
+        config.name,
+        classes,
+        parts["train"],
+        parts["validation"],
+        parts["test"],
+        str(listing.root.resolve()),
+        decoded.skipped,
+        files,
+        changes,
+    )
 
 
-def load_dataset(config: DataConfig, spec: InputSpec, progress: Progress | None = None,
-                 recorded: dict[str, Any] | None = None) -> Dataset:
+def load_dataset(
+    config: DataConfig, spec: InputSpec, progress: Progress | None = None, recorded: dict[str, Any] | None = None
+) -> Dataset:
     """Load and split the configured data. Image folders are decoded at the model's size.
 
     With `recorded` (a model folder's split.json), an image folder is split as it was at training time.
@@ -223,7 +257,12 @@ def load_dataset(config: DataConfig, spec: InputSpec, progress: Progress | None 
         _check_class_sizes(decoded.labels, listing.classes, 3, "a training/validation/test split")
         pool, test = stratified_split(decoded.labels, config.test_split, config.seed, minimum=1)
         names, source, skipped = listing.classes, str(listing.root.resolve()), decoded.skipped
-        x_pool, y_pool, x_test, y_test = decoded.images[pool], decoded.labels[pool], decoded.images[test], decoded.labels[test]
+        x_pool, y_pool, x_test, y_test = (
+            decoded.images[pool],
+            decoded.labels[pool],
+            decoded.images[test],
+            decoded.labels[test],
+        )
         files_pool, files_test = np.asarray(decoded.names)[pool], np.asarray(decoded.names)[test]
         unused = list(decoded.skipped_names)
     else:
@@ -241,10 +280,20 @@ def load_dataset(config: DataConfig, spec: InputSpec, progress: Progress | None 
     train, validation = stratified_split(y_pool, config.validation_split, config.seed + 1, minimum=1)
     files = None
     if files_pool is not None and files_test is not None:
-        files = {"classes": names, "train": files_pool[train].tolist(), "validation": files_pool[validation].tolist(),
-                 "test": files_test.tolist(), "unused": unused}
+        files = {
+            "classes": names,
+            "train": files_pool[train].tolist(),
+            "validation": files_pool[validation].tolist(),
+            "test": files_test.tolist(),
+            "unused": unused,
+        }
     return Dataset(
-        name=config.name, labels=names, train=Split(x_pool[train], y_pool[train]),
-        validation=Split(x_pool[validation], y_pool[validation]), test=Split(x_test, y_test),
-        source=source, skipped=skipped, files=files,
+        name=config.name,
+        labels=names,
+        train=Split(x_pool[train], y_pool[train]),
+        validation=Split(x_pool[validation], y_pool[validation]),
+        test=Split(x_test, y_test),
+        source=source,
+        skipped=skipped,
+        files=files,
     )

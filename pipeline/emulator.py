@@ -41,11 +41,14 @@ INTERPRETERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 COMMON_TAGS = ("manylinux_2_17_aarch64", "manylinux2014_aarch64")
 # /proc/cpuinfo of a Raspberry Pi 5 (Cortex-A76), as LiteRT's CPU probing expects on Arm.
-_CORE = ("BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
-         "asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\n"
-         "CPU part\t: 0xd0b\nCPU revision\t: 1\n")
+_CORE = (
+    "BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
+    "asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\n"
+    "CPU part\t: 0xd0b\nCPU revision\t: 1\n"
+)
 PI5_CPUINFO = "".join(f"processor\t: {i}\n{_CORE}\n" for i in range(4)) + (
-    "Revision\t: d04170\nSerial\t\t: 0000000000000000\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n")
+    "Revision\t: d04170\nSerial\t\t: 0000000000000000\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+)
 WRAPPER = """#!/bin/sh
 # Raspberry Pi OS-like Python ({suite} arm64, 3.11) under qemu-user, with {name} on its path.
 QEMU_CPU=cortex-a76 QEMU_LD_PREFIX={root} PYTHONPATH={wheels} exec qemu-aarch64-static {python} "$@"
@@ -104,8 +107,19 @@ def _build_root(target: Path, mirror: str | None) -> None:
     """Debian arm64 userland with python3, unpacked without chroot; renamed into place when whole."""
     staging = Path(tempfile.mkdtemp(prefix=".root-", dir=target.parent))
     try:
-        _run(["debootstrap", "--arch=arm64", "--foreign", "--variant=minbase", "--include=python3", SUITE,
-              str(staging), *([mirror] if mirror else [])], "debootstrap (arm64 userland)")
+        _run(
+            [
+                "debootstrap",
+                "--arch=arm64",
+                "--foreign",
+                "--variant=minbase",
+                "--include=python3",
+                SUITE,
+                str(staging),
+                *([mirror] if mirror else []),
+            ],
+            "debootstrap (arm64 userland)",
+        )
         for package in sorted((staging / "var/cache/apt/archives").glob("*.deb")):
             _run(["dpkg-deb", "-x", str(package), str(staging)], f"unpacking {package.name}")
         (staging / "proc").mkdir(exist_ok=True)
@@ -120,9 +134,26 @@ def _install_wheels(target: Path, interpreter: str) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{interpreter}-", dir=target.parent))
     platforms = [arg for tag in (*tags, *COMMON_TAGS) for arg in ("--platform", tag)]
     try:
-        _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(staging),
-              "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", *platforms, *requirements],
-             f"pip install of aarch64 wheels for {interpreter}")
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(staging),
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                *platforms,
+                *requirements,
+            ],
+            f"pip install of aarch64 wheels for {interpreter}",
+        )
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -149,14 +180,21 @@ def build(home: Path | None = None, mirror: str | None = None, log: Callable[[st
             wheels.parent.mkdir(exist_ok=True)
             _install_wheels(wheels, name)
         script = emulator.python(name)
-        script.write_text(WRAPPER.format(suite=SUITE, name=name, root=shlex.quote(str(emulator.root)),
-                                         wheels=shlex.quote(str(wheels)),
-                                         python=shlex.quote(str(emulator.root / "usr/bin/python3.11"))))
+        script.write_text(
+            WRAPPER.format(
+                suite=SUITE,
+                name=name,
+                root=shlex.quote(str(emulator.root)),
+                wheels=shlex.quote(str(wheels)),
+                python=shlex.quote(str(emulator.root / "usr/bin/python3.11")),
+            )
+        )
         script.chmod(0o755)
     return emulator
 
 
 # --- the check ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CheckRow:
@@ -173,7 +211,9 @@ def _board(model_dir: Path, workdir: Path) -> tuple[Path, list[str]]:
     board = workdir / "board"
     shutil.copytree(ROOT_DIR / "edge_runtime", board / "edge_runtime", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(model_dir, board / "model", ignore=shutil.ignore_patterns("model.keras", "*.png", "__pycache__"))
-    samples = sorted(p for p in (model_dir / "samples").glob("*") if p.is_file()) if (model_dir / "samples").is_dir() else []
+    samples = (
+        sorted(p for p in (model_dir / "samples").glob("*") if p.is_file()) if (model_dir / "samples").is_dir() else []
+    )
     if not samples:
         from PIL import Image
 
@@ -184,8 +224,14 @@ def _board(model_dir: Path, workdir: Path) -> tuple[Path, list[str]]:
 
 
 def _predict(python: Path, board: Path, target: str, images: list[str]) -> tuple[int, list[dict], str]:
-    completed = subprocess.run([str(python), "-m", "edge_runtime", "predict", target, *images, "--json", "--top-k", "1"],
-                               cwd=board, capture_output=True, text=True, timeout=600, check=False)
+    completed = subprocess.run(
+        [str(python), "-m", "edge_runtime", "predict", target, *images, "--json", "--top-k", "1"],
+        cwd=board,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     try:
         results = json.loads(completed.stdout) if completed.returncode == 0 else []
     except json.JSONDecodeError:
@@ -207,8 +253,13 @@ def _check_variant(name: str, python: Path, board: Path, variant: Path, images: 
     if code == 0:
         answers = [r["top_k"][0]["label"] for r in results]
         same = answers == _host_top1(variant, board, images)
-        return CheckRow(name, variant.name, same, f"{results[0]['backend']}: top-1 "
-                        + ("as on this machine" if same else f"differs from this machine: {answers}"))
+        return CheckRow(
+            name,
+            variant.name,
+            same,
+            f"{results[0]['backend']}: top-1 "
+            + ("as on this machine" if same else f"differs from this machine: {answers}"),
+        )
     refused = "needs TFLite runtime" in message and "damaged" not in message
     return CheckRow(name, variant.name, refused, message.removeprefix("edge-runtime: error: "))
 
@@ -222,16 +273,30 @@ def check(model_dir: Path, emulator: Emulator) -> list[CheckRow]:
         for name in INTERPRETERS:
             python = emulator.python(name)
             facts = subprocess.run([str(python), "-c", FACTS], capture_output=True, text=True, timeout=300, check=False)
-            rows.append(CheckRow(name, "platform", facts.stdout.startswith("aarch64"), facts.stdout.strip() or facts.stderr[-200:]))
+            rows.append(
+                CheckRow(
+                    name, "platform", facts.stdout.startswith("aarch64"), facts.stdout.strip() or facts.stderr[-200:]
+                )
+            )
             code, results, message = _predict(python, board, "model", images)
             detail = f"{results[0]['model']} on {results[0]['backend']}" if code == 0 else message
             rows.append(CheckRow(name, "folder (predict)", code == 0, detail))
             for variant in sorted((board / "model").glob("*.tflite")):
                 rows.append(_check_variant(name, python, board, variant, images))
-            bench = subprocess.run([str(python), "-m", "edge_runtime", "bench", "model", "--warmup", "1", "--runs", "3", "--json"],
-                                   cwd=board, capture_output=True, text=True, timeout=600, check=False)
+            bench = subprocess.run(
+                [str(python), "-m", "edge_runtime", "bench", "model", "--warmup", "1", "--runs", "3", "--json"],
+                cwd=board,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
             ok = bench.returncode == 0
-            rows.append(CheckRow(name, "folder (bench)", ok, json.loads(bench.stdout)["model"] if ok else bench.stderr.strip()[-300:]))
+            rows.append(
+                CheckRow(
+                    name, "folder (bench)", ok, json.loads(bench.stdout)["model"] if ok else bench.stderr.strip()[-300:]
+                )
+            )
     return rows
 
 

@@ -32,6 +32,7 @@ CHANCE_BAND = 0.2
 
 # --- verdicts, shared by the gate, the console and the report --------------------------------------
 
+
 def allowed_drop(max_drop: float, test_images: int) -> float:
     """The accuracy budget the gate applies: --max-drop, but a positive one never finer than one test image.
 
@@ -52,8 +53,11 @@ def resolution_note(max_drop: float, test_images: int) -> str | None:
     """Say so when --max-drop is finer than one test image can measure."""
     if not test_images or max_drop <= 0 or 100.0 / test_images <= max_drop:
         return None
-    return (f"--max-drop {max_drop:g} pp is finer than one of the {test_images:,} test images ({100.0 / test_images:.2f} pp "
-            f"each): the gate allows one image")
+    return (
+        f"--max-drop {max_drop:g} pp is finer than one of the {test_images:,} test images ({100.0 / test_images:.2f} "
+        "pp "
+        f"each): the gate allows one image"
+    )
 
 
 def near_chance(accuracy: float, classes: int) -> bool:
@@ -62,16 +66,23 @@ def near_chance(accuracy: float, classes: int) -> bool:
     return accuracy < chance + (1.0 - chance) * CHANCE_BAND
 
 
-def disagreement_note(precision: str, changed: int, ties: int, margin: float | None, keras_margin: float | None) -> str | None:
+def disagreement_note(
+    precision: str, changed: int, ties: int, margin: float | None, keras_margin: float | None
+) -> str | None:
     """Why a variant changes the class of some images: borderline calls (ties, small Keras margins) or not."""
     if not changed or margin is None:
         return None
     tied = f", {ties:,} of them exact ties in {precision}'s output" if ties else ""
     typical = f" ({keras_margin:.2f} over all images)" if keras_margin is not None else ""
-    verdict = ("borderline images, not a broken conversion" if margin < BORDERLINE_MARGIN
-               else "images Keras is sure of: look at the conversion")
-    return (f"{precision}: {changed:,} images change class; Keras' own top-2 margin on them: median "
-            f"{margin:.3f}{typical}{tied}; {verdict}")
+    verdict = (
+        "borderline images, not a broken conversion"
+        if margin < BORDERLINE_MARGIN
+        else "images Keras is sure of: look at the conversion"
+    )
+    return (
+        f"{precision}: {changed:,} images change class; Keras' own top-2 margin on them: median "
+        f"{margin:.3f}{typical}{tied}; {verdict}"
+    )
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,9 @@ class EvaluateConfig:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
         unknown = [p for p in self.precisions or () if p not in bundle.PRECISIONS]
         if unknown:
-            raise UsageError(f"unknown precision {', '.join(map(repr, unknown))}; choose from {', '.join(bundle.PRECISIONS)}")
+            raise UsageError(
+                f"unknown precision {', '.join(map(repr, unknown))}; choose from {', '.join(bundle.PRECISIONS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -160,8 +173,10 @@ class DriftResult:
 
     def disagreements(self) -> list[str]:
         """Why each variant changes the class of some images (borderline calls or not)."""
-        found = [disagreement_note(v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin)
-                 for v in self.variants]
+        found = [
+            disagreement_note(v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin)
+            for v in self.variants
+        ]
         return [note for note in found if note]
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,8 +185,12 @@ class DriftResult:
             "test_images": self.test_images,
             "max_drop_pp": self.max_drop,
             "allowed_drop_pp": self.allowed_drop,
-            "keras": {"accuracy": self.keras_accuracy, "seconds": self.keras_seconds, "median_margin": self.keras_margin,
-                      "confusion": self.keras_confusion},
+            "keras": {
+                "accuracy": self.keras_accuracy,
+                "seconds": self.keras_seconds,
+                "median_margin": self.keras_margin,
+                "confusion": self.keras_confusion,
+            },
             "variants": {v.precision: v.to_dict() for v in self.variants},
             "failed": [v.precision for v in self.failed],
         }
@@ -206,8 +225,15 @@ def compare(labels: list[str], true: np.ndarray, keras_scores: np.ndarray, score
     keras_per_class = per_class_accuracy(true, keras_top, classes)
     variant_per_class = per_class_accuracy(true, top, classes)
     per_class = sorted(
-        (ClassDrift(labels[i], float(keras_per_class[i]), float(variant_per_class[i]), float((variant_per_class[i] - keras_per_class[i]) * 100))
-         for i in range(classes)),
+        (
+            ClassDrift(
+                labels[i],
+                float(keras_per_class[i]),
+                float(variant_per_class[i]),
+                float((variant_per_class[i] - keras_per_class[i]) * 100),
+            )
+            for i in range(classes)
+        ),
         key=lambda c: (c.change_pp, c.label),
     )
     difference = np.abs(scores - keras_scores)
@@ -238,10 +264,15 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     precisions = list(paths)
     keras_path = folder.verified(bundle.KERAS_FILE, metadata)
     try:
-        dataset = load_dataset(DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir), metadata.input,
-                               recorded=folder.recorded_split(metadata))
+        dataset = load_dataset(
+            DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir),
+            metadata.input,
+            recorded=folder.recorded_split(metadata),
+        )
     except (DataError, UsageError) as error:
-        raise DataError(f"evaluation needs the test split: {error} (pass --data or --data-dir if the data moved)") from None
+        raise DataError(
+            f"evaluation needs the test split: {error} (pass --data or --data-dir if the data moved)"
+        ) from None
     test = dataset.test
     if len(test) == 0:
         raise DataError(f"{dataset.name}: the test split is empty")
@@ -258,7 +289,7 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     seconds = {"keras": 0.0, **{p: 0.0 for p in precisions}}
     with reporter.task("evaluating", total=len(test)) as task:
         for start in range(0, len(test), CHUNK):
-            pixels = model_input_array(test.images[start:start + CHUNK], metadata.input)
+            pixels = model_input_array(test.images[start : start + CHUNK], metadata.input)
             began = time.perf_counter()
             keras_scores.append(model.predict(pixels, batch_size=256, verbose=0))
             seconds["keras"] += time.perf_counter() - began
@@ -272,18 +303,30 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     reference = np.concatenate(keras_scores)
     keras_top = reference.argmax(axis=1)
     result = DriftResult(
-        folder=folder.path, test_images=len(test), keras_accuracy=float((keras_top == true).mean()),
-        keras_confusion=confusion_matrix(true, keras_top, len(metadata.labels)).tolist() if len(metadata.labels) <= MAX_CONFUSION_CLASSES else None,
-        keras_seconds=round(seconds["keras"], 3), max_drop=config.max_drop, keras_margin=float(np.median(top2_margin(reference))),
+        folder=folder.path,
+        test_images=len(test),
+        keras_accuracy=float((keras_top == true).mean()),
+        keras_confusion=confusion_matrix(true, keras_top, len(metadata.labels)).tolist()
+        if len(metadata.labels) <= MAX_CONFUSION_CLASSES
+        else None,
+        keras_seconds=round(seconds["keras"], 3),
+        max_drop=config.max_drop,
+        keras_margin=float(np.median(top2_margin(reference))),
     )
     for precision in precisions:
         numbers = compare(metadata.labels, true, reference, np.concatenate(variant_scores[precision]))
         variant = metadata.variants[precision]
-        result.variants.append(VariantDrift(
-            precision=precision, file=variant.file, sha256=variant.sha256, seconds=round(seconds[precision], 3),
-            images_per_s=len(test) / seconds[precision] if seconds[precision] else 0.0,
-            passed=within_budget(numbers["change_pp"], config.max_drop, len(test)), **numbers,
-        ))
+        result.variants.append(
+            VariantDrift(
+                precision=precision,
+                file=variant.file,
+                sha256=variant.sha256,
+                seconds=round(seconds[precision], 3),
+                images_per_s=len(test) / seconds[precision] if seconds[precision] else 0.0,
+                passed=within_budget(numbers["change_pp"], config.max_drop, len(test)),
+                **numbers,
+            )
+        )
 
     folder.commit_json(bundle.DRIFT_JSON, result.to_dict(), metadata)
     return result

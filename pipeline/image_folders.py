@@ -25,6 +25,7 @@ PEEK_IMAGES = 24
 
 # --- image folders ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class FolderListing:
     """Class names and the candidate files of each class, in a stable order."""
@@ -43,7 +44,10 @@ def list_folder(root: Path) -> FolderListing:
         raise DataError(f"{root}: is a file; --data wants a folder with one sub-folder per class")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
-        raise DataError(f"{root}: has no class sub-folders; put the images of each class in their own folder ({root}/cat/*.jpg, {root}/dog/*.jpg, ...)")
+        raise DataError(
+            f"{root}: has no class sub-folders; put the images of each class in their own folder ({root}/cat/*.jpg, "
+            f"{root}/dog/*.jpg, ...)"
+        )
     if len(class_dirs) < 2:
         raise DataError(f"{root}: has one class ({class_dirs[0].name}); a classifier needs at least two class folders")
     files = []
@@ -102,14 +106,19 @@ class Decoded:
     skipped_names: list[str]
 
 
-def load_folder(listing: FolderListing, spec: InputSpec, progress: Progress | None = None,
-                only: set[str] | None = None) -> Decoded:
+def load_folder(
+    listing: FolderListing, spec: InputSpec, progress: Progress | None = None, only: set[str] | None = None
+) -> Decoded:
     """Decode every file (or those named in `only`) at the model's size, the device's code path; bad files are skipped.
 
     Raises DataError when too many files are bad or a class is left with none.
     """
-    jobs = [(path, label) for label, files in enumerate(listing.files) for path in files
-            if only is None or relative_name(listing, path) in only]
+    jobs = [
+        (path, label)
+        for label, files in enumerate(listing.files)
+        for path in files
+        if only is None or relative_name(listing, path) in only
+    ]
     images, labels, names, skipped, skipped_names = [], [], [], [], []
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         decoded = pool.map(lambda job: _decode(job[0], spec), jobs)
@@ -124,8 +133,10 @@ def load_folder(listing: FolderListing, spec: InputSpec, progress: Progress | No
             if progress is not None:
                 progress(done, len(jobs))
     if len(skipped) > MAX_BAD_FRACTION * len(jobs):
-        raise DataError(f"{listing.root}: {len(skipped)} of {len(jobs)} files are not readable images "
-                        f"({name_all(skipped, listing.root)}); fix or remove them")
+        raise DataError(
+            f"{listing.root}: {len(skipped)} of {len(jobs)} files are not readable images "
+            f"({name_all(skipped, listing.root)}); fix or remove them"
+        )
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(listing.classes))
     wanted = np.bincount(np.asarray([label for _, label in jobs], dtype=np.int64), minlength=len(listing.classes))
     for name, count, asked in zip(listing.classes, counts, wanted, strict=True):
@@ -145,5 +156,3 @@ def name_all(problems: list[str], root: Path, shown: int = 5) -> str:
     except OSError:
         where = f"{len(problems) - shown} more"
     return "; ".join(problems[:shown]) + f"; {where}"
-
-

@@ -89,11 +89,16 @@ class ModelSpec:
 def check_options(spec: ModelSpec, options: ModelOptions) -> None:
     """Reject options the model cannot honour, before any data or TensorFlow is loaded."""
     if options.input_size is not None and options.input_size < spec.min_size:
-        raise UsageError(f"--input-size {options.input_size} is too small for {spec.name}; it needs at least {spec.min_size}")
+        raise UsageError(
+            f"--input-size {options.input_size} is too small for {spec.name}; it needs at least {spec.min_size}"
+        )
     if options.input_size is not None and options.input_size > 1024:
         raise UsageError(f"--input-size {options.input_size} is too large; use 1024 or less")
     if spec.uses_alpha and options.alpha not in MOBILENET_ALPHAS:
-        raise UsageError(f"--alpha {options.alpha:g} is not a MobileNetV2 width; choose one of {', '.join(f'{a:g}' for a in MOBILENET_ALPHAS)}")
+        raise UsageError(
+            f"--alpha {options.alpha:g} is not a MobileNetV2 width; choose one of "
+            f"{', '.join(f'{a:g}' for a in MOBILENET_ALPHAS)}"
+        )
     if not 0.0 <= options.dropout < 1.0:
         raise UsageError(f"--dropout must be in [0, 1), got {options.dropout}")
     if options.fine_tune < 0:
@@ -102,17 +107,26 @@ def check_options(spec: ModelSpec, options: ModelOptions) -> None:
         if options.weights not in WEIGHT_CHOICES:
             path = Path(options.weights)
             if not path.is_file():
-                raise UsageError(f"--weights {options.weights}: not imagenet, none, or an existing .h5/.weights.h5 file")
+                raise UsageError(
+                    f"--weights {options.weights}: not imagenet, none, or an existing .h5/.weights.h5 file"
+                )
             if not path.name.endswith(".h5"):
-                raise UsageError(f"--weights {options.weights}: expected a Keras weights file ending in .h5 or .weights.h5")
+                raise UsageError(
+                    f"--weights {options.weights}: expected a Keras weights file ending in .h5 or .weights.h5"
+                )
         if options.fine_tune and not options.pretrained:
-            raise UsageError("--fine-tune needs pretrained weights; with --weights none the whole network trains from the start")
+            raise UsageError(
+                "--fine-tune needs pretrained weights; with --weights none the whole network trains from the start"
+            )
     elif options.weights not in WEIGHT_CHOICES:
-        raise UsageError(f"--weights {options.weights}: {spec.name} has no pretrained backbone and always trains from scratch; "
-                         f"--weights files are for {', '.join(name for name, s in MODELS.items() if s.uses_weights)}")
+        raise UsageError(
+            f"--weights {options.weights}: {spec.name} has no pretrained backbone and always trains from scratch; "
+            f"--weights files are for {', '.join(name for name, s in MODELS.items() if s.uses_weights)}"
+        )
 
 
 # --- builders ----------------------------------------------------------------------------------
+
 
 def _conv_block(x: Any, filters: int) -> Any:
     import keras
@@ -163,11 +177,15 @@ def _load_base_weights(base: Any, options: ModelOptions) -> None:
     try:
         base.load_weights(options.weights)
     except Exception as error:
-        raise UsageError(f"--weights {options.weights}: cannot load into {base.name} ({cause(error)}); "
-                         "it must be weights of the same architecture without the top") from error
+        raise UsageError(
+            f"--weights {options.weights}: cannot load into {base.name} ({cause(error)}); "
+            "it must be weights of the same architecture without the top"
+        ) from error
 
 
-def _imagenet_base(factory: Callable[..., Any], name: str, spec: InputSpec, options: ModelOptions, **kwargs: Any) -> Any:
+def _imagenet_base(
+    factory: Callable[..., Any], name: str, spec: InputSpec, options: ModelOptions, **kwargs: Any
+) -> Any:
     weights = "imagenet" if options.weights == "imagenet" else None
     try:
         base = factory(input_shape=(spec.height, spec.width, 3), include_top=False, weights=weights, **kwargs)
@@ -209,7 +227,9 @@ def build_mobilenet_v2(spec: InputSpec, classes: int, options: ModelOptions) -> 
     import keras
 
     inputs = keras.Input((spec.height, spec.width, 3), name="pixels")
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_input")(inputs)  # mobilenet_v2.preprocess_input
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_input")(
+        inputs
+    )  # mobilenet_v2.preprocess_input
     base = _imagenet_base(keras.applications.MobileNetV2, "mobilenet_v2", spec, options, alpha=options.alpha)
     return _transfer_head(inputs, x, base, classes, options, "mobilenet_v2")
 
@@ -229,7 +249,11 @@ def build_vgg16(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
     base = _imagenet_base(keras.applications.VGG16, "vgg16", spec, options)
     base.trainable = not options.pretrained
     x = base(x, training=False) if options.pretrained else base(x)
-    x = keras.layers.Flatten()(x) if base.output_shape[1] * base.output_shape[2] <= 4 else keras.layers.GlobalAveragePooling2D()(x)
+    x = (
+        keras.layers.Flatten()(x)
+        if base.output_shape[1] * base.output_shape[2] <= 4
+        else keras.layers.GlobalAveragePooling2D()(x)
+    )
     x = keras.layers.Dense(256, activation="relu")(x)
     x = keras.layers.Dropout(0.5)(x)
     outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
@@ -237,15 +261,31 @@ def build_vgg16(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "cnn": ModelSpec("cnn", "small conv/BN/pool network for edge devices (168k parameters at 28x28)", build_cnn, learning_rate=2e-3),
+    "cnn": ModelSpec(
+        "cnn", "small conv/BN/pool network for edge devices (168k parameters at 28x28)", build_cnn, learning_rate=2e-3
+    ),
     "mlp": ModelSpec("mlp", "baseline: Flatten, Dense 128 ReLU, Dense softmax", build_mlp),
     "mobilenet_v2": ModelSpec(
-        "mobilenet_v2", "Keras MobileNetV2 (--alpha, --input-size, --weights, --fine-tune)", build_mobilenet_v2,
-        rgb_only=True, min_size=32, default_size=96, uses_weights=True, uses_alpha=True,
+        "mobilenet_v2",
+        "Keras MobileNetV2 (--alpha, --input-size, --weights, --fine-tune)",
+        build_mobilenet_v2,
+        rgb_only=True,
+        min_size=32,
+        default_size=96,
+        uses_weights=True,
+        uses_alpha=True,
         # From scratch on Fashion-MNIST (6,000 images, 4 epochs): 71% at 3e-3 against 56% at 1e-3.
         scratch_learning_rate=3e-3,
     ),
-    "vgg16": ModelSpec("vgg16", "baseline: VGG16 base with a dense head", build_vgg16, rgb_only=True, min_size=32, uses_weights=True, learning_rate=1e-4),
+    "vgg16": ModelSpec(
+        "vgg16",
+        "baseline: VGG16 base with a dense head",
+        build_vgg16,
+        rgb_only=True,
+        min_size=32,
+        uses_weights=True,
+        learning_rate=1e-4,
+    ),
 }
 
 

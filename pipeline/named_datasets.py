@@ -32,7 +32,12 @@ class NativeFormat:
 
 # --- named datasets ---------------------------------------------------------------------------
 
-IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -46,7 +51,7 @@ def _read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: cannot read ({error}); the file is damaged, download it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path}: not an IDX file of unsigned bytes")
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(data[3])]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(data[3])]
     offset = 4 + 4 * len(dims)
     if len(data) - offset != int(np.prod(dims)):
         raise DataError(f"{path}: truncated IDX file ({len(data) - offset} of {int(np.prod(dims))} bytes)")
@@ -56,7 +61,11 @@ def _read_idx(path: Path) -> np.ndarray:
 def _idx_location(folder: Path) -> Path | None:
     for name in (*IDX_FILES, *(n.removesuffix(".gz") for n in IDX_FILES)):
         if (folder / name).is_file():
-            return folder if all((folder / n).is_file() or (folder / n.removesuffix(".gz")).is_file() for n in IDX_FILES) else None
+            return (
+                folder
+                if all((folder / n).is_file() or (folder / n.removesuffix(".gz")).is_file() for n in IDX_FILES)
+                else None
+            )
     return None
 
 
@@ -80,8 +89,16 @@ def _read_mnist_npz(path: Path) -> Arrays:
 class _CifarUnpickler(pickle.Unpickler):
     """Unpickle CIFAR batches while refusing anything but numpy arrays (pickles can run code)."""
 
-    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")})
+    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
@@ -155,11 +172,18 @@ class NamedDataset:
 
             (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, self.keras_loader).load_data()
         except Exception as error:
-            raise DataError(f"{self.name} not found (looked in {looked}) and the download failed ({cause(error)}); "
-                            f"{self.how_to_get}") from error
+            raise DataError(
+                f"{self.name} not found (looked in {looked}) and the download failed ({cause(error)}); "
+                f"{self.how_to_get}"
+            ) from error
         if x_train.ndim == 3:
             x_train, x_test = x_train[..., None], x_test[..., None]
-        return (x_train, y_train.reshape(-1), x_test, y_test.reshape(-1)), f"downloaded by keras.datasets.{self.keras_loader}"
+        return (
+            x_train,
+            y_train.reshape(-1),
+            x_test,
+            y_test.reshape(-1),
+        ), f"downloaded by keras.datasets.{self.keras_loader}"
 
 
 _IDX_LAYOUTS = (("", _read_idx_folder),)
@@ -186,12 +210,13 @@ NAMED_DATASETS: dict[str, NamedDataset] = {
         "cifar10",
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         NativeFormat(32, 32, 3),
-        (("cifar-10-batches-py-target/cifar-10-batches-py", _read_cifar_folder),
-         ("cifar-10-batches-py", _read_cifar_folder), ("", _read_cifar_folder)),
+        (
+            ("cifar-10-batches-py-target/cifar-10-batches-py", _read_cifar_folder),
+            ("cifar-10-batches-py", _read_cifar_folder),
+            ("", _read_cifar_folder),
+        ),
         "cifar10",
         "extract cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) and pass "
         "--data-dir pointing at its cifar-10-batches-py folder",
     ),
 }
-
-

@@ -65,7 +65,9 @@ class TradeoffPoint:
 MARKERS = {"float32": "o", "float16": "s", "dynamic": "^", "int8": "D"}
 
 
-def tradeoff_plot(points: Sequence[TradeoffPoint], path: Path, title: str, latency_label: str = "latency p50 (ms)") -> None:
+def tradeoff_plot(
+    points: Sequence[TradeoffPoint], path: Path, title: str, latency_label: str = "latency p50 (ms)"
+) -> None:
     """Accuracy against latency; marker area grows with model size; the recommended one ringed.
 
     Points are told apart by colour (one model: by variant; several: by model) and marker
@@ -88,23 +90,71 @@ def tradeoff_plot(points: Sequence[TradeoffPoint], path: Path, title: str, laten
     for index, p in enumerate(points):
         color = colors((groups.index(p.group) if several else index) % 10)
         marker = MARKERS.get(p.label, "o")
-        axis.scatter([p.latency_ms], [p.accuracy * 100], s=area(p), marker=marker, color=color, alpha=0.45, edgecolors="black", linewidths=0.8)
+        axis.scatter(
+            [p.latency_ms],
+            [p.accuracy * 100],
+            s=area(p),
+            marker=marker,
+            color=color,
+            alpha=0.45,
+            edgecolors="black",
+            linewidths=0.8,
+        )
         axis.scatter([p.latency_ms], [p.accuracy * 100], s=12, marker=marker, color="black")  # the exact spot
         if p.recommended:
-            axis.scatter([p.latency_ms], [p.accuracy * 100], s=area(p) * 1.8, facecolors="none", edgecolors="green", linewidths=2.5)
+            axis.scatter(
+                [p.latency_ms],
+                [p.accuracy * 100],
+                s=area(p) * 1.8,
+                facecolors="none",
+                edgecolors="green",
+                linewidths=2.5,
+            )
         if not several:
-            handles.append(Line2D([], [], marker=marker, color=color, linestyle="", markersize=9,
-                                  label=f"{p.label}{' (recommended)' if p.recommended else ''}: {p.size_kb:,.0f} KB, "
-                                        f"{p.accuracy:.2%}, {p.latency_ms:.3f} ms"))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker=marker,
+                    color=color,
+                    linestyle="",
+                    markersize=9,
+                    label=f"{p.label}{' (recommended)' if p.recommended else ''}: {p.size_kb:,.0f} KB, "
+                    f"{p.accuracy:.2%}, {p.latency_ms:.3f} ms",
+                )
+            )
     if several:
-        handles += [Line2D([], [], marker="o", color=colors(i % 10), linestyle="", markersize=9, label=g) for i, g in enumerate(groups)]
+        handles += [
+            Line2D([], [], marker="o", color=colors(i % 10), linestyle="", markersize=9, label=g)
+            for i, g in enumerate(groups)
+        ]
         shapes = list(dict.fromkeys(p.label for p in points))
-        handles += [Line2D([], [], marker=MARKERS.get(s, "o"), color="gray", linestyle="", markersize=8, label=s) for s in shapes]
+        handles += [
+            Line2D([], [], marker=MARKERS.get(s, "o"), color="gray", linestyle="", markersize=8, label=s)
+            for s in shapes
+        ]
     if any(p.recommended for p in points) and several:
-        handles.append(Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="green", markeredgewidth=2.5, linestyle="",
-                              markersize=11, label="recommended"))
-    axis.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False,
-                title="variant: size, accuracy, p50" if not several else "model (colour), precision (shape)")
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                markerfacecolor="none",
+                markeredgecolor="green",
+                markeredgewidth=2.5,
+                linestyle="",
+                markersize=11,
+                label="recommended",
+            )
+        )
+    axis.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=9,
+        frameon=False,
+        title="variant: size, accuracy, p50" if not several else "model (colour), precision (shape)",
+    )
     axis.set_xlabel(latency_label + " - lower is better")
     axis.set_ylabel("test accuracy (%) - higher is better")
     axis.set_title(title + " - marker area = model size")
@@ -137,8 +187,15 @@ def confusion_plot(matrix: np.ndarray, labels: Sequence[str], path: Path, title:
         for i in range(n):
             for j in range(n):
                 if matrix[i, j]:
-                    axis.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
-                              color="white" if share[i, j] > 0.5 else "black")
+                    axis.text(
+                        j,
+                        i,
+                        str(int(matrix[i, j])),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black",
+                    )
         axis.set_xticks(range(n), labels, rotation=45, ha="right", fontsize=8)
         axis.set_yticks(range(n), labels, fontsize=8)
     axis.set_xlabel("predicted")
@@ -150,8 +207,16 @@ def confusion_plot(matrix: np.ndarray, labels: Sequence[str], path: Path, title:
     plt.close(figure)
 
 
-def samples_plot(images: np.ndarray, true: Sequence[int], predicted: Sequence[int], scores: Sequence[float],
-                 labels: Sequence[str], path: Path, title: str, columns: int = 6) -> None:
+def samples_plot(
+    images: np.ndarray,
+    true: Sequence[int],
+    predicted: Sequence[int],
+    scores: Sequence[float],
+    labels: Sequence[str],
+    path: Path,
+    title: str,
+    columns: int = 6,
+) -> None:
     """A grid of test images titled 'predicted (score)' and 'true', blue when right, red when wrong."""
     plt = _pyplot()
     count = len(images)
@@ -162,11 +227,18 @@ def samples_plot(images: np.ndarray, true: Sequence[int], predicted: Sequence[in
         if index >= count:
             continue
         image = images[index]
-        axis.imshow(image[:, :, 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None,
-                    vmin=0, vmax=255)
+        axis.imshow(
+            image[:, :, 0] if image.shape[-1] == 1 else image,
+            cmap="gray" if image.shape[-1] == 1 else None,
+            vmin=0,
+            vmax=255,
+        )
         right = predicted[index] == true[index]
-        axis.set_title(f"{labels[predicted[index]]} ({scores[index]:.0%})\ntrue: {labels[true[index]]}",
-                       fontsize=8, color=RIGHT if right else WRONG)
+        axis.set_title(
+            f"{labels[predicted[index]]} ({scores[index]:.0%})\ntrue: {labels[true[index]]}",
+            fontsize=8,
+            color=RIGHT if right else WRONG,
+        )
     correct = sum(int(p == t) for p, t in zip(predicted, true, strict=True))
     figure.suptitle(f"{title}: {correct}/{count} right (blue right, red wrong)")
     figure.tight_layout()

@@ -120,25 +120,32 @@ def resolve_batch_size(requested: int | None, train_images: int) -> tuple[int, s
         if steps >= MIN_STEPS_PER_EPOCH:
             return requested, None
         suggestion = max(MIN_AUTO_BATCH, train_images // MIN_STEPS_PER_EPOCH)
-        return requested, (f"--batch-size {requested} gives {steps} step(s) an epoch on {train_images:,} training images; "
-                           f"models this starved often stay at chance: try --batch-size {suggestion}")
+        return requested, (
+            f"--batch-size {requested} gives {steps} step(s) an epoch on {train_images:,} training images; "
+            f"models this starved often stay at chance: try --batch-size {suggestion}"
+        )
     batch = DEFAULT_BATCH_SIZE
     while batch > MIN_AUTO_BATCH and steps_per_epoch(train_images, batch) < MIN_STEPS_PER_EPOCH:
         batch //= 2
     if batch == DEFAULT_BATCH_SIZE:
         return batch, None
-    return batch, (f"batch size {batch}: {train_images:,} training images at {DEFAULT_BATCH_SIZE} would be "
-                   f"{steps_per_epoch(train_images, DEFAULT_BATCH_SIZE)} step(s) an epoch; {batch} gives "
-                   f"{steps_per_epoch(train_images, batch)} (pass --batch-size to choose)")
+    return batch, (
+        f"batch size {batch}: {train_images:,} training images at {DEFAULT_BATCH_SIZE} would be "
+        f"{steps_per_epoch(train_images, DEFAULT_BATCH_SIZE)} step(s) an epoch; {batch} gives "
+        f"{steps_per_epoch(train_images, batch)} (pass --batch-size to choose)"
+    )
 
 
-def training_settings(config: TrainConfig, spec: InputSpec, options: dict[str, Any], learning_rate: float,
-                      batch_size: int) -> dict[str, Any]:
+def training_settings(
+    config: TrainConfig, spec: InputSpec, options: dict[str, Any], learning_rate: float, batch_size: int
+) -> dict[str, Any]:
     """What makes two trainings of the same model and data the same: every setting, resolved."""
     data = config.data.to_record()
     return {
         "options": options,
-        **asdict(config.hparams), "learning_rate": learning_rate, "batch_size": batch_size,
+        **asdict(config.hparams),
+        "learning_rate": learning_rate,
+        "batch_size": batch_size,
         "augmentation": config.augmentation.to_record() if config.augmentation else None,
         "invert": spec.invert,
         **{f"data.{k}": data[k] for k in ("validation_split", "test_split", "seed", "limit")},
@@ -169,13 +176,23 @@ def check_retrain(folder: ModelFolder, settings: dict[str, Any], overwrite: bool
     old = recorded_settings(existing)
     changed = [f"{key} {old.get(key)} -> {value}" for key, value in settings.items() if old.get(key) != value]
     derived = [name for name in bundle.DERIVED_FILES if folder.file(name).is_file()]
-    replaced = f"its model.keras and {len(derived)} derived file(s) ({', '.join(derived)})" if derived else "its model.keras"
+    replaced = (
+        f"its model.keras and {len(derived)} derived file(s) ({', '.join(derived)})" if derived else "its model.keras"
+    )
     accuracy = existing.training.get("test_accuracy")
-    held = f"{existing.training.get('model')} at {accuracy:.2%}" if isinstance(accuracy, float) else existing.training.get("model")
+    held = (
+        f"{existing.training.get('model')} at {accuracy:.2%}"
+        if isinstance(accuracy, float)
+        else existing.training.get("model")
+    )
     if changed and not overwrite:
-        raise FolderError(f"{folder.path}: holds a {held} trained with other settings ({'; '.join(changed)}); training "
-                          f"would replace {replaced}: pass --overwrite to replace it, or choose another --output")
-    reporter.status(f"replacing the {held} in {folder.path} ({'--overwrite' if changed else 'same settings'}): {replaced}")
+        raise FolderError(
+            f"{folder.path}: holds a {held} trained with other settings ({'; '.join(changed)}); training "
+            f"would replace {replaced}: pass --overwrite to replace it, or choose another --output"
+        )
+    reporter.status(
+        f"replacing the {held} in {folder.path} ({'--overwrite' if changed else 'same settings'}): {replaced}"
+    )
 
 
 def augmentation_for(enabled: bool, flip: bool) -> Augmentation | None:
@@ -247,12 +264,23 @@ def _compile(model: Any, learning_rate: Any, label_smoothing: float) -> None:
     )
 
 
-def _fit(model: Any, dataset: Dataset, spec: InputSpec, config: TrainConfig, epochs: int, learning_rate: float,
-         reporter: Reporter, callbacks: Sequence[Any], first_epoch: int = 0) -> dict[str, list[float]]:
+def _fit(
+    model: Any,
+    dataset: Dataset,
+    spec: InputSpec,
+    config: TrainConfig,
+    epochs: int,
+    learning_rate: float,
+    reporter: Reporter,
+    callbacks: Sequence[Any],
+    first_epoch: int = 0,
+) -> dict[str, list[float]]:
     import keras
 
     hp = config.hparams
-    train_data = tf_dataset(dataset.train, spec, hp.batch_size, training=True, augmentation=config.augmentation, seed=hp.seed)
+    train_data = tf_dataset(
+        dataset.train, spec, hp.batch_size, training=True, augmentation=config.augmentation, seed=hp.seed
+    )
     validation_data = tf_dataset(dataset.validation, spec, hp.batch_size)
     steps = (len(dataset.train) + hp.batch_size - 1) // hp.batch_size
     # Cosine decay reaches a good minimum in few epochs, which is what a 2-core machine affords.
@@ -261,7 +289,12 @@ def _fit(model: Any, dataset: Dataset, spec: InputSpec, config: TrainConfig, epo
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.patience, restore_best_weights=True)
     extra = [keras.callbacks.TensorBoard(log_dir=str(config.tensorboard))] if config.tensorboard else []
     history = model.fit(
-        train_data, validation_data=validation_data, epochs=first_epoch + epochs, initial_epoch=first_epoch, verbose=0, shuffle=False,
+        train_data,
+        validation_data=validation_data,
+        epochs=first_epoch + epochs,
+        initial_epoch=first_epoch,
+        verbose=0,
+        shuffle=False,
         callbacks=[stop, _keras_progress(reporter, epochs, first_epoch), *extra, *callbacks],
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
@@ -272,7 +305,10 @@ def _check_tensorboard() -> None:
     import importlib.util
 
     if importlib.util.find_spec("tensorboard") is None:
-        raise UsageError("--tensorboard needs the tensorboard package: pip install 'edge-pipeline[train]' (or pip install tensorboard)")
+        raise UsageError(
+            "--tensorboard needs the tensorboard package: pip install 'edge-pipeline[train]' (or pip install "
+            "tensorboard)"
+        )
 
 
 def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequence[Any] = ()) -> TrainResult:
@@ -296,8 +332,13 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     with reporter.task(f"loading {config.data.name}") as task:
         dataset = load_dataset(config.data, spec, lambda done, total: task.update(done, total))
     if dataset.skipped:
-        reporter.status(f"skipped {len(dataset.skipped)} unreadable file(s): {name_all(dataset.skipped, Path(dataset.source))}")
-    reporter.status(f"data: {dataset.name} from {dataset.source}: {len(dataset.train)} train, {len(dataset.validation)} validation, {len(dataset.test)} test")
+        reporter.status(
+            f"skipped {len(dataset.skipped)} unreadable file(s): {name_all(dataset.skipped, Path(dataset.source))}"
+        )
+    reporter.status(
+        f"data: {dataset.name} from {dataset.source}: {len(dataset.train)} train, {len(dataset.validation)} "
+        f"validation, {len(dataset.test)} test"
+    )
     batch_size, batch_note = resolve_batch_size(config.hparams.batch_size, len(dataset.train))
     if batch_note:
         reporter.status(batch_note)
@@ -310,7 +351,9 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     check_retrain(folder, settings, config.overwrite, reporter)
     keras.utils.set_random_seed(config.hparams.seed)
     model = build_model(config.model, spec, len(labels), config.options)
-    reporter.status(f"model: {config.model}, {model.count_params():,} parameters, input {spec.height}x{spec.width}x{spec.channels}")
+    reporter.status(
+        f"model: {config.model}, {model.count_params():,} parameters, input {spec.height}x{spec.width}x{spec.channels}"
+    )
 
     start = time.perf_counter()
     history = _fit(model, dataset, spec, config, config.hparams.epochs, learning_rate, reporter, callbacks)
@@ -318,9 +361,20 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     fine_tuned = 0
     if config.options.fine_tune and config.options.pretrained and config.hparams.fine_tune_epochs:
         fine_tuned = unfreeze_top(model, config.options.fine_tune)
-        reporter.status(f"fine-tuning the top {fine_tuned} layers at {config.hparams.fine_tune_lr_factor:g}x the learning rate")
-        more = _fit(model, dataset, spec, config, config.hparams.fine_tune_epochs, learning_rate * config.hparams.fine_tune_lr_factor,
-                    reporter, callbacks, first_epoch=head_epochs)
+        reporter.status(
+            f"fine-tuning the top {fine_tuned} layers at {config.hparams.fine_tune_lr_factor:g}x the learning rate"
+        )
+        more = _fit(
+            model,
+            dataset,
+            spec,
+            config,
+            config.hparams.fine_tune_epochs,
+            learning_rate * config.hparams.fine_tune_lr_factor,
+            reporter,
+            callbacks,
+            first_epoch=head_epochs,
+        )
         history = {key: history.get(key, []) + more.get(key, []) for key in history}
     seconds = time.perf_counter() - start
 
@@ -342,7 +396,12 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
         "parameters": int(model.count_params()),
         "seconds": round(seconds, 2),
     }
-    dataset_record = {**config.data.to_record(), "source": dataset.source, "sizes": dataset.sizes(), "skipped": len(dataset.skipped)}
+    dataset_record = {
+        **config.data.to_record(),
+        "source": dataset.source,
+        "sizes": dataset.sizes(),
+        "skipped": len(dataset.skipped),
+    }
 
     with folder.transaction() as tx:
         # Saved without optimizer state: a third of the size, and nothing downstream needs it.
@@ -357,16 +416,34 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
         else:
             tx.remove(bundle.SPLIT_JSON)
         metadata = Metadata(
-            name=config.model_name, labels=labels, input=spec, dataset=dataset_record, training=training,
-            files={name: tx.record(name) for name in (bundle.KERAS_FILE, bundle.LABELS_FILE)
-                   + ((bundle.SPLIT_JSON,) if dataset.files is not None else ())},
+            name=config.model_name,
+            labels=labels,
+            input=spec,
+            dataset=dataset_record,
+            training=training,
+            files={
+                name: tx.record(name)
+                for name in (bundle.KERAS_FILE, bundle.LABELS_FILE)
+                + ((bundle.SPLIT_JSON,) if dataset.files is not None else ())
+            },
         )
         tx.commit(metadata)
 
     return TrainResult(
-        folder=folder.path, name=config.model_name, model=config.model, input=spec,
-        test_accuracy=float(test_accuracy), test_loss=float(test_loss), parameters=int(model.count_params()),
-        epochs_run=len(history["loss"]), best_epoch=best_epoch, seconds=seconds, sizes=dataset.sizes(),
-        skipped=dataset.skipped, history=history, model_bytes=folder.keras_path.stat().st_size,
-        classes=len(labels), batch_size=batch_size,
+        folder=folder.path,
+        name=config.model_name,
+        model=config.model,
+        input=spec,
+        test_accuracy=float(test_accuracy),
+        test_loss=float(test_loss),
+        parameters=int(model.count_params()),
+        epochs_run=len(history["loss"]),
+        best_epoch=best_epoch,
+        seconds=seconds,
+        sizes=dataset.sizes(),
+        skipped=dataset.skipped,
+        history=history,
+        model_bytes=folder.keras_path.stat().st_size,
+        classes=len(labels),
+        batch_size=batch_size,
     )

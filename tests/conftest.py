@@ -27,12 +27,18 @@ requires_fashion_mnist = pytest.mark.skipif(
     not (FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
     reason="Fashion-MNIST from Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
 )
-requires_coral = pytest.mark.skipif(not CORAL.is_dir(), reason="../shared/third_party/coral is absent (it only exists beside the project's checkout)")
+requires_coral = pytest.mark.skipif(
+    not CORAL.is_dir(), reason="../shared/third_party/coral is absent (it only exists beside the project's checkout)"
+)
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
     """sha256 of every file under a folder, to prove a command left it byte-identical."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +81,9 @@ def folder_copy(trained_folder: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def write_image_folder(root: Path, images: np.ndarray, labels: np.ndarray, classes: dict[int, str], per_class: int) -> Path:
+def write_image_folder(
+    root: Path, images: np.ndarray, labels: np.ndarray, classes: dict[int, str], per_class: int
+) -> Path:
     """Class sub-folders of real images in a mix of formats, modes and sizes."""
     formats = [("png", "L"), ("jpg", "RGB"), ("bmp", "RGB"), ("png", "RGBA"), ("png", "P"), ("jpeg", "L")]
     for label, name in classes.items():
@@ -113,8 +121,13 @@ def device_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
             venv = tmp_path_factory.mktemp("devices") / name
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
             python = venv / "bin" / "python"
-            install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                      *DEVICES[name]], capture_output=True, text=True, timeout=900, check=False)
+            install = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *DEVICES[name]],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
             if install.returncode != 0:
                 pytest.fail(f"could not install {DEVICES[name]}: {install.stderr[-800:]}")
             made[name] = python

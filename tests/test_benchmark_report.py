@@ -97,13 +97,26 @@ def test_stale_drift_numbers_are_not_reported(reported_folder: Path, tmp_path: P
 
 
 def _row(precision: str, size: int, p50: float, change: float, agreement: float) -> ReportRow:
-    return ReportRow(precision, f"model_{precision}.tflite", size, size / 1000, accuracy=0.9 + change / 100, change_pp=change,
-                     agreement=agreement, p50_ms={1: p50}, within_budget=-change <= 1.0)
+    return ReportRow(
+        precision,
+        f"model_{precision}.tflite",
+        size,
+        size / 1000,
+        accuracy=0.9 + change / 100,
+        change_pp=change,
+        agreement=agreement,
+        p50_ms={1: p50},
+        within_budget=-change <= 1.0,
+    )
 
 
 def test_recommendation_rule() -> None:
-    rows = [_row("float32", 1000, 1.0, 0.0, 1.0), _row("float16", 500, 1.0, 0.0, 0.999),
-            _row("dynamic", 270, 0.33, 0.0, 0.995), _row("int8", 268, 0.32, -0.1, 0.990)]
+    rows = [
+        _row("float32", 1000, 1.0, 0.0, 1.0),
+        _row("float16", 500, 1.0, 0.0, 0.999),
+        _row("dynamic", 270, 0.33, 0.0, 0.995),
+        _row("int8", 268, 0.32, -0.1, 0.990),
+    ]
     assert recommend(rows, 1.0, 1)[0] == "dynamic", "equal size and speed: the more faithful one"
     rows[3] = _row("int8", 200, 0.2, -0.2, 0.99)
     assert recommend(rows, 1.0, 1)[0] == "int8", "clearly smaller and faster"
@@ -128,7 +141,9 @@ def test_shipped_model_folder_is_complete_and_predicts_its_samples() -> None:
     predictor = Predictor(SHIPPED)
     for sample in samples:
         expected = sample.stem.replace("-", " ").lower()
-        assert predictor.predict(sample, top_k=1)[0].label.lower().replace("/", " ").replace("-", " ") == expected, sample.name
+        assert predictor.predict(sample, top_k=1)[0].label.lower().replace("/", " ").replace("-", " ") == expected, (
+            sample.name
+        )
 
 
 def test_readme_documents_every_option() -> None:

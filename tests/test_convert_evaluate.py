@@ -58,7 +58,10 @@ def test_metadata_lists_every_variant_with_its_checksum(trained_folder: Path) ->
         assert record["file"] == f"model_{precision}.tflite"
         assert record["bytes"] == path.stat().st_size and record["sha256"] == sha256_file(path)
         assert record["route"] in ("saved-model", "keras-litert")
-    assert metadata["variants"]["int8"]["input"]["dtype"] == "int8" and metadata["variants"]["int8"]["calibration_samples"] == 200
+    assert (
+        metadata["variants"]["int8"]["input"]["dtype"] == "int8"
+        and metadata["variants"]["int8"]["calibration_samples"] == 200
+    )
     assert metadata["variants"]["float16"]["input"]["dtype"] == "float32"
     assert {"tensorflow", "keras"} <= set(metadata["conversion"]["versions"])
 
@@ -66,7 +69,9 @@ def test_metadata_lists_every_variant_with_its_checksum(trained_folder: Path) ->
 def test_uint8_io_for_edge_tpu_era_tools(folder_copy: Path) -> None:
     result = convert(ConvertConfig(folder=folder_copy, precisions=("int8",), io_type="uint8", calibration_samples=50))
     assert result.variants[0].input.dtype == "uint8" and result.variants[0].input.zero_point == 0
-    assert read_metadata(folder_copy)["variants"]["float32"]["sha256"] == sha256_file(folder_copy / "model_float32.tflite")
+    assert read_metadata(folder_copy)["variants"]["float32"]["sha256"] == sha256_file(
+        folder_copy / "model_float32.tflite"
+    )
 
 
 def test_calibration_asks_for_enough_but_not_too_many_images(folder_copy: Path) -> None:
@@ -116,8 +121,25 @@ def test_changed_images_are_explained_by_ties_and_keras_margins() -> None:
     assert numbers["agreement"] == 0.5 and numbers["changed"] == 2 and numbers["changed_ties"] == 1
     assert numbers["changed_keras_margin"] == pytest.approx(np.median([0.02, 0.4]))
     result = DriftResult(Path("m"), 4, 0.75, None, 0.0, 1.0, keras_margin=0.6)
-    result.variants.append(VariantDrift("int8", "model_int8.tflite", "", 0.5, -25.0, 0.5, 0.1, 0.3, [], 0.0, 0.0, True,
-                                        changed=2, changed_ties=1, changed_keras_margin=0.05))
+    result.variants.append(
+        VariantDrift(
+            "int8",
+            "model_int8.tflite",
+            "",
+            0.5,
+            -25.0,
+            0.5,
+            0.1,
+            0.3,
+            [],
+            0.0,
+            0.0,
+            True,
+            changed=2,
+            changed_ties=1,
+            changed_keras_margin=0.05,
+        )
+    )
     [note] = disagreement_notes(result)
     assert note.startswith("int8: 2 images change class") and "1 of them exact ties" in note and "borderline" in note
 

@@ -37,7 +37,9 @@ def _write_idx_set(folder: Path, train: int = 60, test: int = 20, classes: int =
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for prefix, count in (("train", train), ("t10k", test)):
-        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(rng.integers(0, 256, (count, 28, 28)))))
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(
+            gzip.compress(_idx_bytes(rng.integers(0, 256, (count, 28, 28))))
+        )
         (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(count) % classes)))
 
 
@@ -50,6 +52,7 @@ def no_keras_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # --- discovery --------------------------------------------------------------------------------
+
 
 def test_data_dir_is_searched_before_keras_cache_and_debian(tmp_path: Path, no_keras_cache: Path) -> None:
     _write_idx_set(tmp_path / "mine" / "fashion-mnist", train=40)
@@ -105,10 +108,16 @@ def test_unknown_dataset_is_a_usage_error() -> None:
 
 # --- readers ----------------------------------------------------------------------------------
 
+
 def test_mnist_npz_in_data_dir(tmp_path: Path, no_keras_cache: Path) -> None:
     rng = np.random.default_rng(1)
-    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8), y_train=np.arange(50) % 10,
-             x_test=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8), y_test=np.arange(10))
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
+        y_train=np.arange(50) % 10,
+        x_test=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+        y_test=np.arange(10),
+    )
     dataset = load_dataset(DataConfig(dataset="mnist", data_dir=tmp_path), GRAY28)
     assert dataset.source == str(tmp_path / "mnist.npz")
     assert len(dataset.test) == 10 and dataset.labels == [str(d) for d in range(10)]
@@ -151,6 +160,7 @@ def test_truncated_idx_file_is_a_data_error(tmp_path: Path, no_keras_cache: Path
 
 # --- splits -----------------------------------------------------------------------------------
 
+
 def test_stratified_split_is_deterministic_disjoint_and_proportional() -> None:
     labels = np.repeat(np.arange(5), 100)
     kept, held = stratified_split(labels, 0.2, seed=3)
@@ -179,6 +189,7 @@ def test_validation_is_held_out_from_training_and_limit_is_class_balanced(no_ker
 
 
 # --- image folders ----------------------------------------------------------------------------
+
 
 def test_image_folder_with_mixed_formats_modes_and_sizes(image_folder: Path) -> None:
     spec = InputSpec(32, 32, 3)
@@ -243,6 +254,7 @@ def test_missing_data_folder_is_a_data_error_exit_1(tmp_path: Path) -> None:
 
 # --- the TensorFlow side ----------------------------------------------------------------------
 
+
 def test_model_input_resizes_converts_colour_and_inverts() -> None:
     pixels = np.zeros((2, 28, 28, 1), np.uint8)
     pixels[:, :14] = 255
@@ -259,7 +271,9 @@ def test_augmentation_applies_only_when_training() -> None:
     split = Split(rng.integers(0, 256, (16, 28, 28, 1), dtype=np.uint8), np.arange(16) % 2)
     plain = next(iter(tf_dataset(split, GRAY28, 16)))[0].numpy()
     evaluation = next(iter(tf_dataset(split, GRAY28, 16, augmentation=DEFAULT_AUGMENTATION)))[0].numpy()
-    training = next(iter(tf_dataset(split, GRAY28, 16, training=True, augmentation=DEFAULT_AUGMENTATION, seed=1)))[0].numpy()
+    training = next(iter(tf_dataset(split, GRAY28, 16, training=True, augmentation=DEFAULT_AUGMENTATION, seed=1)))[
+        0
+    ].numpy()
     assert np.array_equal(plain, split.images.astype(np.float32))
     assert np.array_equal(evaluation, plain)
     assert training.min() >= 0 and training.max() <= 255

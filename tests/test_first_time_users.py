@@ -31,13 +31,17 @@ pytestmark = [pytest.mark.slow, requires_fashion_mnist]
 
 def _train(folder: Path, photos: Path, **hparams: object) -> SilentReporter:
     reporter = SilentReporter()
-    train(TrainConfig(data=DataConfig(data_path=photos), hparams=HyperParams(**{"epochs": 2, **hparams}), output=folder), reporter)
+    train(
+        TrainConfig(data=DataConfig(data_path=photos), hparams=HyperParams(**{"epochs": 2, **hparams}), output=folder),
+        reporter,
+    )
     return reporter
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, timeout=600,
-                          check=False, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, timeout=600, check=False, cwd=ROOT
+    )
 
 
 def _help(*args: str) -> str:
@@ -51,8 +55,13 @@ def test_small_folder_picks_a_batch_size_and_calibrates_on_what_there_is(image_f
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["dataset"]["sizes"]["train"] == 72
     # 72 images at 128 would be one step an epoch; 8 gives 9 (the smallest batch it goes down to)
-    assert metadata["training"]["hyperparameters"]["batch_size"] == 8 and metadata["training"]["batch_size_chosen"] == "auto"
-    assert any(m.startswith("batch size 8: 72 training images at 128 would be 1 step(s) an epoch") for m in reporter.messages)
+    assert (
+        metadata["training"]["hyperparameters"]["batch_size"] == 8
+        and metadata["training"]["batch_size_chosen"] == "auto"
+    )
+    assert any(
+        m.startswith("batch size 8: 72 training images at 128 would be 1 step(s) an epoch") for m in reporter.messages
+    )
     result = convert(ConvertConfig(folder=folder, precisions=("int8",)))
     assert result.variants[0].calibration_samples == 72
     with pytest.raises(DataError, match="--calibration-samples 100 is more than the 72 training images"):
@@ -75,19 +84,31 @@ def test_int8_only_folder_reports_without_nan_or_float32_claims(image_folder: Pa
     assert report.recommended == "int8" and "ms p50 at 1 thread" in report.recommendation
 
 
-def test_retraining_with_other_settings_is_refused_and_names_what_it_would_replace(image_folder: Path, tmp_path: Path) -> None:
+def test_retraining_with_other_settings_is_refused_and_names_what_it_would_replace(
+    image_folder: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "trained"
     _train(folder, image_folder)
     convert(ConvertConfig(folder=folder, precisions=("float32",)))
     before = folder_digest(folder)
-    with pytest.raises(FolderError, match=r"trained with other settings \(epochs 2 -> 1\); training would replace "
-                                          r"its model.keras and 1 derived file\(s\) \(model_float32.tflite\): pass --overwrite"):
+    with pytest.raises(
+        FolderError,
+        match=r"trained with other settings \(epochs 2 -> 1\); training would replace "
+        r"its model.keras and 1 derived file\(s\) \(model_float32.tflite\): pass --overwrite",
+    ):
         _train(folder, image_folder, epochs=1)
     assert folder_digest(folder) == before
     again = _train(folder, image_folder)  # the same settings: allowed, and said
-    assert any("(same settings): its model.keras and 1 derived file(s) (model_float32.tflite)" in m for m in again.messages)
+    assert any(
+        "(same settings): its model.keras and 1 derived file(s) (model_float32.tflite)" in m for m in again.messages
+    )
     reporter = SilentReporter()
-    train(TrainConfig(data=DataConfig(data_path=image_folder), hparams=HyperParams(epochs=1), output=folder, overwrite=True), reporter)
+    train(
+        TrainConfig(
+            data=DataConfig(data_path=image_folder), hparams=HyperParams(epochs=1), output=folder, overwrite=True
+        ),
+        reporter,
+    )
     assert json.loads((folder / "metadata.json").read_text())["training"]["hyperparameters"]["epochs"] == 1
 
 
@@ -101,7 +122,10 @@ def test_a_model_at_chance_level_is_not_recommended(image_folder: Path, tmp_path
     report = write_report(ReportConfig(folder=folder, max_drop=100.0, samples=0))
     assert report.recommended is None
     assert report.recommendation.startswith("Do not ship: the Keras model is near chance level")
-    assert "1 epoch(s) of 1 step(s) (batch 128 on 72 images)" in report.recommendation and "--batch-size" in report.recommendation
+    assert (
+        "1 epoch(s) of 1 step(s) (batch 128 on 72 images)" in report.recommendation
+        and "--batch-size" in report.recommendation
+    )
     assert "**Do not ship" in (folder / "report.md").read_text()
     run = _cli("report", str(folder), "--samples", "0")
     assert run.returncode == 0 and "Do not ship" in run.stdout
@@ -113,17 +137,46 @@ def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_pat
     bare.mkdir()
     shutil.copy(shipped / "model_float32.tflite", bare)
     shutil.copy(shipped / "labels.txt", bare)
-    run = subprocess.run([sys.executable, "-m", "edge_runtime", "predict", str(bare / "model_float32.tflite"),
-                          str(shipped / "samples" / "trouser.png"), "--json"], capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime",
+            "predict",
+            str(bare / "model_float32.tflite"),
+            str(shipped / "samples" / "trouser.png"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0
-    assert run.stderr.strip() == ("edge-runtime: warning: model_float32.tflite has no metadata.json beside it: assuming "
-                                  "label_image normalisation (pixel - 127.5) / 127.5; pass --input-mean 0 --input-std 1 if "
-                                  "it takes raw pixels, as edge-pipeline's models do")
+    assert run.stderr.strip() == (
+        "edge-runtime: warning: model_float32.tflite has no metadata.json beside it: assuming "
+        "label_image normalisation (pixel - 127.5) / 127.5; pass --input-mean 0 --input-std 1 if "
+        "it takes raw pixels, as edge-pipeline's models do"
+    )
     labels = (shipped / "labels.txt").read_text().split("\n")
     assert json.loads(run.stdout)[0]["top_k"][0]["label"] in labels
-    raw = subprocess.run([sys.executable, "-m", "edge_runtime", "predict", str(bare / "model_float32.tflite"),
-                          str(shipped / "samples" / "trouser.png"), "--json", "--input-mean", "0", "--input-std", "1"],
-                         capture_output=True, text=True, check=False)
+    raw = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime",
+            "predict",
+            str(bare / "model_float32.tflite"),
+            str(shipped / "samples" / "trouser.png"),
+            "--json",
+            "--input-mean",
+            "0",
+            "--input-std",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert json.loads(raw.stdout)[0]["top_k"][0]["label"] == "Trouser" and raw.stderr == ""
 
 
@@ -135,7 +188,9 @@ def test_the_gate_is_never_finer_than_one_test_image(image_folder: Path, tmp_pat
     _train(folder, image_folder)
     convert(ConvertConfig(folder=folder, precisions=("float32",)))
     drift = evaluate(EvaluateConfig(folder=folder, max_drop=1.0))
-    assert drift.test_images == 9 and json.loads((folder / "drift.json").read_text())["allowed_drop_pp"] == pytest.approx(100 / 9)
+    assert drift.test_images == 9 and json.loads((folder / "drift.json").read_text())[
+        "allowed_drop_pp"
+    ] == pytest.approx(100 / 9)
     note = "--max-drop 1 pp is finer than one of the 9 test images (11.11 pp each): the gate allows one image"
     assert drift.resolution == note
     write_report(ReportConfig(folder=folder, max_drop=1.0, samples=0))
@@ -156,8 +211,10 @@ def test_a_changed_folder_is_evaluated_on_the_recorded_test_files(image_folder: 
     reporter = SilentReporter()
     drift = evaluate(EvaluateConfig(folder=folder, max_drop=100.0), reporter)
     assert drift.test_images == 8
-    assert any("changed since training: 4 new file(s) left out" in m and "1 recorded file(s) missing" in m
-               for m in reporter.messages)
+    assert any(
+        "changed since training: 4 new file(s) left out" in m and "1 recorded file(s) missing" in m
+        for m in reporter.messages
+    )
 
 
 def test_cli_help_exit_codes_and_polish(tmp_path: Path) -> None:
@@ -174,9 +231,30 @@ def test_cli_help_exit_codes_and_polish(tmp_path: Path) -> None:
 def test_run_on_small_data_exits_0_with_a_report_without_nan(case: str, image_folder: Path, tmp_path: Path) -> None:
     """Acceptance: README's quick run and a 3 x 30 folder, as a new user types them (default output folder)."""
     data = ["--limit", "200", "--epochs", "1"] if case == "limit" else ["--data", str(image_folder), "--epochs", "2"]
-    run = subprocess.run([sys.executable, "-m", "pipeline", "run", *data, "--max-drop", "100", "--threads", "1",
-                          "--runs", "10", "--rounds", "2", "--samples", "6"],
-                         capture_output=True, text=True, timeout=1200, check=False, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            *data,
+            "--max-drop",
+            "100",
+            "--threads",
+            "1",
+            "--runs",
+            "10",
+            "--rounds",
+            "2",
+            "--samples",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     [folder] = (tmp_path / "models").iterdir()
     assert folder.name == ("fashion-mnist-cnn-limit200" if case == "limit" else "photos-cnn")
@@ -197,8 +275,10 @@ def test_edge_runtime_polish(tmp_path: Path) -> None:
     listed = subprocess.run([*edge, "--json"], capture_output=True, text=True, check=False)
     results = json.loads(listed.stdout)
     assert listed.returncode == 1 and len(results) == 201
-    assert results[-1] == {"image": str(many / "broken.jpg"), "error": f"{many / 'broken.jpg'}: not an image Pillow can read "
-                                                                       "(empty, corrupt or another format)"}
+    assert results[-1] == {
+        "image": str(many / "broken.jpg"),
+        "error": f"{many / 'broken.jpg'}: not an image Pillow can read (empty, corrupt or another format)",
+    }
     assert results[0]["variant"] == "dynamic" and results[0]["backend"].startswith("litert")
     missing = subprocess.run([*edge, "--backend", "tflite-runtime"], capture_output=True, text=True, check=False)
     assert missing.returncode == 1 and "install it with `pip install tflite-runtime 'numpy<2'" in missing.stderr
@@ -207,6 +287,19 @@ def test_edge_runtime_polish(tmp_path: Path) -> None:
 def test_thread_counts_over_the_cores_say_so() -> None:
     from pipeline.report import Report, table_columns
 
-    report = Report(name="m", model="cnn", dataset="d", keras_accuracy=0.9, test_images=10, max_drop=1.0, threads=[1, 4],
-                    rows=[], recommended=None, recommendation="", training={}, machine={"cores": 2}, benchmark_settings=None)
+    report = Report(
+        name="m",
+        model="cnn",
+        dataset="d",
+        keras_accuracy=0.9,
+        test_images=10,
+        max_drop=1.0,
+        threads=[1, 4],
+        rows=[],
+        recommended=None,
+        recommendation="",
+        training={},
+        machine={"cores": 2},
+        benchmark_settings=None,
+    )
     assert "p50 ms @4t (4 threads on 2 cores)" in table_columns(report) and "p50 ms @1t" in table_columns(report)

@@ -32,8 +32,9 @@ sys.exit(code)
 
 
 @pytest.mark.parametrize("device", list(DEVICES))
-def test_copied_edge_runtime_predicts_on_a_device_without_tensorflow(device: str, trained_folder: Path, fashion_arrays: tuple,
-                                                                    tmp_path: Path, device_python: Callable[[str], Path]) -> None:
+def test_copied_edge_runtime_predicts_on_a_device_without_tensorflow(
+    device: str, trained_folder: Path, fashion_arrays: tuple, tmp_path: Path, device_python: Callable[[str], Path]
+) -> None:
     python = device_python(device)
     board = make_board(tmp_path, trained_folder)
     images, labels = fashion_arrays
@@ -42,8 +43,21 @@ def test_copied_edge_runtime_predicts_on_a_device_without_tensorflow(device: str
 
     for precision in ("int8", "float32"):
         completed = subprocess.run(
-            [str(python), "check.py", "predict", f"model/model_{precision}.tflite", "boot.png", "--json", "--top-k", "3"],
-            cwd=board, capture_output=True, text=True, timeout=300, check=False,
+            [
+                str(python),
+                "check.py",
+                "predict",
+                f"model/model_{precision}.tflite",
+                "boot.png",
+                "--json",
+                "--top-k",
+                "3",
+            ],
+            cwd=board,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         facts = json.loads(completed.stderr.strip().splitlines()[-1])
         assert completed.returncode == 0 and facts["code"] == 0, completed.stderr
@@ -54,7 +68,13 @@ def test_copied_edge_runtime_predicts_on_a_device_without_tensorflow(device: str
         truth = NAMED_DATASETS["fashion-mnist"].labels[labels[0]]
         assert results[0]["top_k"][0]["label"] == truth, f"the first test image is a {truth}"
 
-    bench = subprocess.run([str(python), "-m", "edge_runtime", "bench", "model", "--runs", "10", "--json"], cwd=board,
-                           capture_output=True, text=True, timeout=300, check=False)
+    bench = subprocess.run(
+        [str(python), "-m", "edge_runtime", "bench", "model", "--runs", "10", "--json"],
+        cwd=board,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert bench.returncode == 0, bench.stderr
     assert json.loads(bench.stdout)["backend"].startswith("litert" if "litert" in device else "tflite-runtime")

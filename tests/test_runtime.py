@@ -24,7 +24,9 @@ from tests.conftest import CORAL, ROOT, requires_coral, requires_fashion_mnist
 CAT_CLASSES = {"tiger cat", "Egyptian cat", "tabby, tabby cat"}
 
 
-def _tf_interpreter_scores(model: Path, pixels: np.ndarray, mean: float = 0.0, std: float = 1.0, raw: bool = False) -> np.ndarray:
+def _tf_interpreter_scores(
+    model: Path, pixels: np.ndarray, mean: float = 0.0, std: float = 1.0, raw: bool = False
+) -> np.ndarray:
     """Scores from TensorFlow's own tf.lite.Interpreter, one image at a time, quantizing by hand."""
     import tensorflow as tf
 
@@ -38,7 +40,9 @@ def _tf_interpreter_scores(model: Path, pixels: np.ndarray, mean: float = 0.0, s
             tensor = image.astype(model_input["dtype"])
         elif scale:
             info = np.iinfo(model_input["dtype"])
-            tensor = np.clip(np.round((image.astype(np.float32) - mean) / std / scale) + zero_point, info.min, info.max).astype(model_input["dtype"])
+            tensor = np.clip(
+                np.round((image.astype(np.float32) - mean) / std / scale) + zero_point, info.min, info.max
+            ).astype(model_input["dtype"])
         else:
             tensor = ((image.astype(np.float32) - mean) / std).astype(model_input["dtype"])
         interpreter.set_tensor(model_input["index"], tensor[None])
@@ -50,6 +54,7 @@ def _tf_interpreter_scores(model: Path, pixels: np.ndarray, mean: float = 0.0, s
 
 
 # --- equality with TensorFlow's interpreter ---------------------------------------------------
+
 
 @requires_fashion_mnist
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -87,8 +92,11 @@ def test_coral_model_with_explicit_label_image_normalisation_agrees() -> None:
 
 # --- models without metadata, labels ----------------------------------------------------------
 
+
 @requires_fashion_mnist
-def test_model_without_metadata_reads_its_input_from_the_model(trained_folder: Path, tmp_path: Path, fashion_arrays: tuple) -> None:
+def test_model_without_metadata_reads_its_input_from_the_model(
+    trained_folder: Path, tmp_path: Path, fashion_arrays: tuple
+) -> None:
     alone = tmp_path / "model.tflite"
     shutil.copy(trained_folder / "model_float32.tflite", alone)
     images, _ = fashion_arrays
@@ -162,7 +170,9 @@ def test_inversion_and_arrays(tmp_path: Path) -> None:
 
 
 @requires_fashion_mnist
-def test_predict_accepts_path_pil_image_and_array_alike(trained_folder: Path, fashion_arrays: tuple, tmp_path: Path) -> None:
+def test_predict_accepts_path_pil_image_and_array_alike(
+    trained_folder: Path, fashion_arrays: tuple, tmp_path: Path
+) -> None:
     images, _ = fashion_arrays
     predictor = Predictor(trained_folder)
     assert predictor.model_path.name == "model_int8.tflite", "a folder means its integer model"
@@ -177,13 +187,18 @@ def test_predict_accepts_path_pil_image_and_array_alike(trained_folder: Path, fa
 
 # --- CLI --------------------------------------------------------------------------------------
 
+
 @requires_fashion_mnist
-def test_cli_predict_table_and_json(trained_folder: Path, fashion_arrays: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_predict_table_and_json(
+    trained_folder: Path, fashion_arrays: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     images, _ = fashion_arrays
     photos = tmp_path / "photos"
     (photos / "nested").mkdir(parents=True)
     for index in range(3):
-        Image.fromarray(images[index][:, :, 0]).resize((56, 56)).save(photos / ("nested" if index else "") / f"{index}.png")
+        Image.fromarray(images[index][:, :, 0]).resize((56, 56)).save(
+            photos / ("nested" if index else "") / f"{index}.png"
+        )
     (photos / "README.txt").write_text("ignored inside folders")
     assert main(["predict", str(trained_folder), str(photos), "--top-k", "2"]) == 0
     table = capsys.readouterr().out
@@ -197,15 +212,37 @@ def test_cli_predict_table_and_json(trained_folder: Path, fashion_arrays: tuple,
 
 @requires_fashion_mnist
 def test_cli_bench_reports_latency_size_and_memory(trained_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", str(trained_folder / "model_int8.tflite"), "--runs", "20", "--warmup", "2", "--threads", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(trained_folder / "model_int8.tflite"),
+                "--runs",
+                "20",
+                "--warmup",
+                "2",
+                "--threads",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert {"mean_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms"} <= set(result["latency"])
-    assert result["latency"]["min_ms"] <= result["latency"]["p50_ms"] <= result["latency"]["p99_ms"] <= result["latency"]["max_ms"]
+    assert (
+        result["latency"]["min_ms"]
+        <= result["latency"]["p50_ms"]
+        <= result["latency"]["p99_ms"]
+        <= result["latency"]["max_ms"]
+    )
     assert result["bytes"] == (trained_folder / "model_int8.tflite").stat().st_size and result["peak_memory_mb"] > 0
 
 
 @requires_fashion_mnist
-def test_cli_info_shows_tensors_quantization_ops_and_metadata(trained_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_info_shows_tensors_quantization_ops_and_metadata(
+    trained_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["info", str(trained_folder / "model_int8.tflite")]) == 0
     out = capsys.readouterr().out
     assert "int8" in out and "zero point -128" in out and "CONV_2D x3" in out and "metadata" in out
@@ -248,7 +285,9 @@ def test_edge_runtime_source_never_imports_tensorflow_keras_or_pipeline() -> Non
         for line in path.read_text().splitlines():
             stripped = line.strip()
             if stripped.startswith(("import ", "from ")):
-                assert not stripped.split()[1].startswith(("tensorflow", "keras", "pipeline")), f"{path.name}: {stripped}"
+                assert not stripped.split()[1].startswith(("tensorflow", "keras", "pipeline")), (
+                    f"{path.name}: {stripped}"
+                )
 
 
 def test_not_a_model_and_unknown_ops_are_model_errors(tmp_path: Path) -> None:

@@ -21,12 +21,16 @@ from tests.conftest import CORAL, ROOT, board, requires_coral, requires_fashion_
 SHIPPED = ROOT / "models" / "fashion-mnist-cnn"
 LEGACY = "tflite-runtime-numpy1"
 # What tflite-runtime 2.14 says about the shipped folder, word for word.
-REFUSAL = ("edge-runtime: error: model/model_dynamic.tflite: needs TFLite runtime 2.17.0 or newer for op FULLY_CONNECTED "
-           "version 12; installed: tflite-runtime 2.14.0 (runtime 2.14.0); use model_float16.tflite or "
-           "model_float32.tflite or model_int8.tflite, `pip install ai-edge-litert`, or convert with "
-           "`edge-pipeline convert --target-runtime 2.14`")
-FALLBACK = ("edge-runtime: using model_int8.tflite: the folder's first choice model_dynamic.tflite needs TFLite runtime "
-            "2.17.0, tflite-runtime 2.14.0 implements 2.14.0")
+REFUSAL = (
+    "edge-runtime: error: model/model_dynamic.tflite: needs TFLite runtime 2.17.0 or newer for op FULLY_CONNECTED "
+    "version 12; installed: tflite-runtime 2.14.0 (runtime 2.14.0); use model_float16.tflite or "
+    "model_float32.tflite or model_int8.tflite, `pip install ai-edge-litert`, or convert with "
+    "`edge-pipeline convert --target-runtime 2.14`"
+)
+FALLBACK = (
+    "edge-runtime: using model_int8.tflite: the folder's first choice model_dynamic.tflite needs TFLite runtime "
+    "2.17.0, tflite-runtime 2.14.0 implements 2.14.0"
+)
 
 
 def test_requirements_are_read_from_the_file_and_recorded_in_metadata() -> None:
@@ -54,8 +58,9 @@ def test_runtime_versions() -> None:
 
 
 def _run(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(python), "-m", "edge_runtime", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [str(python), "-m", "edge_runtime", *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 @pytest.mark.slow
@@ -81,8 +86,9 @@ def test_shipped_folder_on_tflite_runtime_2_14(tmp_path: Path, device_python: Ca
 
 @pytest.mark.slow
 @requires_fashion_mnist
-def test_target_runtime_2_14_makes_every_variant_run_there(folder_copy: Path, tmp_path: Path,
-                                                           device_python: Callable[[str], Path]) -> None:
+def test_target_runtime_2_14_makes_every_variant_run_there(
+    folder_copy: Path, tmp_path: Path, device_python: Callable[[str], Path]
+) -> None:
     from pipeline.convert import ConvertConfig, convert
     from pipeline.evaluate import EvaluateConfig, evaluate
 
@@ -109,7 +115,9 @@ def _emulator() -> object:
     from pipeline.emulator import EmulatorError, build, missing_tools
 
     if missing_tools() and not os.environ.get("CI"):
-        pytest.skip(f"the emulated Pi needs {', '.join(missing_tools())} (apt-get install debootstrap qemu-user-static)")
+        pytest.skip(
+            f"the emulated Pi needs {', '.join(missing_tools())} (apt-get install debootstrap qemu-user-static)"
+        )
     try:
         return build(log=lambda line: None)
     except EmulatorError as error:
@@ -125,7 +133,10 @@ def test_emulated_pi_runs_the_shipped_folder_with_both_interpreters() -> None:
     facts = {row.interpreter: row.detail for row in rows if row.target == "platform"}
     assert all(detail.startswith("aarch64 Python 3.11") for detail in facts.values()) and len(facts) == 2
     chosen = {row.interpreter: row.detail for row in rows if row.target == "folder (predict)"}
-    assert chosen == {"litert": "model_dynamic.tflite on litert 2.3.0", "tflite-runtime": "model_int8.tflite on tflite-runtime 2.14.0"}
+    assert chosen == {
+        "litert": "model_dynamic.tflite on litert 2.3.0",
+        "tflite-runtime": "model_int8.tflite on tflite-runtime 2.14.0",
+    }
 
 
 @pytest.mark.slow
@@ -149,9 +160,11 @@ def test_a_precision_that_cannot_meet_the_target_is_skipped_and_removed(folder_c
     before = read_metadata(folder_copy)["variants"]["float16"]["min_runtime"]
     result = convert(ConvertConfig(folder=folder_copy, precisions=("float32", "float16"), target_runtime="1.12"))
     assert before == "1.15.0" and [v.precision for v in result.variants] == ["float32"]
-    assert result.skipped == ["float16: skipped, it needs TFLite runtime 1.15.0 (ops CONV_2D v1, "
-                              "DEQUANTIZE v3, FULLY_CONNECTED v1, MAX_POOL_2D v1, PACK v1, RESHAPE v1, SHAPE v1, SOFTMAX v1, "
-                              "STRIDED_SLICE v1), newer than --target-runtime 1.12"]
+    assert result.skipped == [
+        "float16: skipped, it needs TFLite runtime 1.15.0 (ops CONV_2D v1, "
+        "DEQUANTIZE v3, FULLY_CONNECTED v1, MAX_POOL_2D v1, PACK v1, RESHAPE v1, SHAPE v1, SOFTMAX v1, "
+        "STRIDED_SLICE v1), newer than --target-runtime 1.12"
+    ]
     metadata = read_metadata(folder_copy)
     assert "float16" not in metadata["variants"] and not (folder_copy / "model_float16.tflite").exists()
     assert metadata["conversion"]["skipped"] == result.skipped

@@ -27,8 +27,16 @@ def test_trained_folder_is_complete_and_metadata_is_valid(trained_folder: Path) 
     assert metadata["schema"] == SCHEMA_VERSION and metadata["task"] == "image-classification"
     assert metadata["name"] == "fmnist-cnn", "the name follows --output"
     assert metadata["labels"] == read_labels(trained_folder / "labels.txt") and len(metadata["labels"]) == 10
-    assert metadata["input"] == {"height": 28, "width": 28, "channels": 1, "color": "grayscale", "invert": False,
-                                 "dtype": "uint8", "mean": 0.0, "std": 1.0}
+    assert metadata["input"] == {
+        "height": 28,
+        "width": 28,
+        "channels": 1,
+        "color": "grayscale",
+        "invert": False,
+        "dtype": "uint8",
+        "mean": 0.0,
+        "std": 1.0,
+    }
     dataset = metadata["dataset"]
     assert dataset["name"] == "fashion-mnist" and dataset["sizes"] == {"train": 3600, "validation": 400, "test": 10000}
     training = metadata["training"]
@@ -76,16 +84,26 @@ def test_refuses_a_folder_that_is_not_a_model_folder(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_mobilenet_v2_from_scratch_trains_end_to_end_on_an_image_folder(image_folder: Path, tmp_path: Path) -> None:
-    result = train(TrainConfig(
-        data=DataConfig(data_path=image_folder), model="mobilenet_v2",
-        options=ModelOptions(alpha=0.35, input_size=32, weights="none"),
-        hparams=HyperParams(epochs=4, batch_size=16), output=tmp_path / "photos-mobilenet",
-    ))
+    result = train(
+        TrainConfig(
+            data=DataConfig(data_path=image_folder),
+            model="mobilenet_v2",
+            options=ModelOptions(alpha=0.35, input_size=32, weights="none"),
+            hparams=HyperParams(epochs=4, batch_size=16),
+            output=tmp_path / "photos-mobilenet",
+        )
+    )
     assert result.input.height == 32 and result.input.channels == 3
     metadata = ModelFolder(result.folder).load()
     assert metadata.labels == ["bag", "sneaker", "trouser"]
     assert metadata.dataset["path"] == str(image_folder.resolve())
-    assert metadata.training["options"] == {"alpha": 0.35, "input_size": 32, "weights": "none", "dropout": 0.2, "fine_tune": 0}
+    assert metadata.training["options"] == {
+        "alpha": 0.35,
+        "input_size": 32,
+        "weights": "none",
+        "dropout": 0.2,
+        "fine_tune": 0,
+    }
     history = result.history
     assert history["loss"][-1] < history["loss"][0], "the network learns"
     assert np.isfinite(result.test_accuracy)
@@ -95,9 +113,13 @@ def test_mobilenet_v2_from_scratch_trains_end_to_end_on_an_image_folder(image_fo
 def test_mobilenet_v2_from_scratch_learns_well_above_chance(tmp_path: Path) -> None:
     # Keras' MobileNetV2 BatchNorm (momentum 0.999) once left a learning model at chance in
     # inference mode; this catches that and any other train/inference mismatch.
-    result = train(TrainConfig(
-        data=DataConfig(limit=3000), model="mobilenet_v2", options=ModelOptions(alpha=0.35, input_size=32, weights="none"),
-        hparams=HyperParams(epochs=3), output=tmp_path / "mobilenet",
-    ))
+    result = train(
+        TrainConfig(
+            data=DataConfig(limit=3000),
+            model="mobilenet_v2",
+            options=ModelOptions(alpha=0.35, input_size=32, weights="none"),
+            hparams=HyperParams(epochs=3),
+            output=tmp_path / "mobilenet",
+        )
+    )
     assert result.test_accuracy > 0.25, f"10 classes: chance is 0.1, got {result.test_accuracy:.3f}"
-
