@@ -1,19 +1,22 @@
-"""The read side of the model-folder format: file names, schema version, input spec, labels.
+"""The read side of the model-folder format: file names, schema, typed metadata records, labels.
 
 A model folder (``models/<name>/``) holds ``model.keras``, ``model_<precision>.tflite``
-variants, ``labels.txt`` and ``metadata.json``. The device only needs this module to
-understand a folder; ``pipeline.bundle`` builds the writing side on top of it, so names
-and the schema live in one place.
+variants, ``labels.txt`` and ``metadata.json``. This is the one module that parses
+``metadata.json`` (``FolderMetadata``, ``VariantRecord``, ``TensorQuantization``; numpy only), for
+the device's predictor and for ``pipeline`` alike; ``pipeline.bundle`` keeps only the write side.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .choices import Precision
 from .errors import LabelsError, MetadataError
 
 SCHEMA_VERSION = 1
@@ -25,7 +28,7 @@ VARIANT_PREFIX = "model_"
 VARIANT_SUFFIX = ".tflite"
 # When a folder is given instead of a file, the first variant present wins: the
 # integer model is the one that is made to ship to a device.
-VARIANT_PREFERENCE = ("int8", "dynamic", "float16", "float32")
+VARIANT_PREFERENCE = (Precision.INT8, Precision.DYNAMIC, Precision.FLOAT16, Precision.FLOAT32)
 COLORS = ("rgb", "grayscale")
 
 
@@ -100,28 +103,19 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
 
 
 def read_metadata(folder: Path) -> dict[str, Any]:
-    """Read and check ``metadata.json`` of a model folder (schema, task, input block)."""
+    """metadata.json of a model folder as checked JSON (schema, task, input, labels, variants)."""
     path = Path(folder) / METADATA_FILE
     data = read_json_object(path, "metadata.json")
-    schema = data.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool):
-        raise MetadataError(f"{path}: 'schema' must be an integer; the file is damaged")
-    if schema > SCHEMA_VERSION:
-        raise MetadataError(
-            f"{path}: written with schema {schema}, newer than this version understands "
-            f"({SCHEMA_VERSION}); upgrade edge-pipeline/edge_runtime"
-        )
-    task = data.get("task", TASK)
-    if task != TASK:
-        raise MetadataError(f"{path}: task is {task!r}; only {TASK!r} models are supported")
+    _check_header(data, str(path))
     InputSpec.from_dict(data.get("input"), str(path))
-    labels = data.get("labels", [])
-    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
-        raise MetadataError(f"{path}: 'labels' must be a list of strings")
-    variants = data.get("variants", {})
-    if not isinstance(variants, dict):
-        raise MetadataError(f"{path}: 'variants' must be an object")
+    for precision, record in data.get("variants", {}).items():
+        VariantRecord.from_dict(precision, record, str(path))
     return data
+
+
+def load_metadata(folder: Path) -> FolderMetadata:
+    """metadata.json of a model folder as typed records; every problem is a one-line MetadataError."""
+    return FolderMetadata.from_dict(read_metadata(folder), str(Path(folder) / METADATA_FILE))
 
 
 def read_labels(path: Path) -> list[str]:
@@ -149,39 +143,188 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def variant_for_file(metadata: dict[str, Any], filename: str) -> tuple[str, dict[str, Any]] | None:
-    """The (precision, record) of ``metadata['variants']`` that describes ``filename``, if any."""
-    for precision, record in metadata.get("variants", {}).items():
-        if isinstance(record, dict) and record.get("file") == filename:
-            return precision, record
-    return None
-
-
-def verify_checksum(path: Path, record: dict[str, Any]) -> None:
+def verify_checksum(path: Path, record: VariantRecord | None) -> None:
     """Raise MetadataError when a file does not match the sha256 recorded in metadata.json."""
-    expected = record.get("sha256")
-    if not expected:
+    if record is None or not record.sha256:
         return
-    if sha256_file(path) != expected:
+    if sha256_file(path) != record.sha256:
         raise MetadataError(
             f"{path}: contents do not match the sha256 in {METADATA_FILE} (damaged or replaced "
             f"file); copy the folder again or re-run `edge-pipeline convert`"
         )
 
 
-def variant_candidates(folder: Path, metadata: dict[str, Any] | None) -> list[Path]:
+def variant_candidates(folder: Path, metadata: FolderMetadata | None) -> list[Path]:
     """A folder's model files, best first: the recommended variant, then by preference, then the rest."""
     folder = Path(folder)
-    preferred = []
-    if metadata and isinstance(metadata.get("recommended"), str):
-        preferred.append(metadata["recommended"])
+    preferred = [metadata.recommended] if metadata and metadata.recommended else []
     preferred.extend(VARIANT_PREFERENCE)
     ordered = [folder / variant_filename(p) for p in dict.fromkeys(preferred)]
     ordered = [path for path in ordered if path.is_file()]
     return ordered + [path for path in sorted(folder.glob(f"*{VARIANT_SUFFIX}")) if path not in ordered]
 
 
-def choose_variant(folder: Path, metadata: dict[str, Any] | None) -> Path | None:
-    """The model file to use when a folder is given, ignoring the interpreter (see predictor.choose_model)."""
+def choose_variant(folder: Path, metadata: FolderMetadata | None) -> Path | None:
+    """The model file to use when a folder is given, ignoring the interpreter (see predictor.resolve_model)."""
     candidates = variant_candidates(folder, metadata)
     return candidates[0] if candidates else None
+
+
+# --- typed records: the one parser of metadata.json ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TensorQuantization:
+    """dtype and affine quantization of a model input or output: real = (q - zero_point) * scale; scale 0: float."""
+
+    dtype: str
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and self.dtype in ("int8", "uint8", "int16", "int32")
+
+    @classmethod
+    def of(cls, details: dict[str, Any]) -> TensorQuantization:
+        """From an interpreter's get_input_details()/get_output_details() entry."""
+        scale, zero_point = details.get("quantization", (0.0, 0))
+        return cls(np.dtype(details["dtype"]).name, float(scale), int(zero_point))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorQuantization:
+        return cls(str(data["dtype"]), float(data.get("scale", 0.0)), int(data.get("zero_point", 0)))
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    """One .tflite file of the folder, as recorded in metadata.json."""
+
+    precision: str
+    file: str
+    bytes: int
+    sha256: str
+    input: TensorQuantization
+    output: TensorQuantization
+    route: str
+    io_type: str | None = None
+    calibration_samples: int | None = None
+    seconds: float | None = None
+    min_runtime: str | None = None  # oldest TFLite runtime that runs the file (from the file itself)
+    ops: dict[str, int] | None = None  # each operator's highest version in the file
+    settings: dict[str, Any] | None = None  # converter flags beyond the precision's own (e.g. for --target-runtime)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("precision")
+        return data
+
+    @classmethod
+    def from_dict(cls, precision: str, data: Any, where: str = METADATA_FILE) -> VariantRecord:
+        try:
+            return cls(
+                precision=precision,
+                file=str(data["file"]),
+                bytes=int(data["bytes"]),
+                sha256=str(data["sha256"]),
+                input=TensorQuantization.from_dict(data["input"]),
+                output=TensorQuantization.from_dict(data["output"]),
+                route=str(data.get("route", "unknown")),
+                io_type=data.get("io_type"),
+                calibration_samples=data.get("calibration_samples"),
+                seconds=data.get("seconds"),
+                min_runtime=data.get("min_runtime"),
+                ops=data.get("ops"),
+                settings=data.get("settings"),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise MetadataError(
+                f"{where}: variant {precision!r} is malformed ({error!r}); re-run `edge-pipeline convert`"
+            ) from None
+
+
+@dataclass
+class FolderMetadata:
+    """metadata.json of a model folder. `dataset` and `training` are owned by their stages."""
+
+    name: str
+    labels: list[str]
+    input: InputSpec
+    dataset: dict[str, Any]
+    training: dict[str, Any]
+    variants: dict[str, VariantRecord] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conversion: dict[str, Any] | None = None
+    recommended: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "name": self.name,
+            "task": TASK,
+            "labels": list(self.labels),
+            "input": self.input.to_dict(),
+            "output": {"classes": len(self.labels), "activation": "softmax"},
+            "dataset": self.dataset,
+            "training": self.training,
+            "variants": {p: v.to_dict() for p, v in self.variants.items()},
+            "conversion": self.conversion,
+            "files": self.files,
+            "recommended": self.recommended,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "versions": self.versions,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = METADATA_FILE) -> FolderMetadata:
+        """Parse and check a metadata.json object; every problem is a one-line MetadataError."""
+        _check_header(data, where)
+        for key in ("name", "labels", "input", "dataset", "training"):
+            if key not in data:
+                raise MetadataError(f"{where}: metadata.json has no {key!r}; the file is incomplete or damaged")
+        if not isinstance(data["dataset"], dict) or not isinstance(data["training"], dict):
+            raise MetadataError(f"{where}: metadata.json 'dataset' and 'training' must be objects")
+        files = data.get("files") or {}
+        if not isinstance(files, dict):
+            raise MetadataError(f"{where}: metadata.json 'files' must be an object")
+        return cls(
+            name=str(data["name"]),
+            labels=list(data["labels"]),
+            input=InputSpec.from_dict(data["input"], where),
+            dataset=data["dataset"],
+            training=data["training"],
+            variants={p: VariantRecord.from_dict(p, v, where) for p, v in (data.get("variants") or {}).items()},
+            files=files,
+            conversion=data.get("conversion"),
+            recommended=data.get("recommended"),
+            created_at=str(data.get("created_at", "")),
+            updated_at=str(data.get("updated_at", "")),
+            versions=dict(data.get("versions") or {}),
+        )
+
+    def variant_for_file(self, filename: str) -> VariantRecord | None:
+        """The variant record that describes `filename`, if any."""
+        return next((v for v in self.variants.values() if v.file == filename), None)
+
+
+def _check_header(data: dict[str, Any], where: str) -> None:
+    schema = data.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise MetadataError(f"{where}: 'schema' must be an integer; the file is damaged")
+    if schema > SCHEMA_VERSION:
+        raise MetadataError(
+            f"{where}: written with schema {schema}, newer than this version understands "
+            f"({SCHEMA_VERSION}); upgrade edge-pipeline/edge_runtime"
+        )
+    task = data.get("task", TASK)
+    if task != TASK:
+        raise MetadataError(f"{where}: task is {task!r}; only {TASK!r} models are supported")
+    labels = data.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise MetadataError(f"{where}: 'labels' must be a list of strings")
+    if not isinstance(data.get("variants", {}), dict):
+        raise MetadataError(f"{where}: 'variants' must be an object")

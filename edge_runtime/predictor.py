@@ -14,7 +14,7 @@ from . import model_folder
 from .backends import AUTO, Backend, get_backend, invoke, load_interpreter, native_stderr_captured, read_model_bytes
 from .errors import LabelsError, MetadataError, ModelError, RuntimeTooOldError, UsageError
 from .images import ImageSource, load_pixels
-from .model_folder import InputSpec
+from .model_folder import FolderMetadata, InputSpec, TensorQuantization
 from .tflite_file import ModelRequirements, read_requirements
 
 # TensorFlow's label_image defaults, used for float models that come without metadata.
@@ -36,30 +36,12 @@ class Classification:
 
 
 @dataclass(frozen=True)
-class Quantization:
-    """Affine quantization of a tensor: real = (q - zero_point) * scale; scale 0 means float."""
-
-    dtype: np.dtype
-    scale: float
-    zero_point: int
-
-    @property
-    def quantized(self) -> bool:
-        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
-
-    @classmethod
-    def of(cls, details: dict[str, Any]) -> Quantization:
-        scale, zero_point = details.get("quantization", (0.0, 0))
-        return cls(np.dtype(details["dtype"]), float(scale), int(zero_point))
-
-
-@dataclass(frozen=True)
 class ModelChoice:
     """The model file to run, the folder metadata describing it, and why it was picked from a folder."""
 
     path: Path
     folder: Path | None
-    metadata: dict[str, Any] | None
+    metadata: FolderMetadata | None
     note: str | None = None  # one line: which variant of a folder, and why
     fallbacks: tuple[Path, ...] = ()  # further variants this interpreter should run, best first
 
@@ -72,7 +54,7 @@ def resolve_model(model: Path, backend: Backend | None = None) -> ModelChoice:
     folder = model if model.is_dir() else model.parent
     metadata = None
     if (folder / model_folder.METADATA_FILE).is_file():
-        metadata = model_folder.read_metadata(folder)
+        metadata = model_folder.load_metadata(folder)
     note, fallbacks = None, ()
     if model.is_dir():
         candidates = model_folder.variant_candidates(model, metadata)
@@ -81,7 +63,7 @@ def resolve_model(model: Path, backend: Backend | None = None) -> ModelChoice:
         runnable = _runnable(candidates, backend) if backend is not None else candidates
         model, fallbacks = runnable[0], tuple(runnable[1:])
         note = _choice_note(model, candidates[0], backend)
-    if metadata is not None and model_folder.variant_for_file(metadata, model.name) is None:
+    if metadata is not None and metadata.variant_for_file(model.name) is None:
         metadata = None  # a .tflite dropped into the folder by hand: metadata does not describe it
     return ModelChoice(model, folder if metadata is not None else None, metadata, note, fallbacks)
 
@@ -164,8 +146,8 @@ class Predictor:
         )
         self.threads = threads
         self._input, self._output = self._check_signature()
-        self.input_quantization = Quantization.of(self._input)
-        self.output_quantization = Quantization.of(self._output)
+        self.input_quantization = TensorQuantization.of(self._input)
+        self.output_quantization = TensorQuantization.of(self._output)
         self.spec = self._input_spec(input_mean, input_std, invert)
         self.assumptions = self._assumptions(input_mean, input_std)
         # label_image feeds raw pixels to quantized models; only explicit normalisation changes that.
@@ -177,8 +159,7 @@ class Predictor:
     def _load(self, choice: ModelChoice, threads: int | None, verify: bool) -> tuple[Any, ModelChoice]:
         """Load the chosen file; if the interpreter still lacks an op version, the folder's next variant."""
         if choice.metadata is not None and verify:
-            _, record = model_folder.variant_for_file(choice.metadata, choice.path.name) or ("", {})
-            model_folder.verify_checksum(choice.path, record)
+            model_folder.verify_checksum(choice.path, choice.metadata.variant_for_file(choice.path.name))
         try:
             interpreter, _ = load_interpreter(choice.path, threads, self.backend.name)
         except RuntimeTooOldError as error:
@@ -196,8 +177,8 @@ class Predictor:
     @property
     def variant(self) -> str | None:
         """The precision of the running file when its folder's metadata describes it."""
-        found = model_folder.variant_for_file(self.metadata, self.model_path.name) if self.metadata else None
-        return found[0] if found else None
+        found = self.metadata.variant_for_file(self.model_path.name) if self.metadata else None
+        return found.precision if found else None
 
     @property
     def num_classes(self) -> int:
@@ -237,7 +218,7 @@ class Predictor:
     def _input_spec(self, input_mean: float | None, input_std: float | None, invert: bool | None) -> InputSpec:
         _, height, width, channels = (int(v) for v in self._input["shape"])
         if self.metadata is not None:
-            spec = InputSpec.from_dict(self.metadata["input"])
+            spec = self.metadata.input
             if (spec.height, spec.width, spec.channels) != (height, width, channels):
                 raise MetadataError(
                     f"{self.folder}/metadata.json: input {spec.height}x{spec.width}x{spec.channels} "
@@ -280,8 +261,8 @@ class Predictor:
         return [f"{self.model_path.name} has no metadata.json beside it: {how}"]
 
     def _labels(self, labels: str | Path | Sequence[str] | None) -> list[str]:
-        if labels is None and self.metadata is not None and self.metadata.get("labels"):
-            return fit_labels(list(self.metadata["labels"]), self.num_classes, f"{self.folder}/metadata.json")
+        if labels is None and self.metadata is not None and self.metadata.labels:
+            return fit_labels(list(self.metadata.labels), self.num_classes, f"{self.folder}/metadata.json")
         beside = (self.folder or self.model_path.parent) / model_folder.LABELS_FILE
         if labels is None and beside.is_file():
             labels = beside  # the folder's, or a labels.txt copied next to a bare .tflite
@@ -299,7 +280,7 @@ class Predictor:
         quant = self.input_quantization
         if quant.quantized and self._raw_quantized_input:
             values = pixels.astype(np.int32)
-            if quant.dtype == np.int8:
+            if quant.dtype == "int8":
                 values = values - 128  # int8 counterpart of feeding raw uint8 pixels
             return values.astype(quant.dtype)
         raw_pixels = self.spec.mean == 0.0 and self.spec.std == 1.0
@@ -378,11 +359,11 @@ class Predictor:
         """What `edge-runtime info` shows: tensors, quantization, op count, metadata."""
 
         def tensor(details: dict[str, Any]) -> dict[str, Any]:
-            quant = Quantization.of(details)
+            quant = TensorQuantization.of(details)
             return {
                 "name": details["name"],
                 "shape": [int(v) for v in details.get("shape_signature", details["shape"])],
-                "dtype": quant.dtype.name,
+                "dtype": quant.dtype,
                 "quantization": {"scale": quant.scale, "zero_point": quant.zero_point} if quant.quantized else None,
             }
 
@@ -399,7 +380,7 @@ class Predictor:
             "op_types": ops,
             "labels": len(self.labels),
             "input_spec": self.spec.to_dict(),
-            "metadata": self.metadata,
+            "metadata": self.metadata.to_dict() if self.metadata else None,
         }
 
 

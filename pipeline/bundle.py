@@ -26,13 +26,19 @@ import os
 import platform
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_runtime import model_folder as layout
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.model_folder import InputSpec, read_json_object, sha256_file, variant_filename
+from edge_runtime.model_folder import (
+    FolderMetadata,
+    TensorQuantization,
+    VariantRecord,
+    read_json_object,
+    sha256_file,
+    variant_filename,
+)
 
 from .errors import FolderError
 from .signals import interrupts_deferred
@@ -132,126 +138,15 @@ def atomic_write_json(path: Path, data: Any) -> None:
 # --- metadata --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """dtype and quantization of a model input or output."""
-
-    dtype: str
-    scale: float = 0.0
-    zero_point: int = 0
+# The records are edge_runtime's (the one parser of metadata.json); these names are the pipeline's.
+TensorInfo = TensorQuantization
+VariantInfo = VariantRecord
+Metadata = FolderMetadata
 
 
-@dataclass(frozen=True)
-class VariantInfo:
-    """One .tflite file of the folder, as recorded in metadata.json."""
-
-    precision: str
-    file: str
-    bytes: int
-    sha256: str
-    input: TensorInfo
-    output: TensorInfo
-    route: str
-    io_type: str | None = None
-    calibration_samples: int | None = None
-    seconds: float | None = None
-    min_runtime: str | None = None  # oldest TFLite runtime that runs the file (from the file itself)
-    ops: dict[str, int] | None = None  # each operator's highest version in the file
-    settings: dict[str, Any] | None = None  # converter flags beyond the precision's own (e.g. for --target-runtime)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("precision")
-        return data
-
-    @classmethod
-    def from_dict(cls, precision: str, data: dict[str, Any]) -> VariantInfo:
-        try:
-            return cls(
-                precision=precision,
-                file=str(data["file"]),
-                bytes=int(data["bytes"]),
-                sha256=str(data["sha256"]),
-                input=TensorInfo(**data["input"]),
-                output=TensorInfo(**data["output"]),
-                route=str(data.get("route", "unknown")),
-                io_type=data.get("io_type"),
-                calibration_samples=data.get("calibration_samples"),
-                seconds=data.get("seconds"),
-                min_runtime=data.get("min_runtime"),
-                ops=data.get("ops"),
-                settings=data.get("settings"),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise FolderError(
-                f"{METADATA_FILE}: variant {precision!r} is malformed ({error!r}); re-run `edge-pipeline convert`"
-            ) from None
-
-
-@dataclass
-class Metadata:
-    """metadata.json of a model folder. `dataset` and `training` are owned by their stages."""
-
-    name: str
-    labels: list[str]
-    input: InputSpec
-    dataset: dict[str, Any]
-    training: dict[str, Any]
-    variants: dict[str, VariantInfo] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    conversion: dict[str, Any] | None = None
-    recommended: str | None = None
-    created_at: str = field(default_factory=now)
-    updated_at: str = field(default_factory=now)
-    versions: dict[str, str] = field(default_factory=library_versions)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA_VERSION,
-            "name": self.name,
-            "task": layout.TASK,
-            "labels": list(self.labels),
-            "input": self.input.to_dict(),
-            "output": {"classes": len(self.labels), "activation": "softmax"},
-            "dataset": self.dataset,
-            "training": self.training,
-            "variants": {p: v.to_dict() for p, v in self.variants.items()},
-            "conversion": self.conversion,
-            "files": self.files,
-            "recommended": self.recommended,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "versions": self.versions,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: Path) -> Metadata:
-        for key in ("name", "labels", "input", "dataset", "training"):
-            if key not in data:
-                raise FolderError(f"{where}: metadata.json has no {key!r}; the file is incomplete or damaged")
-        if not isinstance(data["dataset"], dict) or not isinstance(data["training"], dict):
-            raise FolderError(f"{where}: metadata.json 'dataset' and 'training' must be objects")
-        variants = data.get("variants") or {}
-        files = data.get("files") or {}
-        if not isinstance(files, dict):
-            raise FolderError(f"{where}: metadata.json 'files' must be an object")
-        return cls(
-            name=str(data["name"]),
-            labels=list(data["labels"]),
-            input=InputSpec.from_dict(data["input"], str(where)),
-            dataset=data["dataset"],
-            training=data["training"],
-            variants={p: VariantInfo.from_dict(p, v) for p, v in variants.items()},
-            files=files,
-            conversion=data.get("conversion"),
-            recommended=data.get("recommended"),
-            created_at=str(data.get("created_at", "")),
-            updated_at=str(data.get("updated_at", "")),
-            versions=dict(data.get("versions") or {}),
-        )
-
-    def identity(self) -> dict[str, Any]:
-        return model_identity(self.training.get("model"), self.dataset)
+def new_metadata(**fields: Any) -> Metadata:
+    """A fresh metadata.json record, stamped with the time and the library versions that made it."""
+    return Metadata(**fields, created_at=now(), updated_at=now(), versions=library_versions())
 
 
 def model_identity(model: str | None, dataset: dict[str, Any]) -> dict[str, Any]:
@@ -367,10 +262,9 @@ class ModelFolder:
                 f"--output {self.path}`"
             )
         try:
-            data = layout.read_metadata(self.path)
+            return layout.load_metadata(self.path)
         except EdgeRuntimeError as error:
             raise FolderError(str(error)) from None
-        return Metadata.from_dict(data, self.metadata_path)
 
     def verified(self, name: str, metadata: Metadata) -> Path:
         """Path of a file after checking it exists and matches its checksum in metadata.json."""
@@ -437,8 +331,8 @@ class ModelFolder:
             raise FolderError(
                 f"{self.path}: has an unreadable metadata.json; pass --overwrite to replace the model in it"
             ) from None
-        if existing.identity() != identity:
-            old = existing.identity()
+        old = model_identity(existing.training.get("model"), existing.dataset)
+        if old != identity:
             raise FolderError(
                 f"{self.path}: holds a different model ({old['model']} on {old['path'] or old['dataset']}); "
                 f"pass --overwrite to replace it or choose another --output"

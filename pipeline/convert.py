@@ -23,7 +23,6 @@ import numpy as np
 from edge_runtime.backends import load_interpreter, native_stderr_captured
 from edge_runtime.errors import ModelError
 from edge_runtime.model_folder import variant_filename
-from edge_runtime.predictor import Quantization
 from edge_runtime.tflite_file import ModelRequirements, parse_version, read_requirements
 
 from . import bundle
@@ -214,8 +213,7 @@ def _first_line(error: BaseException, native: list[str]) -> str:
 
 
 def _tensor_info(details: dict[str, Any]) -> TensorInfo:
-    quant = Quantization.of(details)
-    return TensorInfo(quant.dtype.name, quant.scale, quant.zero_point)
+    return TensorInfo.of(details)
 
 
 @dataclass(frozen=True)

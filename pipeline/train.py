@@ -415,7 +415,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
             tx.write_json(bundle.SPLIT_JSON, dataset.files)
         else:
             tx.remove(bundle.SPLIT_JSON)
-        metadata = Metadata(
+        metadata = bundle.new_metadata(
             name=config.model_name,
             labels=labels,
             input=spec,
