@@ -141,7 +141,7 @@ def mobilenet_224(work: Path, alpha: float) -> dict[str, Path]:
     import keras
 
     from edge_runtime.model_folder import InputSpec
-    from pipeline.convert import ConversionRoutes, converter_settings
+    from pipeline.conversion import Converter, Recipe
     from pipeline.models import build_model
 
     folder = work / f"mobilenet_v2-a{alpha}-224px-untrained"
@@ -153,9 +153,9 @@ def mobilenet_224(work: Path, alpha: float) -> dict[str, Path]:
     model = build_model("mobilenet_v2", InputSpec(224, 224, 3), 1000, ModelOptions(alpha=alpha, weights="none"))
     calibration = np.random.default_rng(0).uniform(0, 255, (32, 224, 224, 3)).astype(np.float32)
     with tempfile.TemporaryDirectory() as workdir:
-        routes = ConversionRoutes(model, Path(workdir))
+        converter = Converter(model, Path(workdir))
         for precision, path in paths.items():
-            path.write_bytes(routes.saved_model(converter_settings(precision, "int8", calibration)))
+            path.write_bytes(converter.convert(Recipe.for_precision(precision), "saved-model", calibration).content)
     return paths
 
 

@@ -21,6 +21,7 @@ from edge_runtime.bench import LatencyStats, fill_inputs, time_invokes
 
 from . import bundle
 from .bundle import ModelFolder
+from .choices import Precision, parse_precisions
 from .errors import UsageError
 from .progress import Reporter, SilentReporter
 
@@ -34,7 +35,7 @@ class BenchmarkConfig:
     warmup: int = 20
     runs: int = 200
     rounds: int = 10  # runs are split into this many interleaved rounds
-    precisions: tuple[str, ...] | None = None
+    precisions: tuple[Precision, ...] | None = None
     memory: bool = True  # measure peak memory in a separate process per variant
 
     def __post_init__(self) -> None:
@@ -48,11 +49,8 @@ class BenchmarkConfig:
             raise UsageError(f"--runs must be at least 1, got {self.runs}")
         if self.rounds < 1:
             raise UsageError(f"--rounds must be at least 1, got {self.rounds}")
-        unknown = [p for p in self.precisions or () if p not in bundle.PRECISIONS]
-        if unknown:
-            raise UsageError(
-                f"unknown precision {', '.join(map(repr, unknown))}; choose from {', '.join(bundle.PRECISIONS)}"
-            )
+        if self.precisions is not None:
+            object.__setattr__(self, "precisions", parse_precisions(self.precisions))
 
 
 @dataclass

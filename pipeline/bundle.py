@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_runtime import model_folder as layout
+from edge_runtime.choices import Precision
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.model_folder import (
     FolderMetadata,
@@ -58,7 +59,7 @@ REPORT_CSV = "report.csv"
 TRADEOFF_PNG = "tradeoff.png"
 CONFUSION_PNG = "confusion.png"
 SAMPLES_PNG = "samples.png"
-PRECISIONS = ("float32", "float16", "dynamic", "int8")
+PRECISIONS = Precision.values()  # every variant, in the order folders and reports list them
 # Files made from model.keras: a new training run makes them stale, so it removes them.
 DERIVED_FILES = (
     *(variant_filename(p) for p in PRECISIONS),

@@ -23,7 +23,18 @@ from rich.console import Console
 from edge_runtime.backends import native_stderr_captured
 from edge_runtime.errors import EdgeRuntimeError
 
-from .errors import GateFailed, Interrupted, PipelineError, UsageError, cause
+from .cli_options import (
+    BENCH,
+    CONVERT,
+    OPTIONS,
+    RELOCATE,
+    TRAIN,
+    moved,
+    precisions,
+    thread_counts,
+    train_config,
+)
+from .errors import GateFailed, Interrupted, PipelineError, cause
 
 PROG = "edge-pipeline"
 app = typer.Typer(
@@ -37,140 +48,6 @@ console = Console()
 if not console.is_terminal and not os.environ.get("COLUMNS"):
     console.width = 160  # logs and pipes: rich would squeeze the tables into 80 columns
 error_console = Console(stderr=True)
-
-
-@dataclass(frozen=True)
-class Opt:
-    """One command-line option: its type, default and help, shared by every command using it."""
-
-    type: Any
-    default: Any
-    help: str
-    flags: tuple[str, ...] = ()
-    argument: bool = False
-
-    def parameter(self, name: str) -> inspect.Parameter:
-        info = (
-            typer.Argument(help=self.help, metavar=name.upper())
-            if self.argument
-            else typer.Option(*self.flags, help=self.help)
-        )
-        return inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, default=self.default, annotation=Annotated[self.type, info]
-        )
-
-
-HELP_PRECISION = "float32, float16, dynamic or int8; repeat for several (default: all)"
-OPTIONS: dict[str, Opt] = {
-    "model_dir": Opt(Path, ..., "model folder (models/<name>)", argument=True),
-    # data
-    "dataset": Opt(str, "fashion-mnist", "named dataset: fashion-mnist, mnist or cifar10"),
-    "data": Opt(Path | None, None, "folder of images with one sub-folder per class, instead of --dataset"),
-    "data_moved": Opt(
-        Path | None, None, "where the image folder the model was trained on is now, if it moved", ("--data",)
-    ),
-    "data_dir": Opt(Path | None, None, "where to look first for a named dataset's files"),
-    "validation_split": Opt(float, 0.1, "share of the training images held out for validation"),
-    "test_split": Opt(float, 0.1, "share of an image folder held out for testing"),
-    "limit": Opt(int | None, None, "use at most this many training images (quick runs)"),
-    "download": Opt(
-        bool, True, "let Keras download a named dataset that is not on disk", ("--download/--no-download",)
-    ),
-    # model
-    "model": Opt(str, "cnn", "cnn, mobilenet_v2, mlp or vgg16"),
-    "alpha": Opt(float, 1.0, "MobileNetV2 width multiplier: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4"),
-    "input_size": Opt(int | None, None, "square input size in pixels (default: the dataset's, 96 for mobilenet_v2)"),
-    "weights": Opt(str, "imagenet", "backbone weights: imagenet, none, or a local .h5/.weights.h5 file"),
-    "fine_tune": Opt(int, 0, "after training the head, unfreeze this many top layers of a pretrained backbone"),
-    "fine_tune_epochs": Opt(int, 5, "epochs of the fine-tuning phase"),
-    "dropout": Opt(float, 0.2, "dropout before the classifier of transfer models"),
-    # training
-    "epochs": Opt(int, 12, "maximum epochs (early stopping on validation loss keeps the best)"),
-    "batch_size": Opt(
-        int | None,
-        None,
-        "images per training step (default: 128, smaller when an epoch would have fewer than 20 steps)",
-    ),
-    "learning_rate": Opt(float | None, None, "initial learning rate, cosine-decayed (default: the model's)"),
-    "seed": Opt(int, 42, "seed for splits, shuffling and initial weights"),
-    "patience": Opt(int, 4, "epochs without a better validation loss before stopping"),
-    "label_smoothing": Opt(
-        float, 0.1, "label smoothing of the loss (bounds the logits, which int8 then resolves finely)"
-    ),
-    "augment": Opt(bool, False, "random rotation, shift, shear and zoom while training", ("--augment/--no-augment",)),
-    "flip": Opt(
-        bool,
-        False,
-        "random horizontal flips while training (clothing, objects; never digits or text)",
-        ("--flip/--no-flip",),
-    ),
-    "invert": Opt(
-        bool,
-        False,
-        "invert colours (255 - x) before the model, in training and on the device",
-        ("--invert/--no-invert",),
-    ),
-    "tensorboard": Opt(Path | None, None, "write TensorBoard logs to this folder"),
-    "output": Opt(Path | None, None, "model folder to write (default: models/<dataset>-<model>)"),
-    "name": Opt(str | None, None, "model name (default: the --output folder name, else <dataset>-<model>)"),
-    "overwrite": Opt(bool, False, "replace a different model already in the output folder"),
-    # conversion
-    "precision": Opt(list[str] | None, None, HELP_PRECISION),
-    "io_type": Opt(str, "int8", "int8 model's input/output type: int8, uint8 (Edge TPU-era tools) or float32"),
-    "calibration_samples": Opt(
-        int | None,
-        None,
-        "class-balanced training images to calibrate int8 on (default: 300, or all of them when there are fewer)",
-    ),
-    "route": Opt(str, "auto", "conversion route: auto, saved-model or keras-litert"),
-    "target_runtime": Opt(
-        str | None,
-        None,
-        "oldest TFLite runtime every variant must run on, e.g. 2.14 for tflite-runtime "
-        "(default: the newest); a precision that cannot is skipped",
-    ),
-    # evaluation and report
-    "max_drop": Opt(
-        float,
-        1.0,
-        "percentage points of top-1 accuracy a variant may lose against Keras (never finer than one "
-        "test image); evaluate and run exit 1 if one loses more, report marks it",
-    ),
-    "samples": Opt(int, 24, "test images in the report's picture grid"),
-    # benchmark
-    "threads": Opt(str, "1,2,4", "thread counts to time, comma-separated"),
-    "warmup": Opt(int, 20, "untimed invokes before timing"),
-    "runs": Opt(int, 200, "timed invokes per variant and thread count"),
-    "rounds": Opt(int, 10, "interleaved rounds the runs are split into"),
-    "eval_threads": Opt(int | None, None, "interpreter threads for evaluation (default: all cores)", ("--threads",)),
-}
-DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit", "download"]
-RELOCATE = ["data_moved", "data_dir"]
-TRAIN = [
-    *DATA,
-    "model",
-    "alpha",
-    "input_size",
-    "weights",
-    "fine_tune",
-    "fine_tune_epochs",
-    "dropout",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "seed",
-    "patience",
-    "label_smoothing",
-    "augment",
-    "flip",
-    "invert",
-    "tensorboard",
-    "output",
-    "name",
-    "overwrite",
-]
-CONVERT = ["precision", "io_type", "calibration_samples", "route", "target_runtime"]
-BENCH = ["threads", "warmup", "runs", "rounds"]
 
 
 def command(name: str, options: Sequence[str], help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -200,87 +77,6 @@ def command(name: str, options: Sequence[str], help_text: str) -> Callable[[Call
     return register
 
 
-# --- option values to stage configs -------------------------------------------------------------
-
-
-def _data_config(v: dict[str, Any]) -> Any:
-    from .data import DataConfig
-
-    return DataConfig(
-        dataset=v["dataset"],
-        data_path=v["data"],
-        data_dir=v["data_dir"],
-        validation_split=v["validation_split"],
-        test_split=v["test_split"],
-        seed=v["seed"],
-        limit=v["limit"],
-        allow_download=v["download"],
-    )
-
-
-def _train_config(v: dict[str, Any]) -> Any:
-    from .models import ModelOptions, check_options, get_spec
-    from .train import HyperParams, TrainConfig, augmentation_for
-
-    model_options = ModelOptions(
-        alpha=v["alpha"],
-        input_size=v["input_size"],
-        weights=v["weights"],
-        dropout=v["dropout"],
-        fine_tune=v["fine_tune"],
-    )
-    check_options(get_spec(v["model"]), model_options)
-    return TrainConfig(
-        data=_data_config(v),
-        model=v["model"],
-        options=model_options,
-        hparams=HyperParams(
-            epochs=v["epochs"],
-            batch_size=v["batch_size"],
-            learning_rate=v["learning_rate"],
-            patience=v["patience"],
-            fine_tune_epochs=v["fine_tune_epochs"],
-            seed=v["seed"],
-            label_smoothing=v["label_smoothing"],
-        ),
-        augmentation=augmentation_for(v["augment"], v["flip"]),
-        invert=v["invert"],
-        output=v["output"],
-        name=v["name"],
-        tensorboard=v["tensorboard"],
-        overwrite=v["overwrite"],
-    )
-
-
-def _moved(v: dict[str, Any]) -> Path | None:
-    """Where the training data is now: `--data` of convert/evaluate/report, or of `run` (the folder it trains on)."""
-    return v["data_moved"] if "data_moved" in v else v.get("data")
-
-
-def _precisions(values: list[str] | None) -> tuple[str, ...]:
-    from .bundle import PRECISIONS
-
-    if not values:
-        return PRECISIONS
-    names = tuple(dict.fromkeys(p.strip() for value in values for p in value.split(",") if p.strip()))
-    unknown = [p for p in names if p not in PRECISIONS]
-    if unknown or not names:
-        raise UsageError(
-            f"unknown precision {', '.join(map(repr, unknown)) or '(none)'}; choose from {', '.join(PRECISIONS)}"
-        )
-    return names
-
-
-def _thread_counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise UsageError(f"--threads wants whole numbers separated by commas, like 1,2,4; got {text!r}") from None
-    if not counts or any(c < 1 for c in counts):
-        raise UsageError(f"--threads wants whole numbers of at least 1, got {text!r}")
-    return tuple(dict.fromkeys(counts))
-
-
 # --- stages -------------------------------------------------------------------------------------
 
 
@@ -304,7 +100,7 @@ class Stages:
         from .evaluate import near_chance
         from .train import train
 
-        config = _train_config(v)
+        config = train_config(v)
         self._start("train")
         result = train(config, self.reporter)
         console.print(train_summary(result))
@@ -322,11 +118,11 @@ class Stages:
 
         config = ConvertConfig(
             folder=folder,
-            precisions=_precisions(v["precision"]),
+            precisions=precisions(v["precision"]),
             io_type=v["io_type"],
             calibration_samples=v["calibration_samples"],
             route=v["route"],
-            data_path=_moved(v),
+            data_path=moved(v),
             data_dir=v["data_dir"],
             target_runtime=v["target_runtime"],
         )
@@ -337,13 +133,12 @@ class Stages:
         from .console import disagreement_notes, drift_table
         from .evaluate import EvaluateConfig, evaluate
 
-        precisions = _precisions(v["precision"]) if v.get("precision") else None
         config = EvaluateConfig(
             folder=folder,
-            precisions=precisions,
+            precisions=precisions(v["precision"]) if v.get("precision") else None,
             max_drop=v["max_drop"],
             threads=v.get("eval_threads"),
-            data_path=_moved(v),
+            data_path=moved(v),
             data_dir=v["data_dir"],
         )
         self._start("evaluate")
@@ -375,7 +170,7 @@ class Stages:
         from .console import benchmark_table
 
         config = BenchmarkConfig(
-            folder=folder, threads=_thread_counts(v["threads"]), warmup=v["warmup"], runs=v["runs"], rounds=v["rounds"]
+            folder=folder, threads=thread_counts(v["threads"]), warmup=v["warmup"], runs=v["runs"], rounds=v["rounds"]
         )
         self._start("benchmark", needs_tensorflow=False)
         console.print(benchmark_table(benchmark(config, self.reporter)))
@@ -385,7 +180,7 @@ class Stages:
         from .report import ReportConfig, write_report
 
         config = ReportConfig(
-            folder=folder, max_drop=v["max_drop"], samples=v["samples"], data_path=_moved(v), data_dir=v["data_dir"]
+            folder=folder, max_drop=v["max_drop"], samples=v["samples"], data_path=moved(v), data_dir=v["data_dir"]
         )
         self._start("report")
         report = write_report(config, self.reporter)
@@ -505,9 +300,9 @@ def report_command(**v: Any) -> None:
 def run_command(**v: Any) -> None:
     stages = _stages()
     # Check every option before hours of work start.
-    _train_config(v)
-    _precisions(v["precision"])
-    _thread_counts(v["threads"])
+    train_config(v)
+    precisions(v["precision"])
+    thread_counts(v["threads"])
     folder = stages.train(v)
     stages.convert(folder, v)
     failure = stages.evaluate(folder, {**v, "precision": None})

@@ -20,6 +20,8 @@ from .image_folders import FolderListing, Progress, list_folder, load_folder, pe
 from .named_datasets import DEBIAN_DATASETS, IDX_FILES, NAMED_DATASETS, NamedDataset, NativeFormat, _read_idx
 from .tf_data import CACHE_BUDGET_BYTES, augmenter, model_input, model_input_array, tf_dataset
 
+DEFAULT_SEED = 42  # splits, shuffling and initial weights: the same seed gives the same model
+
 __all__ = [
     "CACHE_BUDGET_BYTES",
     "DEBIAN_DATASETS",
@@ -51,7 +53,7 @@ class DataConfig:
     data_dir: Path | None = None  # where to look first for named datasets
     validation_split: float = 0.1
     test_split: float = 0.1  # image folders only; named datasets have their own test set
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     limit: int | None = None  # use at most this many training+validation images
     allow_download: bool = True
 
@@ -95,7 +97,7 @@ class DataConfig:
             data_dir=directory,
             validation_split=float(record.get("validation_split", 0.1)),
             test_split=float(record.get("test_split") or 0.1),
-            seed=int(record.get("seed", 42)),
+            seed=int(record.get("seed", DEFAULT_SEED)),
             limit=record.get("limit"),
         )
 

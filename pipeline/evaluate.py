@@ -18,11 +18,13 @@ from edge_runtime.predictor import Predictor
 
 from . import bundle
 from .bundle import ModelFolder
+from .choices import Precision, parse_precisions
 from .data import DataConfig, load_dataset, model_input_array
 from .errors import DataError, UsageError
 from .progress import Reporter, SilentReporter
 
 CHUNK = 1000
+DEFAULT_MAX_DROP = 1.0  # percentage points of top-1 accuracy a variant may lose against Keras
 MAX_CONFUSION_CLASSES = 100
 BORDERLINE_MARGIN = 0.1  # Keras' own top-2 probabilities this close: a coin toss for any precision
 # A model whose accuracy is within this share of the way from chance to perfect has not learned:
@@ -90,8 +92,8 @@ class EvaluateConfig:
     """Which folder and variants to check, and how much accuracy may be lost."""
 
     folder: Path
-    precisions: tuple[str, ...] | None = None  # None: every variant in metadata.json
-    max_drop: float = 1.0  # percentage points of top-1 accuracy a variant may lose
+    precisions: tuple[Precision, ...] | None = None  # None: every variant in metadata.json
+    max_drop: float = DEFAULT_MAX_DROP
     threads: int | None = None
     data_path: Path | None = None
     data_dir: Path | None = None
@@ -101,11 +103,8 @@ class EvaluateConfig:
             raise UsageError(f"--max-drop must be between 0 and 100 percentage points, got {self.max_drop}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
-        unknown = [p for p in self.precisions or () if p not in bundle.PRECISIONS]
-        if unknown:
-            raise UsageError(
-                f"unknown precision {', '.join(map(repr, unknown))}; choose from {', '.join(bundle.PRECISIONS)}"
-            )
+        if self.precisions is not None:
+            object.__setattr__(self, "precisions", parse_precisions(self.precisions))
 
 
 @dataclass(frozen=True)

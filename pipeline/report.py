@@ -24,7 +24,7 @@ from . import bundle, plots
 from .bundle import Metadata, ModelFolder
 from .data import DataConfig, balanced_indices, load_dataset, model_input_array
 from .errors import DataError, FolderError, UsageError
-from .evaluate import disagreement_note, near_chance, resolution_note, within_budget
+from .evaluate import DEFAULT_MAX_DROP, disagreement_note, near_chance, resolution_note, within_budget
 from .progress import Reporter, SilentReporter
 
 # A variant this close to the fastest counts as "as fast"; then the smaller one wins, and
@@ -45,7 +45,7 @@ PURPOSE = {
 @dataclass(frozen=True)
 class ReportConfig:
     folder: Path
-    max_drop: float = 1.0
+    max_drop: float = DEFAULT_MAX_DROP
     samples: int = 24
     data_path: Path | None = None
     data_dir: Path | None = None

@@ -1,0 +1,292 @@
+"""Every command-line option once: its type, help, and a default read from the stage config it feeds.
+
+Each command names the options it takes, so `train` and `run` (which takes every stage's options)
+cannot drift apart, and no default is written twice: `tests/test_cli_options.py` checks that every
+option Typer registers defaults to its config's value. Choices are edge_runtime's str Enums, parsed
+by Typer with this project's one-line messages.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .benchmark import BenchmarkConfig
+from .choices import Choice, IoType, Precision, Route, parse, parse_precisions
+from .convert import ConvertConfig
+from .data import DataConfig
+from .errors import UsageError
+from .evaluate import EvaluateConfig
+from .models import ModelOptions
+from .report import ReportConfig
+from .train import HyperParams, TrainConfig
+
+
+def _choice(kind: type[Choice]) -> Callable[[str], Choice]:
+    """A Typer parser for one member of `kind`: Typer validates, the message is ours."""
+
+    def parser(text: str) -> Choice:
+        try:
+            return parse(kind, text)
+        except UsageError as error:
+            raise typer.BadParameter(str(error)) from None
+
+    return parser
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One command-line option. `source` is the (config class, field) whose default it shows."""
+
+    type: Any
+    help: str
+    source: tuple[type, str] | None = None
+    default: Any = None  # only for options without a config field (positional arguments, flags of the CLI)
+    flags: tuple[str, ...] = ()
+    argument: bool = False
+    parser: Callable[[str], Any] | None = None
+    metavar: str | None = None
+
+    @property
+    def value(self) -> Any:
+        """The default Typer shows and passes: the config's own, in the CLI's spelling."""
+        if self.source is None:
+            return self.default
+        default = getattr(*self.source)
+        if isinstance(default, Choice):
+            return default
+        if isinstance(default, tuple) and default and isinstance(default[0], int):
+            return ",".join(map(str, default))  # thread counts
+        return default
+
+    def parameter(self, name: str) -> inspect.Parameter:
+        if self.argument:
+            info = typer.Argument(help=self.help, metavar=name.upper())
+        else:
+            info = typer.Option(*self.flags, help=self.help, parser=self.parser, metavar=self.metavar)
+        annotation = Annotated[self.type, info]
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=self.value, annotation=annotation)
+
+
+def _choices(kind: type[Choice]) -> str:
+    return "|".join(kind.values())
+
+
+OPTIONS: dict[str, Opt] = {
+    "model_dir": Opt(Path, "model folder (models/<name>)", default=..., argument=True),
+    # data
+    "dataset": Opt(str, "named dataset: fashion-mnist, mnist or cifar10", (DataConfig, "dataset")),
+    "data": Opt(
+        Path | None, "folder of images with one sub-folder per class, instead of --dataset", (DataConfig, "data_path")
+    ),
+    "data_moved": Opt(
+        Path | None,
+        "where the image folder the model was trained on is now, if it moved",
+        (EvaluateConfig, "data_path"),
+        flags=("--data",),
+    ),
+    "data_dir": Opt(Path | None, "where to look first for a named dataset's files", (DataConfig, "data_dir")),
+    "validation_split": Opt(
+        float, "share of the training images held out for validation", (DataConfig, "validation_split")
+    ),
+    "test_split": Opt(float, "share of an image folder held out for testing", (DataConfig, "test_split")),
+    "limit": Opt(int | None, "use at most this many training images (quick runs)", (DataConfig, "limit")),
+    "download": Opt(
+        bool,
+        "let Keras download a named dataset that is not on disk",
+        (DataConfig, "allow_download"),
+        flags=("--download/--no-download",),
+    ),
+    # model
+    "model": Opt(str, "cnn, mobilenet_v2, mlp or vgg16", (TrainConfig, "model")),
+    "alpha": Opt(float, "MobileNetV2 width multiplier: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4", (ModelOptions, "alpha")),
+    "input_size": Opt(
+        int | None,
+        "square input size in pixels (default: the dataset's, 96 for mobilenet_v2)",
+        (ModelOptions, "input_size"),
+    ),
+    "weights": Opt(str, "backbone weights: imagenet, none, or a local .h5/.weights.h5 file", (ModelOptions, "weights")),
+    "fine_tune": Opt(
+        int,
+        "after training the head, unfreeze this many top layers of a pretrained backbone",
+        (ModelOptions, "fine_tune"),
+    ),
+    "fine_tune_epochs": Opt(int, "epochs of the fine-tuning phase", (HyperParams, "fine_tune_epochs")),
+    "dropout": Opt(float, "dropout before the classifier of transfer models", (ModelOptions, "dropout")),
+    # training
+    "epochs": Opt(int, "maximum epochs (early stopping on validation loss keeps the best)", (HyperParams, "epochs")),
+    "batch_size": Opt(
+        int | None,
+        "images per training step (default: 128, smaller when an epoch would have fewer than 20 steps)",
+        (HyperParams, "batch_size"),
+    ),
+    "learning_rate": Opt(
+        float | None, "initial learning rate, cosine-decayed (default: the model's)", (HyperParams, "learning_rate")
+    ),
+    "seed": Opt(int, "seed for splits, shuffling and initial weights", (HyperParams, "seed")),
+    "patience": Opt(int, "epochs without a better validation loss before stopping", (HyperParams, "patience")),
+    "label_smoothing": Opt(
+        float,
+        "label smoothing of the loss (bounds the logits, which int8 then resolves finely)",
+        (HyperParams, "label_smoothing"),
+    ),
+    "augment": Opt(
+        bool, "random rotation, shift, shear and zoom while training", default=False, flags=("--augment/--no-augment",)
+    ),
+    "flip": Opt(
+        bool,
+        "random horizontal flips while training (clothing, objects; never digits or text)",
+        default=False,
+        flags=("--flip/--no-flip",),
+    ),
+    "invert": Opt(
+        bool,
+        "invert colours (255 - x) before the model, in training and on the device",
+        (TrainConfig, "invert"),
+        flags=("--invert/--no-invert",),
+    ),
+    "tensorboard": Opt(Path | None, "write TensorBoard logs to this folder", (TrainConfig, "tensorboard")),
+    "output": Opt(Path | None, "model folder to write (default: models/<dataset>-<model>)", (TrainConfig, "output")),
+    "name": Opt(
+        str | None, "model name (default: the --output folder name, else <dataset>-<model>)", (TrainConfig, "name")
+    ),
+    "overwrite": Opt(
+        bool,
+        "replace a different model, or one trained with other settings, in the output folder",
+        (TrainConfig, "overwrite"),
+    ),
+    # conversion
+    "precision": Opt(
+        list[Precision] | None,
+        "float32, float16, dynamic or int8; repeat for several (default: all)",
+        parser=_choice(Precision),
+        metavar="PRECISION",
+    ),
+    "io_type": Opt(
+        IoType,
+        "int8 model's input/output type: int8, uint8 (Edge TPU-era tools) or float32",
+        (ConvertConfig, "io_type"),
+        parser=_choice(IoType),
+        metavar=_choices(IoType),
+    ),
+    "calibration_samples": Opt(
+        int | None,
+        "class-balanced training images to calibrate int8 on (default: 300, or all of them when there are fewer)",
+        (ConvertConfig, "calibration_samples"),
+    ),
+    "route": Opt(
+        Route,
+        "conversion route: auto, saved-model or keras-litert",
+        (ConvertConfig, "route"),
+        parser=_choice(Route),
+        metavar=_choices(Route),
+    ),
+    "target_runtime": Opt(
+        str | None,
+        "oldest TFLite runtime every variant must run on, e.g. 2.14 for "
+        "tflite-runtime (default: the newest); a precision that cannot is skipped",
+        (ConvertConfig, "target_runtime"),
+    ),
+    # evaluation and report
+    "max_drop": Opt(
+        float,
+        "percentage points of top-1 accuracy a variant may lose against Keras (a positive "
+        "budget is never finer than one test image); evaluate and run exit 1 if one loses more, "
+        "report marks it",
+        (EvaluateConfig, "max_drop"),
+    ),
+    "samples": Opt(int, "test images in the report's picture grid", (ReportConfig, "samples")),
+    # benchmark
+    "threads": Opt(str, "thread counts to time, comma-separated", (BenchmarkConfig, "threads")),
+    "warmup": Opt(int, "untimed invokes before timing", (BenchmarkConfig, "warmup")),
+    "runs": Opt(int, "timed invokes per variant and thread count", (BenchmarkConfig, "runs")),
+    "rounds": Opt(int, "interleaved rounds the runs are split into", (BenchmarkConfig, "rounds")),
+    "eval_threads": Opt(
+        int | None,
+        "interpreter threads for evaluation (default: all cores)",
+        (EvaluateConfig, "threads"),
+        flags=("--threads",),
+    ),
+}
+DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit", "download"]
+RELOCATE = ["data_moved", "data_dir"]
+MODEL = ["model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout"]
+FIT = ["epochs", "batch_size", "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert"]
+TRAIN = [*DATA, *MODEL, *FIT, "tensorboard", "output", "name", "overwrite"]
+CONVERT = ["precision", "io_type", "calibration_samples", "route", "target_runtime"]
+BENCH = ["threads", "warmup", "runs", "rounds"]
+
+
+# --- option values to stage configs -------------------------------------------------------------
+
+
+def data_config(v: dict[str, Any]) -> DataConfig:
+    return DataConfig(
+        dataset=v["dataset"],
+        data_path=v["data"],
+        data_dir=v["data_dir"],
+        validation_split=v["validation_split"],
+        test_split=v["test_split"],
+        seed=v["seed"],
+        limit=v["limit"],
+        allow_download=v["download"],
+    )
+
+
+def train_config(v: dict[str, Any]) -> TrainConfig:
+    from .models import check_options, get_spec
+    from .train import augmentation_for
+
+    options = ModelOptions(
+        alpha=v["alpha"],
+        input_size=v["input_size"],
+        weights=v["weights"],
+        dropout=v["dropout"],
+        fine_tune=v["fine_tune"],
+    )
+    check_options(get_spec(v["model"]), options)
+    hparams = HyperParams(
+        epochs=v["epochs"],
+        batch_size=v["batch_size"],
+        learning_rate=v["learning_rate"],
+        patience=v["patience"],
+        fine_tune_epochs=v["fine_tune_epochs"],
+        seed=v["seed"],
+        label_smoothing=v["label_smoothing"],
+    )
+    return TrainConfig(
+        data=data_config(v),
+        model=v["model"],
+        options=options,
+        hparams=hparams,
+        augmentation=augmentation_for(v["augment"], v["flip"]),
+        invert=v["invert"],
+        output=v["output"],
+        name=v["name"],
+        tensorboard=v["tensorboard"],
+        overwrite=v["overwrite"],
+    )
+
+
+def moved(v: dict[str, Any]) -> Path | None:
+    """Where the training data is now: `--data` of convert/evaluate/report, or of `run` (the folder it trains on)."""
+    return v["data_moved"] if "data_moved" in v else v.get("data")
+
+
+def precisions(values: list[Precision] | None) -> tuple[Precision, ...]:
+    return parse_precisions(values or None)
+
+
+def thread_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--threads wants whole numbers separated by commas, like 1,2,4; got {text!r}") from None
+    if not counts or any(c < 1 for c in counts):
+        raise UsageError(f"--threads wants whole numbers of at least 1, got {text!r}")
+    return tuple(dict.fromkeys(counts))
