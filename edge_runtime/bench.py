@@ -52,6 +52,11 @@ class LatencyStats:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "images_per_s": self.images_per_second}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LatencyStats:
+        """The inverse of to_dict (images_per_s is derived, so it is not read back)."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class BenchResult:

@@ -73,6 +73,19 @@ class VariantTiming:
             "threads": {str(t): stats.to_dict() for t, stats in self.latency.items()},
         }
 
+    @classmethod
+    def from_dict(cls, precision: str, data: dict[str, Any]) -> VariantTiming:
+        latency = {int(t): LatencyStats.from_dict(stats) for t, stats in data.get("threads", {}).items()}
+        return cls(
+            precision,
+            data["file"],
+            data["sha256"],
+            int(data["bytes"]),
+            latency,
+            data.get("peak_memory_mb"),
+            data.get("load_ms"),
+        )
+
 
 @dataclass
 class BenchmarkResult:
@@ -88,6 +101,12 @@ class BenchmarkResult:
             "settings": self.settings,
             "variants": {v.precision: v.to_dict() for v in self.variants},
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> BenchmarkResult:
+        """benchmark.json read back; the inverse of to_dict (created_at aside)."""
+        variants = [VariantTiming.from_dict(p, v) for p, v in data.get("variants", {}).items()]
+        return cls(folder, dict(data.get("machine") or {}), dict(data.get("settings") or {}), variants)
 
 
 def cpu_model() -> str:

@@ -143,6 +143,12 @@ class VariantDrift:
         data["per_class"] = [asdict(c) for c in self.per_class]
         return data
 
+    @classmethod
+    def from_dict(cls, precision: str, data: dict[str, Any]) -> VariantDrift:
+        values = {name: data[name] for name in cls.__dataclass_fields__ if name in data and name != "precision"}
+        values["per_class"] = [ClassDrift(**c) for c in data.get("per_class", [])]
+        return cls(precision=precision, **values)
+
 
 @dataclass
 class DriftResult:
@@ -193,6 +199,21 @@ class DriftResult:
             "variants": {v.precision: v.to_dict() for v in self.variants},
             "failed": [v.precision for v in self.failed],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> DriftResult:
+        """drift.json read back; the inverse of to_dict (created_at and the derived fields aside)."""
+        keras = data.get("keras", {})
+        return cls(
+            folder=folder,
+            test_images=int(data.get("test_images") or 0),
+            keras_accuracy=keras.get("accuracy"),
+            keras_confusion=keras.get("confusion"),
+            keras_seconds=keras.get("seconds", 0.0),
+            max_drop=float(data.get("max_drop_pp", DEFAULT_MAX_DROP)),
+            keras_margin=keras.get("median_margin"),
+            variants=[VariantDrift.from_dict(p, v) for p, v in data.get("variants", {}).items()],
+        )
 
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:

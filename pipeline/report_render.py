@@ -1,0 +1,209 @@
+"""report.md, report.csv and the variant table's cells: how a Report reads, apart from how it is built."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING, Any
+
+from . import bundle
+
+if TYPE_CHECKING:
+    from .report import Report
+
+
+def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, pattern)
+
+
+def _has_float32(report: Report) -> bool:
+    return any(row.precision == "float32" for row in report.rows)
+
+
+def table_columns(report: Report) -> list[str]:
+    """Columns of the variant table; the float32 comparisons only when there is a float32 variant."""
+    relative = _has_float32(report)
+    columns = [
+        "variant",
+        "size KB",
+        *(["x float32"] if relative else []),
+        "min runtime",
+        "accuracy",
+        "vs Keras (pp)",
+        "agreement",
+    ]
+    cores = int((report.machine or {}).get("cores") or 0)
+    for t in report.threads:
+        over = f" ({t} threads on {cores} cores)" if cores and t > cores else ""
+        columns += [f"p50 ms @{t}t{over}", f"p99 ms @{t}t", *([f"speed-up @{t}t"] if relative else [])]
+    return [*columns, "peak MB", "within budget"]
+
+
+def table_rows(report: Report) -> list[list[str]]:
+    """The variant table as text cells (shared by the terminal, markdown and CSV)."""
+    relative = _has_float32(report)
+    lines = []
+    for row in report.rows:
+        ratio = [_fmt(row.size_ratio, ".2f") + ("x" if row.size_ratio is not None else "")] if relative else []
+        cells = [
+            row.precision + (" *" if row.precision == report.recommended else ""),
+            f"{row.size_kb:,.1f}",
+            *ratio,
+            row.min_runtime or "-",
+            _fmt(row.accuracy, ".2%"),
+            _fmt(row.change_pp, "+.2f"),
+            _fmt(row.agreement, ".2%"),
+        ]
+        for t in report.threads:
+            speedup = [_fmt(row.speedup.get(t), ".2f", "-") + ("x" if t in row.speedup else "")] if relative else []
+            cells += [_fmt(row.p50_ms.get(t), ".3f"), _fmt(row.p99_ms.get(t), ".3f"), *speedup]
+        cells += [_fmt(row.peak_memory_mb, ".1f"), {True: "yes", False: "NO", None: "-"}[row.within_budget]]
+        lines.append(cells)
+    return lines
+
+
+def _summary(report: Report) -> list[str]:
+    out = [f"# {report.name}: which variant to ship", "", f"**{report.recommendation}**", ""]
+    if report.runtime_notes:
+        out += [" ".join(report.runtime_notes), ""]
+    if report.alternatives:
+        out += [f"Compared with {report.recommended}:", "", *[f"- {line}" for line in report.alternatives], ""]
+    keras = f"{report.keras_accuracy:.2%}" if report.keras_accuracy is not None else "-"
+    tested = f" on {report.test_images:,} test images." if report.test_images else "."
+    return [*out, f"Model `{report.model}` trained on `{report.dataset}`; Keras test accuracy {keras}{tested}", ""]
+
+
+def _variants(report: Report) -> list[str]:
+    columns = table_columns(report)
+    out = ["## Variants", "", "| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    out += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
+    speedup = "Speed-up: float32's p50 latency divided by the variant's." if _has_float32(report) else ""
+    out += [
+        "",
+        f"`*` recommended. Accuracy budget (--max-drop): {report.max_drop:g} pp (percentage points) below "
+        f"Keras. Agreement: share of test images whose top-1 class equals the Keras model's. {speedup}",
+        "",
+    ]
+    if report.drift_notes:
+        out += ["Why images change class:", "", *[f"- {note}" for note in report.drift_notes], ""]
+    return out
+
+
+def _pictures(report: Report, has: dict[str, bool]) -> list[str]:
+    out: list[str] = []
+    if has.get(bundle.TRADEOFF_PNG):
+        out += ["## Trade-off", "", f"![accuracy against latency, marker area by size]({bundle.TRADEOFF_PNG})", ""]
+    if report.worst_classes:
+        out += [
+            f"## Where {report.recommended} loses accuracy (classes, worst first)",
+            "",
+            f"| class | Keras | {report.recommended} | change (pp) |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {c['label']} | {c['keras_accuracy']:.2%} | {c['accuracy']:.2%} | {c['change_pp']:+.2f} |"
+            for c in report.worst_classes
+        ]
+        out += [""]
+    if has.get(bundle.CONFUSION_PNG):
+        out += [f"## Confusion matrix ({report.recommended})", "", f"![confusion matrix]({bundle.CONFUSION_PNG})", ""]
+    if has.get(bundle.SAMPLES_PNG):
+        out += [
+            f"## Test images ({report.recommended})",
+            "",
+            "Blue titles are right, red are wrong.",
+            "",
+            f"![test images with predicted and true labels]({bundle.SAMPLES_PNG})",
+            "",
+        ]
+    return out
+
+
+def _training(report: Report, has: dict[str, bool]) -> list[str]:
+    training = report.training
+    out = [
+        "## Training",
+        "",
+        f"{training.get('parameters', 0):,} parameters; {training.get('epochs_run')} epochs "
+        f"(best {training.get('best_epoch')}) in {training.get('seconds', 0):.0f} s; "
+        f"hyper-parameters: {_plain(training.get('hyperparameters') or {})}.",
+        "",
+    ]
+    if has.get(bundle.HISTORY_PNG):
+        out += [f"![loss and accuracy per epoch]({bundle.HISTORY_PNG})", ""]
+    return out
+
+
+def _method(report: Report) -> list[str]:
+    out = ["## How this was measured", ""]
+    if report.machine:
+        machine = report.machine
+        versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
+        out += [
+            f"- Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('os')}; interpreter "
+            f"{machine.get('interpreter')}.",
+            f"- Versions: {versions}.",
+        ]
+    if report.benchmark_settings:
+        s = report.benchmark_settings
+        out += [
+            f"- Latency: invoke() on random input, {s.get('warmup')} warm-up runs then {s.get('runs')} timed runs "
+            f"per variant and thread count, in {s.get('rounds')} interleaved rounds so machine noise hits every "
+            "variant alike."
+        ]
+    out += [
+        "- Accuracy: the whole test split through the Keras model and through each .tflite with edge_runtime "
+        "(the on-device code).",
+        "- Peak memory: a separate `edge-runtime bench` process per variant (interpreter only, no TensorFlow).",
+    ]
+    return out + [f"- Note: {note}" for note in report.notes]
+
+
+def to_markdown(report: Report, has: dict[str, bool]) -> str:
+    """report.md: the recommendation first, then the table, pictures, training and how it was measured."""
+    sections = [*_summary(report), *_variants(report), *_pictures(report, has), *_training(report, has)]
+    return "\n".join([*sections, *_method(report)]) + "\n"
+
+
+def _plain(values: dict[str, Any]) -> str:
+    """Hyper-parameters as people write them: `epochs 12, batch_size 128, ...`."""
+    return ", ".join(
+        f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}" for key, value in values.items()
+    )
+
+
+def to_csv(report: Report) -> str:
+    stream = io.StringIO()
+    writer = csv.writer(stream)
+    header = [
+        "precision",
+        "file",
+        "bytes",
+        "size_kb",
+        "size_ratio",
+        "min_runtime",
+        "accuracy",
+        "change_pp",
+        "agreement",
+        "mean_abs_diff",
+    ]
+    for t in report.threads:
+        header += [f"p50_ms_{t}t", f"p99_ms_{t}t", f"speedup_{t}t"]
+    writer.writerow([*header, "peak_memory_mb", "within_budget", "recommended"])
+    for row in report.rows:
+        values: list[Any] = [
+            row.precision,
+            row.file,
+            row.bytes,
+            round(row.size_kb, 3),
+            row.size_ratio,
+            row.min_runtime,
+            row.accuracy,
+            row.change_pp,
+            row.agreement,
+            row.mean_abs_diff,
+        ]
+        for t in report.threads:
+            values += [row.p50_ms.get(t), row.p99_ms.get(t), row.speedup.get(t)]
+        writer.writerow([*values, row.peak_memory_mb, row.within_budget, row.precision == report.recommended])
+    return stream.getvalue()
