@@ -272,6 +272,46 @@ def compare(labels: list[str], true: np.ndarray, keras_scores: np.ndarray, score
     }
 
 
+def _test_split(folder: ModelFolder, metadata: Any, config: EvaluateConfig, reporter: Reporter) -> Any:
+    try:
+        data = DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir)
+        dataset = load_dataset(data, metadata.input, recorded=folder.recorded_split(metadata))
+    except (DataError, UsageError) as error:
+        raise DataError(
+            f"evaluation needs the test split: {error} (pass --data or --data-dir if the data moved)"
+        ) from None
+    if len(dataset.test) == 0:
+        raise DataError(f"{dataset.name}: the test split is empty")
+    if dataset.changes:
+        reporter.status(dataset.changes)
+    reporter.status(f"evaluating on {len(dataset.test):,} test images of {dataset.name}")
+    return dataset
+
+
+def _scores(
+    keras_path: Path, paths: dict[str, Path], test: Any, spec: Any, threads: int, reporter: Reporter
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
+    """Keras' and each variant's scores over the test split, in chunks, with the seconds each took."""
+    import keras
+
+    model = keras.models.load_model(keras_path, compile=False)
+    predictors = {p: Predictor(path, threads=threads, verify=False) for p, path in paths.items()}  # verified above
+    keras_scores, variant_scores = [], {p: [] for p in paths}
+    seconds = {"keras": 0.0, **{p: 0.0 for p in paths}}
+    with reporter.task("evaluating", total=len(test)) as task:
+        for start in range(0, len(test), CHUNK):
+            pixels = model_input_array(test.images[start : start + CHUNK], spec)
+            began = time.perf_counter()
+            keras_scores.append(model.predict(pixels, batch_size=256, verbose=0))
+            seconds["keras"] += time.perf_counter() - began
+            for precision, predictor in predictors.items():
+                began = time.perf_counter()
+                variant_scores[precision].append(predictor.scores(pixels))
+                seconds[precision] += time.perf_counter() - began
+            task.update(min(start + CHUNK, len(test)))
+    return np.concatenate(keras_scores), {p: np.concatenate(v) for p, v in variant_scores.items()}, seconds
+
+
 def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftResult:
     """Run Keras and every variant over the test split; write drift.json; return the result.
 
@@ -281,72 +321,35 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     folder = ModelFolder(config.folder)
     metadata = folder.load()
     paths = folder.verified_variants(metadata, config.precisions, "evaluate")
-    precisions = list(paths)
     keras_path = folder.verified(bundle.KERAS_FILE, metadata)
-    try:
-        dataset = load_dataset(
-            DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir),
-            metadata.input,
-            recorded=folder.recorded_split(metadata),
-        )
-    except (DataError, UsageError) as error:
-        raise DataError(
-            f"evaluation needs the test split: {error} (pass --data or --data-dir if the data moved)"
-        ) from None
-    test = dataset.test
-    if len(test) == 0:
-        raise DataError(f"{dataset.name}: the test split is empty")
-    if dataset.changes:
-        reporter.status(dataset.changes)
-    reporter.status(f"evaluating on {len(test):,} test images of {dataset.name}")
-
-    import keras
-
+    test = _test_split(folder, metadata, config, reporter).test
     threads = config.threads or os.cpu_count() or 1
-    model = keras.models.load_model(keras_path, compile=False)
-    predictors = {p: Predictor(path, threads=threads, verify=False) for p, path in paths.items()}  # verified above
-    keras_scores, variant_scores = [], {p: [] for p in precisions}
-    seconds = {"keras": 0.0, **{p: 0.0 for p in precisions}}
-    with reporter.task("evaluating", total=len(test)) as task:
-        for start in range(0, len(test), CHUNK):
-            pixels = model_input_array(test.images[start : start + CHUNK], metadata.input)
-            began = time.perf_counter()
-            keras_scores.append(model.predict(pixels, batch_size=256, verbose=0))
-            seconds["keras"] += time.perf_counter() - began
-            for precision, predictor in predictors.items():
-                began = time.perf_counter()
-                variant_scores[precision].append(predictor.scores(pixels))
-                seconds[precision] += time.perf_counter() - began
-            task.update(min(start + CHUNK, len(test)))
-
-    true = test.labels
-    reference = np.concatenate(keras_scores)
-    keras_top = reference.argmax(axis=1)
+    reference, variant_scores, seconds = _scores(keras_path, paths, test, metadata.input, threads, reporter)
+    true, keras_top, classes = test.labels, reference.argmax(axis=1), len(metadata.labels)
     result = DriftResult(
         folder=folder.path,
         test_images=len(test),
         keras_accuracy=float((keras_top == true).mean()),
-        keras_confusion=confusion_matrix(true, keras_top, len(metadata.labels)).tolist()
-        if len(metadata.labels) <= MAX_CONFUSION_CLASSES
+        keras_confusion=confusion_matrix(true, keras_top, classes).tolist()
+        if classes <= MAX_CONFUSION_CLASSES
         else None,
         keras_seconds=round(seconds["keras"], 3),
         max_drop=config.max_drop,
         keras_margin=float(np.median(top2_margin(reference))),
     )
-    for precision in precisions:
-        numbers = compare(metadata.labels, true, reference, np.concatenate(variant_scores[precision]))
-        variant = metadata.variants[precision]
+    for precision, scores in variant_scores.items():
+        numbers = compare(metadata.labels, true, reference, scores)
+        variant, spent = metadata.variants[precision], seconds[precision]
         result.variants.append(
             VariantDrift(
                 precision=precision,
                 file=variant.file,
                 sha256=variant.sha256,
-                seconds=round(seconds[precision], 3),
-                images_per_s=len(test) / seconds[precision] if seconds[precision] else 0.0,
+                seconds=round(spent, 3),
+                images_per_s=len(test) / spent if spent else 0.0,
                 passed=within_budget(numbers["change_pp"], config.max_drop, len(test)),
                 **numbers,
             )
         )
-
     folder.commit_json(bundle.DRIFT_JSON, result.to_dict(), metadata)
     return result

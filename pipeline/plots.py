@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,75 +66,43 @@ class TradeoffPoint:
 MARKERS = {"float32": "o", "float16": "s", "dynamic": "^", "int8": "D"}
 
 
-def tradeoff_plot(
-    points: Sequence[TradeoffPoint], path: Path, title: str, latency_label: str = "latency p50 (ms)"
-) -> None:
-    """Accuracy against latency; marker area grows with model size; the recommended one ringed.
-
-    Points are told apart by colour (one model: by variant; several: by model) and marker
-    shape (precision), with the numbers in a legend beside the plot, so that variants at the
-    same latency do not hide each other's labels.
-    """
+def _scatter(axis: Any, points: Sequence[TradeoffPoint], colors: Any, groups: list[str]) -> list[Any]:
+    """Draw each point (area by size, ringed when recommended); the legend handles of a single model's variants."""
     from matplotlib.lines import Line2D
 
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(11, 6))
-    groups = list(dict.fromkeys(p.group for p in points))
     several = len(groups) > 1
-    colors = plt.get_cmap("tab10")
     largest = max((p.size_kb for p in points), default=1.0) or 1.0
-
-    def area(p: TradeoffPoint) -> float:
-        return 80 + 1500 * p.size_kb / largest
-
     handles = []
     for index, p in enumerate(points):
         color = colors((groups.index(p.group) if several else index) % 10)
-        marker = MARKERS.get(p.label, "o")
-        axis.scatter(
-            [p.latency_ms],
-            [p.accuracy * 100],
-            s=area(p),
-            marker=marker,
-            color=color,
-            alpha=0.45,
-            edgecolors="black",
-            linewidths=0.8,
-        )
-        axis.scatter([p.latency_ms], [p.accuracy * 100], s=12, marker=marker, color="black")  # the exact spot
+        marker, area = MARKERS.get(p.label, "o"), 80 + 1500 * p.size_kb / largest
+        x, y = [p.latency_ms], [p.accuracy * 100]
+        axis.scatter(x, y, s=area, marker=marker, color=color, alpha=0.45, edgecolors="black", linewidths=0.8)
+        axis.scatter(x, y, s=12, marker=marker, color="black")  # the exact spot
         if p.recommended:
-            axis.scatter(
-                [p.latency_ms],
-                [p.accuracy * 100],
-                s=area(p) * 1.8,
-                facecolors="none",
-                edgecolors="green",
-                linewidths=2.5,
-            )
+            axis.scatter(x, y, s=area * 1.8, facecolors="none", edgecolors="green", linewidths=2.5)
         if not several:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    marker=marker,
-                    color=color,
-                    linestyle="",
-                    markersize=9,
-                    label=f"{p.label}{' (recommended)' if p.recommended else ''}: {p.size_kb:,.0f} KB, "
-                    f"{p.accuracy:.2%}, {p.latency_ms:.3f} ms",
-                )
+            label = (
+                f"{p.label}{' (recommended)' if p.recommended else ''}: {p.size_kb:,.0f} KB, "
+                f"{p.accuracy:.2%}, {p.latency_ms:.3f} ms"
             )
-    if several:
-        handles += [
-            Line2D([], [], marker="o", color=colors(i % 10), linestyle="", markersize=9, label=g)
-            for i, g in enumerate(groups)
-        ]
-        shapes = list(dict.fromkeys(p.label for p in points))
-        handles += [
-            Line2D([], [], marker=MARKERS.get(s, "o"), color="gray", linestyle="", markersize=8, label=s)
-            for s in shapes
-        ]
-    if any(p.recommended for p in points) and several:
+            handles.append(Line2D([], [], marker=marker, color=color, linestyle="", markersize=9, label=label))
+    return handles
+
+
+def _group_legend(points: Sequence[TradeoffPoint], colors: Any, groups: list[str]) -> list[Any]:
+    """Several models: colour is the model, shape the precision, a green ring the recommended one."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], marker="o", color=colors(i % 10), linestyle="", markersize=9, label=g)
+        for i, g in enumerate(groups)
+    ]
+    shapes = list(dict.fromkeys(p.label for p in points))
+    handles += [
+        Line2D([], [], marker=MARKERS.get(s, "o"), color="gray", linestyle="", markersize=8, label=s) for s in shapes
+    ]
+    if any(p.recommended for p in points):
         handles.append(
             Line2D(
                 [],
@@ -147,18 +116,11 @@ def tradeoff_plot(
                 label="recommended",
             )
         )
-    axis.legend(
-        handles=handles,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        fontsize=9,
-        frameon=False,
-        title="variant: size, accuracy, p50" if not several else "model (colour), precision (shape)",
-    )
-    axis.set_xlabel(latency_label + " - lower is better")
-    axis.set_ylabel("test accuracy (%) - higher is better")
-    axis.set_title(title + " - marker area = model size")
-    axis.grid(alpha=0.3)
+    return handles
+
+
+def _axes(axis: Any, points: Sequence[TradeoffPoint]) -> None:
+    """Log latency when the spread is wide; accuracy limits with a margin."""
     positives = [p.latency_ms for p in points if p.latency_ms > 0]
     if positives and max(positives) / min(positives) > 20:
         axis.set_xscale("log")
@@ -168,6 +130,34 @@ def tradeoff_plot(
     if accuracies:
         spread = max(accuracies) - min(accuracies)
         axis.set_ylim(min(accuracies) - max(0.4, spread * 0.25), max(accuracies) + max(0.4, spread * 0.25))
+
+
+def tradeoff_plot(
+    points: Sequence[TradeoffPoint], path: Path, title: str, latency_label: str = "latency p50 (ms)"
+) -> None:
+    """Accuracy against latency; marker area grows with model size; the recommended one ringed.
+
+    Points are told apart by colour (one model: by variant; several: by model) and marker
+    shape (precision), with the numbers in a legend beside the plot, so that variants at the
+    same latency do not hide each other's labels.
+    """
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(11, 6))
+    groups = list(dict.fromkeys(p.group for p in points))
+    colors = plt.get_cmap("tab10")
+    handles = _scatter(axis, points, colors, groups)
+    several = len(groups) > 1
+    if several:
+        handles += _group_legend(points, colors, groups)
+    legend_title = "model (colour), precision (shape)" if several else "variant: size, accuracy, p50"
+    axis.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False, title=legend_title
+    )
+    axis.set_xlabel(latency_label + " - lower is better")
+    axis.set_ylabel("test accuracy (%) - higher is better")
+    axis.set_title(title + " - marker area = model size")
+    axis.grid(alpha=0.3)
+    _axes(axis, points)
     figure.tight_layout()
     figure.savefig(path, dpi=DPI, format="png")
     plt.close(figure)

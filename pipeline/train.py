@@ -12,7 +12,7 @@ from typing import Any
 from edge_runtime.model_folder import InputSpec
 
 from . import bundle, plots
-from .bundle import Metadata, ModelFolder
+from .bundle import ModelFolder
 from .data import (
     DEFAULT_AUGMENTATION,
     DEFAULT_SEED,
@@ -23,17 +23,15 @@ from .data import (
     native_format,
     tf_dataset,
 )
-from .errors import FolderError, UsageError
+from .errors import UsageError
 from .image_folders import name_all
 from .models import ModelOptions, build_model, check_options, get_spec, unfreeze_top
 from .progress import Reporter, SilentReporter
+from .train_settings import DEFAULT_BATCH_SIZE, check_retrain, resolve_batch_size, training_settings
+
+__all__ = ["DEFAULT_BATCH_SIZE", "HyperParams", "TrainConfig", "TrainResult", "resolve_batch_size", "train"]
 
 MODELS_ROOT = Path("models")
-DEFAULT_BATCH_SIZE = 128
-# Fewer optimizer steps an epoch than this and a small folder's model tends to stay at chance:
-# 600 photos of 3 classes at batch 128 were 4 steps an epoch and 33.33% (every image one class).
-MIN_STEPS_PER_EPOCH = 20
-MIN_AUTO_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -116,92 +114,6 @@ class TrainResult:
     model_bytes: int
     classes: int = 0
     batch_size: int = DEFAULT_BATCH_SIZE
-
-
-def steps_per_epoch(train_images: int, batch_size: int) -> int:
-    return -(-train_images // batch_size)
-
-
-def resolve_batch_size(requested: int | None, train_images: int) -> tuple[int, str | None]:
-    """The batch size to train with, and a line saying why when it was chosen or looks too large."""
-    if requested is not None:
-        steps = steps_per_epoch(train_images, requested)
-        if steps >= MIN_STEPS_PER_EPOCH:
-            return requested, None
-        suggestion = max(MIN_AUTO_BATCH, train_images // MIN_STEPS_PER_EPOCH)
-        return requested, (
-            f"--batch-size {requested} gives {steps} step(s) an epoch on {train_images:,} training images; "
-            f"models this starved often stay at chance: try --batch-size {suggestion}"
-        )
-    batch = DEFAULT_BATCH_SIZE
-    while batch > MIN_AUTO_BATCH and steps_per_epoch(train_images, batch) < MIN_STEPS_PER_EPOCH:
-        batch //= 2
-    if batch == DEFAULT_BATCH_SIZE:
-        return batch, None
-    return batch, (
-        f"batch size {batch}: {train_images:,} training images at {DEFAULT_BATCH_SIZE} would be "
-        f"{steps_per_epoch(train_images, DEFAULT_BATCH_SIZE)} step(s) an epoch; {batch} gives "
-        f"{steps_per_epoch(train_images, batch)} (pass --batch-size to choose)"
-    )
-
-
-def training_settings(
-    config: TrainConfig, spec: InputSpec, options: dict[str, Any], learning_rate: float, batch_size: int
-) -> dict[str, Any]:
-    """What makes two trainings of the same model and data the same: every setting, resolved."""
-    data = config.data.to_record()
-    return {
-        "options": options,
-        **asdict(config.hparams),
-        "learning_rate": learning_rate,
-        "batch_size": batch_size,
-        "augmentation": config.augmentation.to_record() if config.augmentation else None,
-        "invert": spec.invert,
-        **{f"data.{k}": data[k] for k in ("validation_split", "test_split", "seed", "limit")},
-    }
-
-
-def recorded_settings(metadata: Metadata) -> dict[str, Any]:
-    """training_settings() of the model already in a folder, from its metadata.json."""
-    training = metadata.training
-    return {
-        "options": training.get("options"),
-        **dict(training.get("hyperparameters") or {}),
-        "augmentation": training.get("augmentation"),
-        "invert": metadata.input.invert,
-        **{f"data.{k}": metadata.dataset.get(k) for k in ("validation_split", "test_split", "seed", "limit")},
-    }
-
-
-def check_retrain(folder: ModelFolder, settings: dict[str, Any], overwrite: bool, reporter: Reporter) -> None:
-    """Say what training again replaces; refuse different settings without --overwrite."""
-    if not folder.has_metadata():
-        return
-    try:
-        existing = folder.load()
-    except FolderError:  # unreadable metadata: check_writable_for already demanded --overwrite
-        reporter.status(f"replacing the damaged model folder {folder.path} (--overwrite)")
-        return
-    old = recorded_settings(existing)
-    changed = [f"{key} {old.get(key)} -> {value}" for key, value in settings.items() if old.get(key) != value]
-    derived = [name for name in bundle.DERIVED_FILES if folder.file(name).is_file()]
-    replaced = (
-        f"its model.keras and {len(derived)} derived file(s) ({', '.join(derived)})" if derived else "its model.keras"
-    )
-    accuracy = existing.training.get("test_accuracy")
-    held = (
-        f"{existing.training.get('model')} at {accuracy:.2%}"
-        if isinstance(accuracy, float)
-        else existing.training.get("model")
-    )
-    if changed and not overwrite:
-        raise FolderError(
-            f"{folder.path}: holds a {held} trained with other settings ({'; '.join(changed)}); training "
-            f"would replace {replaced}: pass --overwrite to replace it, or choose another --output"
-        )
-    reporter.status(
-        f"replacing the {held} in {folder.path} ({'--overwrite' if changed else 'same settings'}): {replaced}"
-    )
 
 
 def augmentation_for(enabled: bool, flip: bool) -> Augmentation | None:
@@ -320,14 +232,20 @@ def _check_tensorboard() -> None:
         )
 
 
-def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequence[Any] = ()) -> TrainResult:
-    """Train `config.model` on `config.data` and write a complete model folder.
+@dataclass
+class _Plan:
+    """Everything settled before the first epoch: checked folder, loaded data, resolved settings."""
 
-    The folder's files are committed together at the end; an interrupted run leaves the
-    folder as it was.
-    """
-    reporter = reporter or SilentReporter()
-    requested_batch = config.hparams.batch_size
+    config: TrainConfig  # with the batch size resolved
+    folder: ModelFolder
+    spec: InputSpec
+    labels: list[str]
+    dataset: Dataset
+    learning_rate: float
+    requested_batch: int | None
+
+
+def _prepare(config: TrainConfig, reporter: Reporter) -> _Plan:
     model_spec = get_spec(config.model)
     check_options(model_spec, config.options)
     if config.tensorboard:
@@ -335,9 +253,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     folder = ModelFolder(config.folder)
     native, labels = native_format(config.data)
     spec = model_spec.input_spec(config.options, native, config.invert)
-    identity = bundle.model_identity(config.model, config.data.to_record())
-    folder.check_writable_for(identity, config.overwrite)
-
+    folder.check_writable_for(bundle.model_identity(config.model, config.data.to_record()), config.overwrite)
     with reporter.task(f"loading {config.data.name}") as task:
         dataset = load_dataset(config.data, spec, lambda done, total: task.update(done, total))
     if dataset.skipped:
@@ -345,114 +261,151 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
             f"skipped {len(dataset.skipped)} unreadable file(s): {name_all(dataset.skipped, Path(dataset.source))}"
         )
     reporter.status(
-        f"data: {dataset.name} from {dataset.source}: {len(dataset.train)} train, {len(dataset.validation)} "
-        f"validation, {len(dataset.test)} test"
+        f"data: {dataset.name} from {dataset.source}: {len(dataset.train)} train, "
+        f"{len(dataset.validation)} validation, {len(dataset.test)} test"
     )
     batch_size, batch_note = resolve_batch_size(config.hparams.batch_size, len(dataset.train))
     if batch_note:
         reporter.status(batch_note)
-    config = replace(config, hparams=replace(config.hparams, batch_size=batch_size))
-
-    import keras
-
-    learning_rate = config.hparams.learning_rate or model_spec.default_learning_rate(config.options)
-    settings = training_settings(config, spec, config.options.to_record(model_spec), learning_rate, batch_size)
-    check_retrain(folder, settings, config.overwrite, reporter)
-    keras.utils.set_random_seed(config.hparams.seed)
-    model = build_model(config.model, spec, len(labels), config.options)
-    reporter.status(
-        f"model: {config.model}, {model.count_params():,} parameters, input {spec.height}x{spec.width}x{spec.channels}"
+    plan = _Plan(
+        replace(config, hparams=replace(config.hparams, batch_size=batch_size)),
+        folder,
+        spec,
+        labels,
+        dataset,
+        config.hparams.learning_rate or model_spec.default_learning_rate(config.options),
+        config.hparams.batch_size,
     )
+    options = config.options.to_record(model_spec)
+    settings = training_settings(plan.config, spec, options, plan.learning_rate, batch_size)
+    check_retrain(folder, settings, config.overwrite, reporter)
+    return plan
 
+
+@dataclass
+class _Fitted:
+    history: dict[str, list[float]]
+    head_epochs: int
+    fine_tuned: int
+    seconds: float
+
+
+def _fit_phases(model: Any, plan: _Plan, reporter: Reporter, callbacks: Sequence[Any]) -> _Fitted:
+    """Train the head (or the whole model), then fine-tune the top of a pretrained backbone when asked."""
+    config, hp = plan.config, plan.config.hparams
     start = time.perf_counter()
-    history = _fit(model, dataset, spec, config, config.hparams.epochs, learning_rate, reporter, callbacks)
-    head_epochs = len(history["loss"])
-    fine_tuned = 0
-    if config.options.fine_tune and config.options.pretrained and config.hparams.fine_tune_epochs:
+    history = _fit(model, plan.dataset, plan.spec, config, hp.epochs, plan.learning_rate, reporter, callbacks)
+    head_epochs, fine_tuned = len(history["loss"]), 0
+    if config.options.fine_tune and config.options.pretrained and hp.fine_tune_epochs:
         fine_tuned = unfreeze_top(model, config.options.fine_tune)
-        reporter.status(
-            f"fine-tuning the top {fine_tuned} layers at {config.hparams.fine_tune_lr_factor:g}x the learning rate"
-        )
+        reporter.status(f"fine-tuning the top {fine_tuned} layers at {hp.fine_tune_lr_factor:g}x the learning rate")
         more = _fit(
             model,
-            dataset,
-            spec,
+            plan.dataset,
+            plan.spec,
             config,
-            config.hparams.fine_tune_epochs,
-            learning_rate * config.hparams.fine_tune_lr_factor,
+            hp.fine_tune_epochs,
+            plan.learning_rate * hp.fine_tune_lr_factor,
             reporter,
             callbacks,
             first_epoch=head_epochs,
         )
         history = {key: history.get(key, []) + more.get(key, []) for key in history}
-    seconds = time.perf_counter() - start
+    return _Fitted(history, head_epochs, fine_tuned, time.perf_counter() - start)
 
-    test_loss, test_accuracy = model.evaluate(tf_dataset(dataset.test, spec, 512), verbose=0)
-    best_epoch = int(min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)) + 1
 
-    training = {
+def _training_record(
+    plan: _Plan, model: Any, fitted: _Fitted, test_loss: float, test_accuracy: float
+) -> dict[str, Any]:
+    """The `training` block of metadata.json, built once."""
+    config, history = plan.config, fitted.history
+    return {
         "model": config.model,
-        "options": config.options.to_record(model_spec),
-        "hyperparameters": {**asdict(config.hparams), "learning_rate": learning_rate},
-        "batch_size_chosen": "auto" if requested_batch is None else "given",
+        "options": config.options.to_record(get_spec(config.model)),
+        "hyperparameters": {**asdict(config.hparams), "learning_rate": plan.learning_rate},
+        "batch_size_chosen": "auto" if plan.requested_batch is None else "given",
         "augmentation": config.augmentation.to_record() if config.augmentation else None,
         "epochs_run": len(history["loss"]),
-        "fine_tune_epochs_run": len(history["loss"]) - head_epochs,
-        "fine_tuned_layers": fine_tuned,
-        "best_epoch": best_epoch,
+        "fine_tune_epochs_run": len(history["loss"]) - fitted.head_epochs,
+        "fine_tuned_layers": fitted.fine_tuned,
+        "best_epoch": int(min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)) + 1,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "parameters": int(model.count_params()),
-        "seconds": round(seconds, 2),
+        "seconds": round(fitted.seconds, 2),
     }
-    dataset_record = {
+
+
+def _write(plan: _Plan, model: Any, history: dict[str, list[float]], training: dict[str, Any]) -> None:
+    """The folder's files, committed together; derived files of an older model are removed."""
+    import keras
+
+    dataset, config = plan.dataset, plan.config
+    record = {
         **config.data.to_record(),
         "source": dataset.source,
         "sizes": dataset.sizes(),
         "skipped": len(dataset.skipped),
     }
-
-    with folder.transaction() as tx:
+    with plan.folder.transaction() as tx:
         # Saved without optimizer state: a third of the size, and nothing downstream needs it.
         keras.Model(model.inputs, model.outputs, name=model.name).save(tx.path(bundle.KERAS_FILE))
-        tx.write_text(bundle.LABELS_FILE, "\n".join(labels) + "\n")
+        tx.write_text(bundle.LABELS_FILE, "\n".join(plan.labels) + "\n")
         tx.write_json(bundle.HISTORY_JSON, history)
         plots.history_plot(history, tx.path(bundle.HISTORY_PNG), title=f"{config.model_name}: training")
-        for stale in bundle.DERIVED_FILES:
+        for stale in (*bundle.DERIVED_FILES, bundle.SPLIT_JSON):
             tx.remove(stale)
+        recorded = [bundle.KERAS_FILE, bundle.LABELS_FILE]
         if dataset.files is not None:
             tx.write_json(bundle.SPLIT_JSON, dataset.files)
-        else:
-            tx.remove(bundle.SPLIT_JSON)
-        metadata = bundle.new_metadata(
-            name=config.model_name,
-            labels=labels,
-            input=spec,
-            dataset=dataset_record,
-            training=training,
-            files={
-                name: tx.record(name)
-                for name in (bundle.KERAS_FILE, bundle.LABELS_FILE)
-                + ((bundle.SPLIT_JSON,) if dataset.files is not None else ())
-            },
+            recorded.append(bundle.SPLIT_JSON)
+        tx.commit(
+            bundle.new_metadata(
+                name=config.model_name,
+                labels=plan.labels,
+                input=plan.spec,
+                dataset=record,
+                training=training,
+                files={name: tx.record(name) for name in recorded},
+            )
         )
-        tx.commit(metadata)
 
+
+def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Train `config.model` on `config.data` and write a complete model folder.
+
+    The folder's files are committed together at the end; an interrupted run leaves the folder as it was.
+    """
+    reporter = reporter or SilentReporter()
+    plan = _prepare(config, reporter)
+    import keras
+
+    keras.utils.set_random_seed(plan.config.hparams.seed)
+    model = build_model(plan.config.model, plan.spec, len(plan.labels), plan.config.options)
+    spec = plan.spec
+    reporter.status(
+        f"model: {plan.config.model}, {model.count_params():,} parameters, input "
+        f"{spec.height}x{spec.width}x{spec.channels}"
+    )
+    fitted = _fit_phases(model, plan, reporter, callbacks)
+    test_loss, test_accuracy = model.evaluate(tf_dataset(plan.dataset.test, spec, 512), verbose=0)
+    training = _training_record(plan, model, fitted, test_loss, test_accuracy)
+    _write(plan, model, fitted.history, training)
     return TrainResult(
-        folder=folder.path,
-        name=config.model_name,
-        model=config.model,
+        folder=plan.folder.path,
+        name=plan.config.model_name,
+        model=plan.config.model,
         input=spec,
         test_accuracy=float(test_accuracy),
         test_loss=float(test_loss),
         parameters=int(model.count_params()),
-        epochs_run=len(history["loss"]),
-        best_epoch=best_epoch,
-        seconds=seconds,
-        sizes=dataset.sizes(),
-        skipped=dataset.skipped,
-        history=history,
-        model_bytes=folder.keras_path.stat().st_size,
-        classes=len(labels),
-        batch_size=batch_size,
+        epochs_run=training["epochs_run"],
+        best_epoch=training["best_epoch"],
+        seconds=fitted.seconds,
+        sizes=plan.dataset.sizes(),
+        skipped=plan.dataset.skipped,
+        history=fitted.history,
+        model_bytes=plan.folder.keras_path.stat().st_size,
+        classes=len(plan.labels),
+        batch_size=plan.config.hparams.batch_size or 0,
     )
