@@ -73,8 +73,9 @@ class Opt:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=self.value, annotation=annotation)
 
 
-def _choices(kind: type[Choice]) -> str:
-    return "|".join(kind.values())
+def _choice_opt(kind: type[Choice], help_text: str, source: tuple[type, str]) -> Opt:
+    """An option whose value is one member of `kind`, validated by Typer."""
+    return Opt(kind, help_text, source, parser=_choice(kind), metavar="|".join(kind.values()))
 
 
 OPTIONS: dict[str, Opt] = {
@@ -167,25 +168,17 @@ OPTIONS: dict[str, Opt] = {
         parser=_choice(Precision),
         metavar="PRECISION",
     ),
-    "io_type": Opt(
+    "io_type": _choice_opt(
         IoType,
         "int8 model's input/output type: int8, uint8 (Edge TPU-era tools) or float32",
         (ConvertConfig, "io_type"),
-        parser=_choice(IoType),
-        metavar=_choices(IoType),
     ),
     "calibration_samples": Opt(
         int | None,
         "class-balanced training images to calibrate int8 on (default: 300, or all of them when there are fewer)",
         (ConvertConfig, "calibration_samples"),
     ),
-    "route": Opt(
-        Route,
-        "conversion route: auto, saved-model or keras-litert",
-        (ConvertConfig, "route"),
-        parser=_choice(Route),
-        metavar=_choices(Route),
-    ),
+    "route": _choice_opt(Route, "conversion route: auto, saved-model or keras-litert", (ConvertConfig, "route")),
     "target_runtime": Opt(
         str | None,
         "oldest TFLite runtime every variant must run on, e.g. 2.14 for "

@@ -137,20 +137,25 @@ def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_pat
     bare.mkdir()
     shutil.copy(shipped / "model_float32.tflite", bare)
     shutil.copy(shipped / "labels.txt", bare)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_runtime",
-            "predict",
-            str(bare / "model_float32.tflite"),
-            str(shipped / "samples" / "trouser.png"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def predict(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edge_runtime",
+                "predict",
+                str(bare / "model_float32.tflite"),
+                str(shipped / "samples" / "trouser.png"),
+                "--json",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    run = predict()
     assert run.returncode == 0
     assert run.stderr.strip() == (
         "edge-runtime: warning: model_float32.tflite has no metadata.json beside it: assuming "
@@ -159,24 +164,7 @@ def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_pat
     )
     labels = (shipped / "labels.txt").read_text().split("\n")
     assert json.loads(run.stdout)[0]["top_k"][0]["label"] in labels
-    raw = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_runtime",
-            "predict",
-            str(bare / "model_float32.tflite"),
-            str(shipped / "samples" / "trouser.png"),
-            "--json",
-            "--input-mean",
-            "0",
-            "--input-std",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    raw = predict("--input-mean", "0", "--input-std", "1")
     assert json.loads(raw.stdout)[0]["top_k"][0]["label"] == "Trouser" and raw.stderr == ""
 
 
