@@ -19,22 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .choices import BackendName
 from .errors import BackendError, ModelError, RuntimeTooOldError, UsageError
 from .tflite_file import at_least, parse_version, read_requirements, version_text
 
-AUTO = "auto"
-# name -> (module to import, attribute path of the Interpreter class, distribution for the version)
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "litert": ("ai_edge_litert.interpreter", "Interpreter", "ai-edge-litert"),
-    "tflite-runtime": ("tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
+AUTO = BackendName.AUTO
+# name -> (module to import, attribute path of the Interpreter class, distribution for the version), in `auto` order
+BACKENDS: dict[BackendName, tuple[str, str, str]] = {
+    BackendName.LITERT: ("ai_edge_litert.interpreter", "Interpreter", "ai-edge-litert"),
+    BackendName.TFLITE_RUNTIME: ("tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
     # tf.lite is an API alias: the class is only reachable as an attribute of tensorflow.
-    "tensorflow": ("tensorflow", "lite.Interpreter", "tensorflow"),
+    BackendName.TENSORFLOW: ("tensorflow", "lite.Interpreter", "tensorflow"),
 }
 TFLITE_IDENTIFIER = b"TFL3"
 INSTALL = {
-    "litert": "pip install ai-edge-litert",
-    "tflite-runtime": "pip install tflite-runtime 'numpy<2' (its last release, 2.14, is built against numpy 1)",
-    "tensorflow": "pip install tensorflow",
+    BackendName.LITERT: "pip install ai-edge-litert",
+    # its last release, 2.14, is built against numpy 1
+    BackendName.TFLITE_RUNTIME: "pip install tflite-runtime 'numpy<2' (its last release, 2.14, needs numpy 1)",
+    BackendName.TENSORFLOW: "pip install tensorflow",
 }
 # ai-edge-litert is numbered apart from TensorFlow; each release carries the TFLite kernels of the
 # TensorFlow release it was cut with (ai-edge-litert 1.2.0 pairs with TF 2.19, 1.3.0 with TF 2.20;
@@ -89,9 +91,10 @@ def get_backend(name: str = AUTO) -> Backend:
     """Import the named interpreter backend, or the first one available for ``auto``."""
     if name in _cache:
         return _cache[name]
-    if name != AUTO and name not in BACKENDS:
-        raise UsageError(f"unknown backend {name!r}; choose one of {AUTO}, {', '.join(BACKENDS)}")
-    candidates = list(BACKENDS) if name == AUTO else [name]
+    if name not in BackendName.values():
+        raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BackendName.values())}")
+    name = BackendName(name)
+    candidates = list(BACKENDS) if name is AUTO else [name]
     failures = []
     for candidate in candidates:
         try:
@@ -105,7 +108,11 @@ def get_backend(name: str = AUTO) -> Backend:
     if name != AUTO:
         raise BackendError(
             f"--backend {name} could not be imported ({tried}); install it with `{INSTALL[name]}`"
-            + ("" if name == "litert" else ", or use the maintained interpreter: `pip install ai-edge-litert`")
+            + (
+                ""
+                if name is BackendName.LITERT
+                else ", or use the maintained interpreter: `pip install ai-edge-litert`"
+            )
         )
     raise BackendError(
         f"no TFLite interpreter could be imported ({tried}); install one with "

@@ -14,8 +14,9 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__
-from .backends import AUTO, BACKENDS, get_backend
+from .backends import AUTO, get_backend
 from .bench import benchmark
+from .choices import BackendName
 from .errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE, EdgeRuntimeError, ImageError, UsageError
 from .images import collect_images
 from .predictor import Predictor, resolve_model
@@ -55,7 +56,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=[AUTO, *BACKENDS],
+        choices=BackendName.values(),
         default=AUTO,
         help="interpreter to use (default: first installed of %(choices)s)",
     )
