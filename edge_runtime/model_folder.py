@@ -164,12 +164,6 @@ def variant_candidates(folder: Path, metadata: FolderMetadata | None) -> list[Pa
     return ordered + [path for path in sorted(folder.glob(f"*{VARIANT_SUFFIX}")) if path not in ordered]
 
 
-def choose_variant(folder: Path, metadata: FolderMetadata | None) -> Path | None:
-    """The model file to use when a folder is given, ignoring the interpreter (see predictor.resolve_model)."""
-    candidates = variant_candidates(folder, metadata)
-    return candidates[0] if candidates else None
-
-
 # --- typed records: the one parser of metadata.json ------------------------------------------------
 
 

@@ -109,7 +109,6 @@ class ModelRequirements:
 
     min_runtime: str | None
     ops: dict[str, int] = field(default_factory=dict)
-    metadata_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"min_runtime": self.min_runtime, "ops": dict(self.ops)}
@@ -130,10 +129,9 @@ def read_requirements(content: bytes, where: str = "model") -> ModelRequirements
             name = name or "CUSTOM"
             ops[name] = max(ops.get(name, 0), code.scalar(2, "i", 1))
         buffers = model.tables(_MODEL_BUFFERS)
-        names, min_runtime = [], None
+        min_runtime = None
         for entry in model.tables(_MODEL_METADATA):
             name = entry.string(0) or ""
-            names.append(name)
             index = entry.scalar(1, "I", 0)
             if name == MIN_RUNTIME_KEY and index < len(buffers):
                 min_runtime = (
@@ -141,4 +139,4 @@ def read_requirements(content: bytes, where: str = "model") -> ModelRequirements
                 )
     except (struct.error, IndexError, UnicodeDecodeError) as error:
         raise ModelError(f"{where}: not a valid TFLite model (truncated or damaged: {error})") from None
-    return ModelRequirements(min_runtime, dict(sorted(ops.items())), tuple(names))
+    return ModelRequirements(min_runtime, dict(sorted(ops.items())))

@@ -98,10 +98,6 @@ def calibration_images(metadata: Metadata, config: ConvertConfig, recorded: dict
     return model_input_array(dataset.train.images[chosen], metadata.input)
 
 
-def _tensor_info(details: dict[str, Any]) -> TensorInfo:
-    return TensorInfo.of(details)
-
-
 def _variant_info(
     converted: Conversion,
     precision: str,
@@ -120,8 +116,8 @@ def _variant_info(
         file=variant_filename(precision),
         bytes=record["bytes"],
         sha256=record["sha256"],
-        input=_tensor_info(interpreter.get_input_details()[0]),
-        output=_tensor_info(interpreter.get_output_details()[0]),
+        input=TensorInfo.of(interpreter.get_input_details()[0]),
+        output=TensorInfo.of(interpreter.get_output_details()[0]),
         route=str(converted.route),
         io_type=str(config.io_type) if precision == Precision.INT8 else None,
         calibration_samples=calibrated if precision == Precision.INT8 else None,
