@@ -115,7 +115,8 @@ def read_metadata(folder: Path) -> dict[str, Any]:
 
 def load_metadata(folder: Path) -> FolderMetadata:
     """metadata.json of a model folder as typed records; every problem is a one-line MetadataError."""
-    return FolderMetadata.from_dict(read_metadata(folder), str(Path(folder) / METADATA_FILE))
+    path = Path(folder) / METADATA_FILE
+    return FolderMetadata.from_dict(read_json_object(path, "metadata.json"), str(path))
 
 
 def read_labels(path: Path) -> list[str]:

@@ -8,6 +8,7 @@ from edge_runtime.tflite_file import at_least
 
 from .bundle import Metadata
 from .evaluate import near_chance
+from .train_settings import steps_per_epoch, suggested_batch_size, too_few_steps
 
 # A variant this close to the fastest counts as "as fast"; then the smaller one wins, and
 # between variants this close in size, the one that agrees with Keras more often.
@@ -156,7 +157,7 @@ def chance_verdict(metadata: Metadata, keras_accuracy: float | None) -> str | No
     training = metadata.training
     batch = int(training.get("hyperparameters", {}).get("batch_size") or 0)
     train_images = int(metadata.dataset.get("sizes", {}).get("train") or 0)
-    steps = -(-train_images // batch) if batch and train_images else None
+    steps = steps_per_epoch(train_images, batch) if batch and train_images else None
     why = (
         f"it trained {training.get('epochs_run')} epoch(s) of {steps} step(s) (batch {batch} on {train_images:,} "
         "images)"
@@ -164,8 +165,8 @@ def chance_verdict(metadata: Metadata, keras_accuracy: float | None) -> str | No
         else "it did not learn"
     )
     hint = (
-        f"; train with a smaller --batch-size (e.g. {max(8, train_images // 32)}) or more --epochs"
-        if steps and steps < 20
+        f"; train with a smaller --batch-size (e.g. {suggested_batch_size(train_images)}) or more --epochs"
+        if steps and too_few_steps(train_images, batch)
         else "; train longer or check the data"
     )
     return (

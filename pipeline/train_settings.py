@@ -26,19 +26,28 @@ def steps_per_epoch(train_images: int, batch_size: int) -> int:
     return -(-train_images // batch_size)
 
 
+def too_few_steps(train_images: int, batch_size: int) -> bool:
+    """True when an epoch has fewer optimizer steps than a small folder needs to learn at all."""
+    return steps_per_epoch(train_images, batch_size) < MIN_STEPS_PER_EPOCH
+
+
+def suggested_batch_size(train_images: int) -> int:
+    """A batch size that gives an epoch MIN_STEPS_PER_EPOCH steps (never below MIN_AUTO_BATCH)."""
+    return max(MIN_AUTO_BATCH, train_images // MIN_STEPS_PER_EPOCH)
+
+
 def resolve_batch_size(requested: int | None, train_images: int) -> tuple[int, str | None]:
     """The batch size to train with, and a line saying why when it was chosen or looks too large."""
     if requested is not None:
-        steps = steps_per_epoch(train_images, requested)
-        if steps >= MIN_STEPS_PER_EPOCH:
+        if not too_few_steps(train_images, requested):
             return requested, None
-        suggestion = max(MIN_AUTO_BATCH, train_images // MIN_STEPS_PER_EPOCH)
         return requested, (
-            f"--batch-size {requested} gives {steps} step(s) an epoch on {train_images:,} training images; "
-            f"models this starved often stay at chance: try --batch-size {suggestion}"
+            f"--batch-size {requested} gives {steps_per_epoch(train_images, requested)} step(s) an epoch on "
+            f"{train_images:,} training images; models this starved often stay at chance: try --batch-size "
+            f"{suggested_batch_size(train_images)}"
         )
     batch = DEFAULT_BATCH_SIZE
-    while batch > MIN_AUTO_BATCH and steps_per_epoch(train_images, batch) < MIN_STEPS_PER_EPOCH:
+    while batch > MIN_AUTO_BATCH and too_few_steps(train_images, batch):
         batch //= 2
     if batch == DEFAULT_BATCH_SIZE:
         return batch, None
