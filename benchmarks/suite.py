@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import official_tool, runtime_costs  # noqa: E402
+from benchmarks import calibration, official_tool, runtime_costs  # noqa: E402
 from pipeline import bundle, plots  # noqa: E402
 from pipeline.benchmark import BenchmarkConfig, benchmark, machine_info  # noqa: E402
 from pipeline.convert import ConvertConfig, convert  # noqa: E402
@@ -176,7 +176,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Versions: {', '.join(f'{k} {v}' for k, v in machine['versions'].items())}.",
         "",
         "Every model was trained on Fashion-MNIST (60,000 training images, the 10,000 test images for accuracy) with "
-        "`--weights none` (ImageNet weights are not available offline), converted to all four precisions, and timed "
+        "`--weights none` (ImageNet weights are not available offline), converted to every precision, and timed "
         "with "
         "`edge-pipeline benchmark` (invoke() on random input, 20 warm-up then 200 timed runs, variants interleaved in "
         "10 rounds). "
@@ -207,6 +207,7 @@ def markdown(results: dict[str, Any]) -> str:
         "![accuracy against latency, marker area by model size](comparison.png)",
         "",
     ]
+    out += calibration.markdown(results.get("calibration", []), results.get("mixed", []))
     cold = results["cold_start"]
     edge, tf_import, tf_predict = cold["edge_runtime"], cold["import_tensorflow"], cold["tensorflow_interpreter"]
     out += [
@@ -343,10 +344,13 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    rows, folders = [], {}
+    rows, folders, methods, mixed = [], {}, [], []
     for entry in entries:
         folders[entry.name] = build_folder(entry, args.work, args.reuse, runs)
         rows.extend(rows_of(entry, folders[entry.name]))
+        log(f"{entry.name}: int8 with each calibration method")
+        methods += calibration.compare(entry.name, folders[entry.name])
+        mixed += [choice] if (choice := calibration.mixed_choice(entry.name, folders[entry.name])) else []
 
     log("runtime costs: cold start, per-image overhead, evaluation throughput")
     cnn = folders["cnn"]
@@ -361,6 +365,8 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine_info(),
         "rows": rows,
+        "calibration": methods,
+        "mixed": mixed,
         "cold_start": runtime_costs.cold_start(cnn / "model_int8.tflite", sample, repeats=repeats),
         "per_image_overhead": [runtime_costs.per_image_overhead(path, camera, runs=runs // 4) for path in big.values()],
         "evaluation_throughput": runtime_costs.evaluation_throughput(
@@ -380,7 +386,7 @@ def main() -> int:
     results["trust_check"] = [
         official_tool.compare(model, threads, runs=runs, rounds=rounds) for model in trust_models for threads in THREADS
     ]
-    results["notes"] = notes(results)
+    results["notes"] = notes(results) + calibration.shortfalls(rows)
     results["seconds"] = round(time.time() - started)
 
     points = [

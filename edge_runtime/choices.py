@@ -24,6 +24,7 @@ class Precision(Choice):
     FLOAT16 = "float16"  # float16 weights, dequantized on load (GPU delegates compute in float16)
     DYNAMIC = "dynamic"  # int8 weights, float activations
     INT8 = "int8"  # integer kernels and activations, calibrated on training images
+    MIXED = "mixed"  # int8 with the ops that cost agreement kept in float, chosen on validation images
 
 
 class IoType(Choice):
@@ -32,6 +33,14 @@ class IoType(Choice):
     INT8 = "int8"
     UINT8 = "uint8"  # Edge TPU-era tools, MediaPipe and the Task Library
     FLOAT32 = "float32"
+
+
+class Calibration(Choice):
+    """How int8 activation ranges are estimated from calibration images."""
+
+    MIN_MAX = "min-max"  # ai-edge-quantizer, the widest range seen over all images
+    MOVING_AVERAGE = "moving-average"  # ai-edge-quantizer's default: each image's range, smoothed (factor 0.95)
+    TF = "tf"  # the TF converter's representative dataset (its own histogram-free min/max)
 
 
 class Route(Choice):

@@ -28,7 +28,7 @@ VARIANT_PREFIX = "model_"
 VARIANT_SUFFIX = ".tflite"
 # When a folder is given instead of a file, the first variant present wins: the
 # integer model is the one that is made to ship to a device.
-VARIANT_PREFERENCE = (Precision.INT8, Precision.DYNAMIC, Precision.FLOAT16, Precision.FLOAT32)
+VARIANT_PREFERENCE = (Precision.INT8, Precision.MIXED, Precision.DYNAMIC, Precision.FLOAT16, Precision.FLOAT32)
 COLORS = ("rgb", "grayscale")
 
 
@@ -208,6 +208,8 @@ class VariantRecord:
     min_runtime: str | None = None  # oldest TFLite runtime that runs the file (from the file itself)
     ops: dict[str, int] | None = None  # each operator's highest version in the file
     settings: dict[str, Any] | None = None  # converter flags beyond the precision's own (e.g. for --target-runtime)
+    calibration: str | None = None  # how int8 ranges were calibrated (Calibration), for int8 and mixed
+    mixed: dict[str, Any] | None = None  # mixed: the float ops, how they were chosen, agreement reached
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -231,6 +233,8 @@ class VariantRecord:
                 min_runtime=data.get("min_runtime"),
                 ops=data.get("ops"),
                 settings=data.get("settings"),
+                calibration=data.get("calibration"),
+                mixed=data.get("mixed"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise MetadataError(

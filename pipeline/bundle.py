@@ -52,6 +52,7 @@ HISTORY_JSON = "history.json"
 HISTORY_PNG = "history.png"
 SPLIT_JSON = "split.json"  # image folders: which file went to train, validation and test
 DRIFT_JSON = "drift.json"
+QUANTIZATION_JSON = "quantization.json"  # per-layer int8 error, the mixed search, the calibration sweep
 BENCHMARK_JSON = "benchmark.json"
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
@@ -59,11 +60,14 @@ REPORT_CSV = "report.csv"
 TRADEOFF_PNG = "tradeoff.png"
 CONFUSION_PNG = "confusion.png"
 SAMPLES_PNG = "samples.png"
+QUANTIZATION_PNG = "quantization.png"  # per-layer signal-to-noise of the int8 variant
+CALIBRATION_PNG = "calibration.png"  # the calibration sweep
 PRECISIONS = Precision.values()  # every variant, in the order folders and reports list them
 # Files made from model.keras: a new training run makes them stale, so it removes them.
 DERIVED_FILES = (
     *(variant_filename(p) for p in PRECISIONS),
     DRIFT_JSON,
+    QUANTIZATION_JSON,
     BENCHMARK_JSON,
     REPORT_MD,
     REPORT_JSON,
@@ -71,6 +75,8 @@ DERIVED_FILES = (
     TRADEOFF_PNG,
     CONFUSION_PNG,
     SAMPLES_PNG,
+    QUANTIZATION_PNG,
+    CALIBRATION_PNG,
 )
 TEMP_MARKER = ".tmp-"
 _UMASK = os.umask(0o022)

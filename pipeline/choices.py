@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from edge_runtime.choices import BackendName, Choice, IoType, Precision, Route
+from edge_runtime.choices import BackendName, Calibration, Choice, IoType, Precision, Route
 
 from .errors import UsageError
 
-__all__ = ["BackendName", "Choice", "IoType", "Precision", "Route", "parse", "parse_precisions"]
+__all__ = ["BackendName", "Calibration", "Choice", "IoType", "Precision", "Route", "parse", "parse_precisions"]
 C = TypeVar("C", bound=Choice)
 # What the usage error says for each kind of choice (tests and README quote these).
 MESSAGES = {
     Precision: "unknown precision {value!r}; choose from {choices}",
     IoType: "--io-type {value!r} is not one of {choices}",
     Route: "--route {value!r} is not one of {choices}",
+    Calibration: "--calibration {value!r} is not one of {choices}",
     BackendName: "unknown backend {value!r}; choose one of {choices}",
 }
 

@@ -29,6 +29,7 @@ from .cli_options import (
     OPTIONS,
     RELOCATE,
     TRAIN,
+    convert_config,
     moved,
     precisions,
     thread_counts,
@@ -114,18 +115,9 @@ class Stages:
 
     def convert(self, folder: Path, v: dict[str, Any]) -> None:
         from .console import convert_table
-        from .convert import ConvertConfig, convert
+        from .convert import convert
 
-        config = ConvertConfig(
-            folder=folder,
-            precisions=precisions(v["precision"]),
-            io_type=v["io_type"],
-            calibration_samples=v["calibration_samples"],
-            route=v["route"],
-            data_path=moved(v),
-            data_dir=v["data_dir"],
-            target_runtime=v["target_runtime"],
-        )
+        config = convert_config(folder, v)
         self._start("convert")
         console.print(convert_table(convert(config, self.reporter)))
 

@@ -17,11 +17,12 @@ from typing import Annotated, Any
 import typer
 
 from .benchmark import BenchmarkConfig
-from .choices import Choice, IoType, Precision, Route, parse, parse_precisions
+from .choices import Calibration, Choice, IoType, Precision, Route, parse, parse_precisions
 from .convert import ConvertConfig
 from .data import DataConfig
 from .errors import UsageError
 from .evaluate import EvaluateConfig
+from .mixed import MixedTarget
 from .models import ModelOptions
 from .report import ReportConfig
 from .train import HyperParams, TrainConfig
@@ -164,7 +165,7 @@ OPTIONS: dict[str, Opt] = {
     # conversion
     "precision": Opt(
         list[Precision] | None,
-        "float32, float16, dynamic or int8; repeat for several (default: all)",
+        f"{', '.join(Precision.values())}; repeat for several (default: all)",
         parser=_choice(Precision),
         metavar="PRECISION",
     ),
@@ -174,9 +175,24 @@ OPTIONS: dict[str, Opt] = {
         (ConvertConfig, "io_type"),
     ),
     "calibration_samples": Opt(
-        int | None,
-        "class-balanced training images to calibrate int8 on (default: 300, or all of them when there are fewer)",
+        str | None,
+        "class-balanced training images to calibrate int8 on (default: 300, or all of them when there are fewer); "
+        "several, like 100,300,1000, also sweep int8 agreement over 3 draws of each (the variants use the largest)",
         (ConvertConfig, "calibration_samples"),
+    ),
+    "calibration": _choice_opt(
+        Calibration,
+        "how int8 activation ranges are estimated: min-max (widest range seen), moving-average "
+        "(ai-edge-quantizer's default) or tf (the TF converter's)",
+        (ConvertConfig, "calibration"),
+    ),
+    "min_agreement": Opt(
+        float,
+        "mixed: percent of validation images whose class must match Keras' (with 95% confidence)",
+        (MixedTarget, "min_agreement"),
+    ),
+    "max_float_share": Opt(
+        float, "mixed: largest size allowed, as a share of the float32 file", (MixedTarget, "max_float_share")
     ),
     "route": _choice_opt(Route, "conversion route: auto, saved-model or keras-litert", (ConvertConfig, "route")),
     "target_runtime": Opt(
@@ -211,7 +227,16 @@ RELOCATE = ["data_moved", "data_dir"]
 MODEL = ["model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout"]
 FIT = ["epochs", "batch_size", "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert"]
 TRAIN = [*DATA, *MODEL, *FIT, "tensorboard", "output", "name", "overwrite"]
-CONVERT = ["precision", "io_type", "calibration_samples", "route", "target_runtime"]
+CONVERT = [
+    "precision",
+    "io_type",
+    "calibration_samples",
+    "calibration",
+    "min_agreement",
+    "max_float_share",
+    "route",
+    "target_runtime",
+]
 BENCH = ["threads", "warmup", "runs", "rounds"]
 
 
@@ -273,6 +298,37 @@ def moved(v: dict[str, Any]) -> Path | None:
 
 def precisions(values: list[Precision] | None) -> tuple[Precision, ...]:
     return parse_precisions(values or None)
+
+
+def sample_counts(text: str | None) -> tuple[int, ...] | None:
+    """--calibration-samples: one count, or several separated by commas (a sweep)."""
+    if text is None:
+        return None
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(
+            f"--calibration-samples wants a whole number, or several separated by commas like 100,300,1000; "
+            f"got {text!r}"
+        ) from None
+    if not counts:
+        raise UsageError(f"--calibration-samples wants at least one count, got {text!r}")
+    return counts
+
+
+def convert_config(folder: Path, v: dict[str, Any]) -> ConvertConfig:
+    return ConvertConfig(
+        folder=folder,
+        precisions=precisions(v["precision"]),
+        io_type=v["io_type"],
+        calibration_samples=sample_counts(v["calibration_samples"]),
+        calibration=v["calibration"],
+        route=v["route"],
+        data_path=moved(v),
+        data_dir=v["data_dir"],
+        target_runtime=v["target_runtime"],
+        target=MixedTarget(min_agreement=v["min_agreement"], max_float_share=v["max_float_share"]),
+    )
 
 
 def thread_counts(text: str) -> tuple[int, ...]:

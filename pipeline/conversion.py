@@ -6,6 +6,10 @@ can run the result. `TFLiteConverter.from_keras_model` is broken for Keras 3 in 
 releases, so it is not used. If the SavedModel route fails, Keras' own
 `model.export(path, format="litert")` (Keras >= 3.13) is tried with the same settings.
 
+Integer recipes calibrated our way (`--calibration min-max|moving-average`) and the `mixed` precision
+go another route: the float32 model is converted once as above and quantized by ai-edge-quantizer
+(`pipeline.quantize`; `pipeline.mixed` searches which ops stay float).
+
 A recipe states its converter settings once, in the form Keras' litert exporter takes as keyword
 arguments (attributes, with `target_spec` as a nested dict); `Recipe.configure` applies them to a
 `TFLiteConverter` the same way, so both routes convert with the same settings.
@@ -14,6 +18,7 @@ arguments (attributes, with `target_spec` as a nested dict); `Recipe.configure` 
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -23,10 +28,13 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.backends import native_stderr_captured
-from edge_runtime.choices import IoType, Precision, Route
+from edge_runtime.choices import Calibration, IoType, Precision, Route
 from edge_runtime.tflite_file import ModelRequirements, read_requirements
 
+from . import layer_error, mixed, quantize
 from .errors import ConversionError
+from .mixed import MixedTarget
+from .progress import Reporter, SilentReporter
 from .signals import InterruptLatch, interrupts_after_native_call
 
 # Converter flags that lower operator versions, added one after another until a variant runs on
@@ -46,6 +54,14 @@ COMPATIBILITY_STEPS: dict[Precision, tuple[dict[str, Any], ...]] = {
 }
 
 
+# How int8 ranges are calibrated unless --calibration says otherwise; chosen by measurement (see
+# pipeline.quantize and benchmarks/results): min-max equals the TF converter on the cnn and beats it on
+# the 32 px MobileNetV2, and AEQ's moving average narrows ranges enough to cost agreement.
+DEFAULT_CALIBRATION = Calibration.MIN_MAX
+# Images the per-layer error and each quantized candidate are measured on (first of the calibration set).
+LAYER_ERROR_IMAGES = 100
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How to make one precision (as MediaPipe Model Maker's `QuantizationConfig.for_int8()`)."""
@@ -53,14 +69,34 @@ class Recipe:
     precision: Precision
     io_type: IoType = IoType.INT8  # the int8 variant's input/output type
     flags: tuple[tuple[str, Any], ...] = ()  # converter attributes beyond the precision's own
+    calibration: Calibration = DEFAULT_CALIBRATION
+    target: MixedTarget = field(default_factory=MixedTarget)  # what `mixed` must meet
 
     @classmethod
-    def for_precision(cls, precision: Precision | str, io_type: IoType | str = IoType.INT8) -> Recipe:
-        return cls(Precision(precision), IoType(io_type))
+    def for_precision(
+        cls,
+        precision: Precision | str,
+        io_type: IoType | str = IoType.INT8,
+        calibration: Calibration | str = DEFAULT_CALIBRATION,
+        target: MixedTarget | None = None,
+    ) -> Recipe:
+        return cls(Precision(precision), IoType(io_type), (), Calibration(calibration), target or MixedTarget())
 
     @property
     def needs_calibration(self) -> bool:
-        return self.precision is Precision.INT8
+        return self.precision in (Precision.INT8, Precision.MIXED)
+
+    @property
+    def quantizer(self) -> bool:
+        """True when ai-edge-quantizer makes this variant from the float32 model.
+
+        The TF converter does int8 with TF calibration, other I/O types (AEQ writes int8 I/O) and
+        any --target-runtime compatibility flags (AEQ has no per-tensor switch).
+        """
+        if self.precision is Precision.MIXED:
+            return True
+        tf_only = self.calibration is Calibration.TF or self.io_type is not IoType.INT8 or bool(self.flags)
+        return self.precision is Precision.INT8 and not tf_only
 
     @property
     def compatibility_steps(self) -> tuple[dict[str, Any], ...]:
@@ -75,6 +111,8 @@ class Recipe:
 
         builtins = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
         optimize = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+        if self.precision is Precision.MIXED:
+            raise ConversionError("mixed is made by ai-edge-quantizer, not by TFLiteConverter settings")
         if self.precision is Precision.FLOAT32:
             own: dict[str, Any] = {"target_spec": builtins}
         elif self.precision is Precision.FLOAT16:
@@ -121,9 +159,10 @@ class Conversion:
 
     content: bytes
     recipe: Recipe
-    route: Route
+    route: str  # the Route taken, plus "+ai-edge-quantizer" when it quantized the float32 result
     failures: list[str] = field(default_factory=list)  # routes that failed before `route` worked
     requirements: ModelRequirements = field(default_factory=lambda: ModelRequirements(None))
+    details: dict[str, Any] = field(default_factory=dict)  # what a search chose (mixed), for metadata.json
 
 
 def _first_line(error: BaseException, native: list[str]) -> str:
@@ -135,12 +174,21 @@ def _first_line(error: BaseException, native: list[str]) -> str:
 
 
 class Converter:
-    """Turns one Keras model into TFLite bytes per recipe; the SavedModel is exported once into `workdir`."""
+    """Turns one Keras model into TFLite bytes per recipe; the SavedModel is exported once into `workdir`.
 
-    def __init__(self, model: Any, workdir: Path) -> None:
+    `selection` (validation images, preprocessed) is what the `mixed` search scores candidates on.
+    """
+
+    def __init__(
+        self, model: Any, workdir: Path, selection: np.ndarray | None = None, reporter: Reporter | None = None
+    ) -> None:
         self.model = model
         self.workdir = workdir
+        self.selection = selection
+        self.reporter = reporter or SilentReporter()
         self._saved_model: Path | None = None
+        self._float: dict[Route, Conversion] = {}
+        self._ranges: dict[tuple[Calibration, str], quantize.Ranges] = {}
 
     def _saved_model_route(self, recipe: Recipe, calibration: np.ndarray | None, latch: InterruptLatch) -> bytes:
         import tensorflow as tf
@@ -162,19 +210,63 @@ class Converter:
 
     def convert(self, recipe: Recipe, route: Route = Route.AUTO, calibration: np.ndarray | None = None) -> Conversion:
         """Try the routes in order; the first that converts wins. Ctrl-C ends calibration quickly."""
+        if recipe.quantizer:
+            return self._quantized(recipe, Route(route), calibration)
         failures: list[str] = []
         for name, attempt in self._routes(Route(route)):
             with interrupts_after_native_call() as latch, native_stderr_captured() as native:
                 try:
                     content = attempt(recipe, calibration, latch)
                     return Conversion(
-                        content, recipe, name, failures, read_requirements(content, recipe.precision.value)
+                        content, recipe, str(name), failures, read_requirements(content, recipe.precision.value)
                     )
                 except Exception as error:  # noqa: BLE001 - the converter raises anything
                     if latch.received:
                         break  # interrupted, not failed: the latch raises KeyboardInterrupt
                     failures.append(f"{name}: {_first_line(error, native)}")
         raise ConversionError(f"{recipe.precision}: TensorFlow could not convert the model ({'; '.join(failures)})")
+
+    def float_model(self, route: Route = Route.AUTO) -> Conversion:
+        """The float32 conversion, made once: what ai-edge-quantizer starts from."""
+        if route not in self._float:
+            self._float[route] = self.convert(Recipe(Precision.FLOAT32), route)
+        return self._float[route]
+
+    def ranges(self, method: Calibration, calibration: np.ndarray, route: Route = Route.AUTO) -> quantize.Ranges:
+        key = (method, hashlib.sha1(np.ascontiguousarray(calibration).tobytes()).hexdigest())
+        if key not in self._ranges:
+            self._ranges[key] = quantize.calibrate(self.float_model(route).content, calibration, method)
+        return self._ranges[key]
+
+    def layer_errors(self, quantized: bytes, calibration: np.ndarray) -> list[layer_error.LayerError]:
+        """Each int8 activation of `quantized` against the float32 model, on the first calibration images."""
+        source = self.float_model().content
+        producers = {name: op for op in quantize.float_ops(source) for name in op.outputs}
+        return layer_error.layer_errors(source, quantized, calibration[:LAYER_ERROR_IMAGES], producers)
+
+    def _quantized(self, recipe: Recipe, route: Route, calibration: np.ndarray | None) -> Conversion:
+        """int8 or mixed by ai-edge-quantizer, from this model's float32 conversion."""
+        if calibration is None:
+            raise ConversionError(f"{recipe.precision} needs calibration images")
+        source = self.float_model(route)
+        ranges = self.ranges(recipe.calibration, calibration, route)
+        with interrupts_after_native_call():
+            content, details = quantize.quantize(source.content, ranges), {}
+            if recipe.precision is Precision.MIXED:
+                content, details = self._mixed(recipe, source.content, ranges, content, calibration)
+        requirements = read_requirements(content, recipe.precision.value)
+        return Conversion(content, recipe, f"{source.route}+ai-edge-quantizer", source.failures, requirements, details)
+
+    def _mixed(
+        self, recipe: Recipe, source: bytes, ranges: quantize.Ranges, int8: bytes, calibration: np.ndarray
+    ) -> tuple[bytes, dict[str, Any]]:
+        if self.selection is None or not len(self.selection):
+            raise ConversionError("mixed needs validation images to choose its float ops on")
+        reference = self.model.predict(self.selection, batch_size=256, verbose=0).argmax(axis=1)
+        worst = [e.index for e in layer_error.worst(self.layer_errors(int8, calibration)) if e.index >= 0]
+        with self.reporter.task("mixed: scoring candidates", total=None) as task:
+            choice = mixed.search(source, ranges, (self.selection, reference), recipe.target, worst, task.update)
+        return choice.content, {**choice.record(recipe.target), "tried": choice.tried}
 
     def convert_for_runtime(
         self,
@@ -198,7 +290,12 @@ def convert_model(
     route: Route = Route.AUTO,
     calibration: np.ndarray | None = None,
     target_runtime: str | None = None,
+    selection: np.ndarray | None = None,
 ) -> Conversion:
-    """One precision of a Keras model in memory, in a temporary working folder: the public entry point."""
+    """One precision of a Keras model in memory, in a temporary working folder: the public entry point.
+
+    `calibration` (training images) sets int8 ranges; `selection` (validation images) is what `mixed` is chosen on.
+    """
     with tempfile.TemporaryDirectory(prefix="edge-pipeline-convert-") as workdir:
-        return Converter(model, Path(workdir)).convert_for_runtime(recipe, route, calibration, target_runtime)
+        converter = Converter(model, Path(workdir), selection)
+        return converter.convert_for_runtime(recipe, route, calibration, target_runtime)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,13 @@ from edge_runtime.tflite_file import ModelRequirements, parse_version
 
 from . import bundle
 from .bundle import Metadata, ModelFolder, TensorInfo, VariantInfo
-from .choices import IoType, Precision, Route, parse, parse_precisions
-from .conversion import COMPATIBILITY_STEPS, Conversion, Converter, Recipe
-from .data import DataConfig, balanced_indices, load_dataset, model_input_array
+from .choices import Calibration, IoType, Precision, Route, parse, parse_precisions
+from .conversion import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
+from .data import DataConfig, load_dataset
 from .errors import ConversionError, DataError, UsageError
+from .mixed import MixedTarget, check_target
 from .progress import Reporter, SilentReporter
+from .quantization import QuantData, QuantizationReport, measure
 
 MIN_CALIBRATION_SAMPLES = 10
 # int8 ranges are calibrated on this many class-balanced training images by default, or on all of
@@ -42,23 +44,39 @@ class ConvertConfig:
     folder: Path
     precisions: tuple[Precision, ...] = tuple(Precision)
     io_type: IoType = IoType.INT8  # the int8 variant's input/output type; uint8 is for Edge TPU-era tools
-    calibration_samples: int | None = None  # None: DEFAULT_CALIBRATION_SAMPLES, or every training image if fewer
+    # None: DEFAULT_CALIBRATION_SAMPLES, or every training image if fewer; several counts: a sweep, the
+    # variants calibrated on the largest
+    calibration_samples: int | tuple[int, ...] | None = None
+    calibration: Calibration = DEFAULT_CALIBRATION
     route: Route = Route.AUTO
     data_path: Path | None = None  # where the training data is now, if it moved
     data_dir: Path | None = None
     target_runtime: str | None = None  # oldest TFLite runtime every variant must run on; None: the newest
+    target: MixedTarget = field(default_factory=MixedTarget)  # what the mixed variant must meet
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "precisions", parse_precisions(self.precisions))
         object.__setattr__(self, "io_type", parse(IoType, self.io_type))
         object.__setattr__(self, "route", parse(Route, self.route))
+        object.__setattr__(self, "calibration", parse(Calibration, self.calibration))
+        counts = self.calibration_samples
+        if isinstance(counts, int):
+            counts = (counts,)
+        if counts is not None:
+            object.__setattr__(self, "calibration_samples", tuple(sorted(set(counts))) or None)
         if self.target_runtime is not None and len(parse_version(self.target_runtime)) < 2:
             raise UsageError(f"--target-runtime {self.target_runtime!r} is not a version like 2.14")
-        if self.calibration_samples is not None and self.calibration_samples < MIN_CALIBRATION_SAMPLES:
-            raise UsageError(
-                f"--calibration-samples {self.calibration_samples} is too few to calibrate int8 ranges; "
-                f"use at least {MIN_CALIBRATION_SAMPLES} (a few hundred is typical)"
-            )
+        for count in counts or ():
+            if count < MIN_CALIBRATION_SAMPLES:
+                raise UsageError(
+                    f"--calibration-samples {count} is too few to calibrate int8 ranges; "
+                    f"use at least {MIN_CALIBRATION_SAMPLES} (a few hundred is typical)"
+                )
+        check_target(self.target)
+
+    @property
+    def needs_data(self) -> bool:
+        return any(Recipe.for_precision(p).needs_calibration for p in self.precisions)
 
 
 @dataclass
@@ -70,10 +88,11 @@ class ConvertResult:
     fallbacks: list[str] = field(default_factory=list)
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # precisions that cannot run on --target-runtime, with why
+    quantization: QuantizationReport | None = None
 
 
-def calibration_images(metadata: Metadata, config: ConvertConfig, recorded: dict[str, Any] | None = None) -> np.ndarray:
-    """A class-balanced sample of the training split, preprocessed exactly as in training."""
+def conversion_data(metadata: Metadata, config: ConvertConfig, recorded: dict[str, Any] | None = None) -> QuantData:
+    """The training split to calibrate on, validation images for mixed, the test split to report on."""
     try:
         data = DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir)
     except UsageError as error:
@@ -88,29 +107,25 @@ def calibration_images(metadata: Metadata, config: ConvertConfig, recorded: dict
     if len(dataset.train) == 0:
         raise DataError(f"{data.name}: the training split is empty, so there is nothing to calibrate int8 on")
     available = len(dataset.train)
-    if config.calibration_samples is not None and config.calibration_samples > available:
+    too_many = [count for count in config.calibration_samples or () if count > available]
+    if too_many:
         raise DataError(
-            f"--calibration-samples {config.calibration_samples} is more than the {available} training images; "
+            f"--calibration-samples {too_many[0]} is more than the {available} training images; "
             f"use {available} or fewer"
         )
-    count = config.calibration_samples or min(DEFAULT_CALIBRATION_SAMPLES, available)
-    chosen = balanced_indices(dataset.train.labels, count, seed=data.seed)
-    return model_input_array(dataset.train.images[chosen], metadata.input)
+    counts = config.calibration_samples or (min(DEFAULT_CALIBRATION_SAMPLES, available),)
+    return QuantData(dataset, metadata.input, data.seed, counts, config.target.selection_samples)
 
 
 def _variant_info(
-    converted: Conversion,
-    precision: str,
-    staged: Path,
-    record: dict[str, Any],
-    config: ConvertConfig,
-    calibrated: int | None,
-    seconds: float,
+    converted: Conversion, precision: str, staged: Path, record: dict[str, Any], config: ConvertConfig, seconds: float
 ) -> VariantInfo:
     try:
         interpreter, _ = load_interpreter(staged)
     except ModelError as error:
         raise ConversionError(f"{precision}: the converted model does not load in edge_runtime: {error}") from None
+    recipe = converted.recipe
+    calibrated = recipe.needs_calibration
     return VariantInfo(
         precision=str(precision),
         file=variant_filename(precision),
@@ -118,13 +133,15 @@ def _variant_info(
         sha256=record["sha256"],
         input=TensorInfo.of(interpreter.get_input_details()[0]),
         output=TensorInfo.of(interpreter.get_output_details()[0]),
-        route=str(converted.route),
-        io_type=str(config.io_type) if precision == Precision.INT8 else None,
-        calibration_samples=calibrated if precision == Precision.INT8 else None,
+        route=converted.route,
+        io_type=str(recipe.io_type) if precision == Precision.INT8 else None,
+        calibration_samples=max(config.calibration_samples or (0,)) or None if calibrated else None,
         seconds=round(seconds, 2),
         min_runtime=converted.requirements.min_runtime,
         ops=converted.requirements.ops,
-        settings=dict(converted.recipe.flags) or None,
+        settings=dict(recipe.flags) or None,
+        calibration=str(recipe.calibration if recipe.quantizer else Calibration.TF) if calibrated else None,
+        mixed={k: v for k, v in converted.details.items() if k != "tried"} or None,
     )
 
 
@@ -146,7 +163,7 @@ def _stage_one(
 ) -> tuple[Conversion, VariantInfo | None]:
     """Convert one precision and stage it; None when it cannot run on --target-runtime."""
     began = time.perf_counter()
-    recipe = Recipe.for_precision(precision, config.io_type)
+    recipe = Recipe.for_precision(precision, config.io_type, config.calibration, config.target)
     converted = converter.convert_for_runtime(recipe, config.route, calibration, config.target_runtime)
     if converted.failures:
         reporter.status(f"{precision}: {converted.failures[0]}; fell back to {converted.route}")
@@ -155,9 +172,29 @@ def _stage_one(
         tx.remove(name)  # an older file of this precision would not run there either
         return converted, None
     staged = tx.write_bytes(name, converted.content)
-    calibrated = len(calibration) if calibration is not None else None
     elapsed = time.perf_counter() - began
-    return converted, _variant_info(converted, precision, staged, tx.record(name), config, calibrated, elapsed)
+    return converted, _variant_info(converted, precision, staged, tx.record(name), config, elapsed)
+
+
+def _stage_all(
+    converter: Converter, config: ConvertConfig, data: QuantData | None, tx: bundle.Transaction, reporter: Reporter
+) -> tuple[ConvertResult, dict[Precision, Conversion]]:
+    result, made = ConvertResult(config.folder, []), {}
+    calibration = data.calibration if data is not None else None
+    with reporter.task("converting", total=len(config.precisions)) as task:
+        for done, precision in enumerate(config.precisions):
+            task.update(done, note=precision)
+            converted, variant = _stage_one(converter, precision, config, calibration, tx, reporter)
+            if converted.failures:
+                result.fallbacks.append(f"{precision}: {converted.failures[0]}; used {converted.route}")
+            if variant is None:
+                result.skipped.append(_too_new(precision, converted.requirements, str(config.target_runtime)))
+                reporter.status(result.skipped[-1])
+            else:
+                result.variants.append(variant)
+                made[precision] = converted
+            task.update(done + 1, note=precision)
+    return result, made
 
 
 def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertResult:
@@ -167,36 +204,42 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
     folder = ModelFolder(config.folder)
     metadata = folder.load()
     keras_path = folder.verified(bundle.KERAS_FILE, metadata)
-    calibration = None
-    if Precision.INT8 in config.precisions:
-        calibration = calibration_images(metadata, config, folder.recorded_split(metadata))
-        reporter.status(f"int8: calibrating on {len(calibration)} class-balanced training images")
+    data = None
+    if config.needs_data:
+        data = conversion_data(metadata, config, folder.recorded_split(metadata))
+        reporter.status(
+            f"calibrating int8 ranges ({config.calibration}) on {len(data.calibration)} class-balanced training images"
+        )
 
     import keras
 
     model = keras.models.load_model(keras_path, compile=False)
-    result = ConvertResult(folder.path, [])
     with tempfile.TemporaryDirectory(prefix="edge-pipeline-convert-") as workdir, folder.transaction() as tx:
-        converter = Converter(model, Path(workdir))
-        with reporter.task("converting", total=len(config.precisions)) as task:
-            for done, precision in enumerate(config.precisions):
-                task.update(done, note=precision)
-                converted, variant = _stage_one(converter, precision, config, calibration, tx, reporter)
-                if converted.failures:
-                    result.fallbacks.append(f"{precision}: {converted.failures[0]}; used {converted.route}")
-                if variant is None:
-                    result.skipped.append(_too_new(precision, converted.requirements, str(config.target_runtime)))
-                    reporter.status(result.skipped[-1])
-                    metadata.variants.pop(precision, None)
-                    continue
-                result.variants.append(variant)
-                metadata.variants[precision] = variant
-                task.update(done + 1, note=precision)
+        needs_selection = data is not None and Precision.MIXED in config.precisions
+        converter = Converter(model, Path(workdir), data.selection if needs_selection else None, reporter)
+        result, made = _stage_all(converter, config, data, tx, reporter)
+        result.folder = folder.path
+        if data is not None and made.keys() & {Precision.INT8, Precision.MIXED}:
+            int8 = Recipe.for_precision(Precision.INT8, config.io_type, config.calibration)
+            result.quantization, mixed_agreement = measure(converter, int8, config.route, data, made, reporter)
+            result.variants = [_with_test_agreement(v, mixed_agreement) for v in result.variants]
+            tx.write_json(bundle.QUANTIZATION_JSON, result.quantization.to_dict())
+            metadata.files[bundle.QUANTIZATION_JSON] = tx.record(bundle.QUANTIZATION_JSON)
+        for precision in config.precisions:
+            metadata.variants.pop(precision, None)
+        metadata.variants.update({v.precision: v for v in result.variants})
         metadata.conversion = _conversion_record(metadata, config, result)
         metadata.variants = {p: metadata.variants[p] for p in Precision if p in metadata.variants}
         tx.commit(metadata)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _with_test_agreement(variant: VariantInfo, agreement: float | None) -> VariantInfo:
+    """The mixed record with its agreement on the test split (chosen on validation, reported on test)."""
+    if variant.precision != Precision.MIXED or agreement is None:
+        return variant
+    return replace(variant, mixed={**(variant.mixed or {}), "test_agreement": agreement})
 
 
 def _conversion_record(metadata: Metadata, config: ConvertConfig, result: ConvertResult) -> dict[str, Any]:
@@ -205,7 +248,8 @@ def _conversion_record(metadata: Metadata, config: ConvertConfig, result: Conver
         "fallbacks": result.fallbacks,
         "target_runtime": config.target_runtime,
         "skipped": result.skipped,
-        "versions": {name: _version(name) for name in ("tensorflow", "keras", "ai-edge-litert")},
+        "calibration": str(config.calibration),
+        "versions": {name: _version(name) for name in ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer")},
     }
 
 

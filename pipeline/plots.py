@@ -234,3 +234,40 @@ def samples_plot(
     figure.tight_layout()
     figure.savefig(path, dpi=DPI, format="png")
     plt.close(figure)
+
+
+def layer_error_plot(names: Sequence[str], snr_db: Sequence[float], path: Path, title: str) -> None:
+    """Signal-to-noise of each int8 layer against float, in graph order, worst in red."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(max(6.0, 0.28 * len(names) + 2), 4))
+    values = np.minimum(np.asarray(snr_db, dtype=float), 80.0)
+    cut = np.sort(values)[min(2, len(values) - 1)] if len(values) else 0
+    axis.bar(range(len(values)), values, color=[WRONG if v <= cut else RIGHT for v in values])
+    axis.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    axis.set_ylabel("SNR (dB) - higher is closer to float")
+    axis.set_title(title + "\n(the three worst in red)", fontsize=10)
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI, format="png")
+    plt.close(figure)
+
+
+def sweep_plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
+    """int8 agreement per calibration size: every seed as a dot, the mean as a line."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    counts = sorted({row["samples"] for row in rows})
+    for row in rows:
+        axis.plot(row["samples"], row["agreement"], "o", color=RIGHT, alpha=0.6)
+    means = [np.mean([r["agreement"] for r in rows if r["samples"] == c]) for c in counts]
+    axis.plot(counts, means, "-", color="black", label="mean over seeds")
+    axis.set_xscale("log")
+    axis.set_xticks(counts, [str(c) for c in counts])
+    axis.set_xlabel("calibration images")
+    axis.set_ylabel("int8 agreement with Keras (%)")
+    axis.set_title(title)
+    axis.legend(frameon=False)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI, format="png")
+    plt.close(figure)

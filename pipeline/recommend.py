@@ -22,6 +22,8 @@ PURPOSE = {
     "float16": "made for GPU delegates, which compute in float16; on a CPU it runs as float32",
     "dynamic": "int8 weights with float activations; integer-only accelerators cannot run it",
     "int8": "integer end to end: the one for integer-only accelerators (NPU, Edge TPU, microcontrollers)",
+    "mixed": "int8 with the ops that cost agreement kept in float (see Quantization); integer-only "
+    "accelerators hand its float ops back to the CPU",
 }
 
 

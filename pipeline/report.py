@@ -17,13 +17,14 @@ import numpy as np
 from edge_runtime.model_folder import read_json_object
 from edge_runtime.predictor import Predictor, requirements
 
-from . import bundle, plots
+from . import bundle, plots, report_quant
 from .benchmark import BenchmarkResult
 from .bundle import Metadata, ModelFolder, VariantInfo
 from .data import DataConfig, balanced_indices, load_dataset, model_input_array
 from .errors import DataError, FolderError, UsageError
 from .evaluate import DEFAULT_MAX_DROP, DriftResult, resolution_note, within_budget
 from .progress import Reporter, SilentReporter
+from .quantization import QuantizationReport
 from .recommend import ReportRow, alternatives, chance_verdict, recommend, runtime_notes
 from .report_render import table_columns, table_rows, to_csv, to_markdown
 
@@ -76,6 +77,7 @@ class Report:
     drift_notes: list[str] = field(default_factory=list)  # the gate's resolution; why images change class
     runtime_notes: list[str] = field(default_factory=list)  # which runtime the recommendation needs; the legacy pick
     legacy_recommended: str | None = None  # the pick among variants tflite-runtime 2.14 runs
+    quantization: dict[str, Any] | None = None  # report_quant.summary: calibration, worst layers, mixed, sweep
 
     @property
     def reference_threads(self) -> int | None:
@@ -128,6 +130,16 @@ def _read_results(
         DriftResult.from_dict(drift, folder.path) if drift else None,
         BenchmarkResult.from_dict(bench, folder.path) if bench else None,
     )
+
+
+def _quantization(folder: ModelFolder, metadata: Metadata) -> dict[str, Any] | None:
+    """quantization.json and the mixed record, summarised; None for folders converted without them."""
+    if bundle.QUANTIZATION_JSON not in metadata.files or not folder.file(bundle.QUANTIZATION_JSON).is_file():
+        return None
+    folder.verified(bundle.QUANTIZATION_JSON, metadata)
+    quant = QuantizationReport.from_dict(read_json_object(folder.file(bundle.QUANTIZATION_JSON), "quantization.json"))
+    mixed = metadata.variants.get("mixed")
+    return report_quant.summary(quant, mixed.mixed if mixed else None)
 
 
 def _row(
@@ -207,6 +219,7 @@ def build_report(config: ReportConfig) -> Report:
         runtime_notes=runtime_lines,
         legacy_recommended=legacy,
         drift_notes=_drift_notes(drift, config.max_drop),
+        quantization=_quantization(folder, metadata),
     )
 
 
@@ -233,6 +246,33 @@ def _sample_grid(folder: ModelFolder, metadata: Metadata, precision: str, config
         title=f"{metadata.name} {precision} on test images",
     )
     return True
+
+
+def _quantization_plots(report: Report, tx: bundle.Transaction) -> dict[str, bool]:
+    data, has = report.quantization or {}, {}
+    if data.get("layers"):
+        labels, snr = [x["label"] for x in data["layers"]], [x["snr_db"] for x in data["layers"]]
+        path = tx.path(report_quant.QUANTIZATION_PNG)
+        plots.layer_error_plot(labels, snr, path, f"{report.name} int8: signal-to-noise per layer")
+        has[report_quant.QUANTIZATION_PNG] = True
+    if data.get("sweep"):
+        rows = (report.quantization or {}).get("sweep_runs", [])
+        plots.sweep_plot(
+            rows, tx.path(report_quant.CALIBRATION_PNG), f"{report.name}: int8 agreement per calibration size"
+        )
+        has[report_quant.CALIBRATION_PNG] = True
+    return has
+
+
+def _record_files(tx: bundle.Transaction, metadata: Metadata, has: dict[str, bool]) -> None:
+    """Checksums of what the report wrote; pictures it could not draw this time are removed."""
+    for name in (bundle.TRADEOFF_PNG, bundle.CONFUSION_PNG, bundle.SAMPLES_PNG, *report_quant.PNGS):
+        if not has.get(name):
+            tx.remove(name)
+            metadata.files.pop(name, None)
+    written = (n for n, ok in has.items() if ok and n != bundle.HISTORY_PNG)
+    for name in (bundle.REPORT_MD, bundle.REPORT_JSON, bundle.REPORT_CSV, *written):
+        metadata.files[name] = tx.record(name)
 
 
 def write_report(config: ReportConfig, reporter: Reporter | None = None) -> Report:
@@ -277,20 +317,11 @@ def write_report(config: ReportConfig, reporter: Reporter | None = None) -> Repo
                 report.notes.append(
                     "the test images could not be loaded, so there is no sample grid (pass --data/--data-dir)"
                 )
+        has.update(_quantization_plots(report, tx))
         tx.write_text(bundle.REPORT_MD, to_markdown(report, has))
         tx.write_json(bundle.REPORT_JSON, report.to_dict())
         tx.write_text(bundle.REPORT_CSV, to_csv(report))
-        for name in (bundle.TRADEOFF_PNG, bundle.CONFUSION_PNG, bundle.SAMPLES_PNG):
-            if not has.get(name):
-                tx.remove(name)
-                metadata.files.pop(name, None)
-        for name in (
-            bundle.REPORT_MD,
-            bundle.REPORT_JSON,
-            bundle.REPORT_CSV,
-            *(n for n, ok in has.items() if ok and n != bundle.HISTORY_PNG),
-        ):
-            metadata.files[name] = tx.record(name)
+        _record_files(tx, metadata, has)
         metadata.recommended = report.recommended
         tx.commit(metadata)
     reporter.status(f"report: {folder.file(bundle.REPORT_MD)}")
