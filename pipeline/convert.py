@@ -27,7 +27,7 @@ from .choices import Calibration, IoType, Precision, Route, parse, parse_precisi
 from .conversion import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
 from .data import DataConfig, load_dataset
 from .errors import ConversionError, DataError, UsageError
-from .mixed import MixedTarget, check_target
+from .mixed import MixedTarget, NoCandidate, check_target
 from .progress import Reporter, SilentReporter
 from .quantization import QuantData, QuantizationReport, measure
 
@@ -184,7 +184,13 @@ def _stage_all(
     with reporter.task("converting", total=len(config.precisions)) as task:
         for done, precision in enumerate(config.precisions):
             task.update(done, note=precision)
-            converted, variant = _stage_one(converter, precision, config, calibration, tx, reporter)
+            try:
+                converted, variant = _stage_one(converter, precision, config, calibration, tx, reporter)
+            except NoCandidate as error:
+                tx.remove(variant_filename(precision))
+                result.skipped.append(f"{precision}: skipped, {error}")
+                reporter.status(result.skipped[-1])
+                continue
             if converted.failures:
                 result.fallbacks.append(f"{precision}: {converted.failures[0]}; used {converted.route}")
             if variant is None:

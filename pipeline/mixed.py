@@ -49,6 +49,10 @@ def lower_bound(agreed: int, total: int, z: float = CONFIDENCE_Z) -> float:
     return float(100.0 * (centre - spread) / (1 + z * z / n))
 
 
+class NoCandidate(ConversionError):
+    """No candidate fits under --max-float-share: the variant is skipped, not the whole conversion."""
+
+
 @dataclass(frozen=True)
 class MixedTarget:
     """What the search must meet, and on how many validation images it decides."""
@@ -161,9 +165,10 @@ def search(
     """
     images, reference = selection
     ops = quantize.float_ops(float_model)
-    sized = []
+    sized, contents = [], []
     for candidate in candidates(ops, worst_first):
         content = quantize.quantize(float_model, ranges, candidate.ops)
+        contents.append(content)
         ratio = len(content) / len(float_model)
         if ratio <= target.max_float_share:
             sized.append((len(content), candidate, content))
@@ -186,7 +191,9 @@ def search(
         if best is None or agreement > best.selection_agreement:
             best = choice
     if best is None:
-        raise ConversionError(
-            f"mixed: even all-int8 is more than --max-float-share {target.max_float_share:g} of the float32 size"
+        smallest = min(len(content) for content in contents) / len(float_model)
+        raise NoCandidate(
+            f"even all-int8 is {smallest:.2f}x the float32 size, more than --max-float-share "
+            f"{target.max_float_share:g} (a model this small gains little from int8)"
         )
     return best

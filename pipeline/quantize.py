@@ -155,7 +155,7 @@ def _shape_reads_int8(content: bytes) -> bytes:
     """
     from ai_edge_litert.tools import flatbuffer_utils as fb
 
-    model = fb.convert_bytearray_to_object(bytearray(content))
+    model = fb.read_model_from_bytearray(bytearray(content))  # also inlines buffers stored after the flatbuffer
     graph = model.subgraphs[0]
     kind = [op_name(fb.get_builtin_code_from_operator_code(code)) for code in model.operatorCodes]
     readers: dict[int, list[Any]] = {}
