@@ -293,7 +293,7 @@ def run_command(**v: Any) -> None:
     stages = _stages()
     # Check every option before hours of work start.
     train_config(v)
-    precisions(v["precision"])
+    convert_config(Path(), v)  # precisions, calibration, the mixed target
     thread_counts(v["threads"])
     folder = stages.train(v)
     stages.convert(folder, v)

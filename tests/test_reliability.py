@@ -165,6 +165,30 @@ PIPELINE_CASES: list[tuple[str, Setup, int, str]] = [
         "too few to calibrate",
     ),
     (
+        "calibration counts not numbers",
+        lambda w: ["convert", str(w.folder), "--calibration-samples", "100,x"],
+        2,
+        "like 100,300,1000",
+    ),
+    (
+        "unknown calibration",
+        lambda w: ["convert", str(w.folder), "--calibration", "histogram"],
+        2,
+        "--calibration 'histogram' is not one of min-max, moving-average, tf",
+    ),
+    (
+        "agreement target out of range",
+        lambda w: ["convert", str(w.folder), "--min-agreement", "101"],
+        2,
+        "--min-agreement 101 must be a percentage",
+    ),
+    (
+        "float share out of range",
+        lambda w: ["run", "--max-float-share", "0"],
+        2,
+        "--max-float-share 0 must be above 0",
+    ),
+    (
         "more calibration images than data",
         lambda w: ["convert", str(w.folder), "--calibration-samples", "90000"],
         1,
