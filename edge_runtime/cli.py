@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import __version__
+from . import __version__, device
 from .backends import AUTO, get_backend
 from .bench import benchmark
 from .choices import BackendName
@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Run TFLite image classifiers on a device: numpy, pillow and a TFLite interpreter only."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{predict,bench,info}", parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", metavar="{predict,bench,info,device-facts,scores}", parser_class=_Parser
+    )
     commands.required = True
 
     predict = commands.add_parser("predict", help="classify images or folders of images")
@@ -107,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="inputs, outputs, quantization, ops and metadata of a model")
     info.add_argument("model", type=Path, help=".tflite file or model folder")
     _common(info)
+
+    # What `edge-pipeline benchmark/evaluate --on HOST` asks a device; JSON on stdout.
+    facts = commands.add_parser("device-facts", help="this device's CPU, board, OS, Python and interpreter (JSON)")
+    facts.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    scores = commands.add_parser("scores", help="class scores for a .npy array of preprocessed images (JSON)")
+    scores.add_argument("model", type=Path, help=".tflite file or model folder")
+    scores.add_argument("images", type=Path, help=".npy array (N, height, width, channels) of model input")
+    _common(scores)
     return parser
 
 
@@ -236,13 +246,23 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _facts(args: argparse.Namespace) -> int:
+    print(json.dumps(device.facts(), indent=2))
+    return 0
+
+
+def _scores(args: argparse.Namespace) -> int:
+    print(json.dumps(device.scores(args.model, args.images, args.threads)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (argparse's own exits included)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_request:  # usage errors (2), --help and --version (0)
         return exit_request.code if isinstance(exit_request.code, int) else FAILURE_EXIT_CODE
-    handlers = {"predict": _predict, "bench": _bench, "info": _info}
+    handlers = {"predict": _predict, "bench": _bench, "info": _info, "device-facts": _facts, "scores": _scores}
     try:
         return handlers[args.command](args)
     except EdgeRuntimeError as error:

@@ -26,16 +26,19 @@ from edge_runtime.errors import EdgeRuntimeError
 from .cli_options import (
     BENCH,
     CONVERT,
+    DEVICE,
     OPTIONS,
     RELOCATE,
     TRAIN,
     convert_config,
+    device_configs,
     moved,
     precisions,
     thread_counts,
     train_config,
 )
-from .errors import GateFailed, Interrupted, PipelineError, cause
+from .device import DeviceConfig
+from .errors import GateFailed, Interrupted, PipelineError, UsageError, cause
 
 PROG = "edge-pipeline"
 app = typer.Typer(
@@ -172,7 +175,12 @@ class Stages:
         from .report import ReportConfig, write_report
 
         config = ReportConfig(
-            folder=folder, max_drop=v["max_drop"], samples=v["samples"], data_path=moved(v), data_dir=v["data_dir"]
+            folder=folder,
+            max_drop=v["max_drop"],
+            samples=v["samples"],
+            data_path=moved(v),
+            data_dir=v["data_dir"],
+            device=v.get("device"),
         )
         self._start("report")
         report = write_report(config, self.reporter)
@@ -182,6 +190,34 @@ class Stages:
         for line in report.runtime_notes:
             console.print(line, highlight=False)
         console.print(f"report: {folder / 'report.md'}", highlight=False)
+
+    def deploy(self, config: DeviceConfig) -> None:
+        from .console import deploy_summary
+        from .device import deploy
+
+        self._start(f"deploy to {config.device_name}", needs_tensorflow=False)
+        console.print(deploy_summary(deploy(config, self.reporter)), highlight=False)
+
+    def benchmark_on(self, configs: list[DeviceConfig], v: dict[str, Any]) -> None:
+        from .console import device_benchmark_table
+        from .device_measure import benchmark_on
+
+        for config in configs:
+            self._start(f"benchmark on {config.device_name}", needs_tensorflow=False)
+            result = benchmark_on(config, thread_counts(v["threads"]), v["warmup"], v["runs"], self.reporter)
+            console.print(device_benchmark_table(result))
+
+    def evaluate_on(self, configs: list[DeviceConfig], samples: int, v: dict[str, Any]) -> None:
+        from .console import device_drift_table
+        from .device_measure import DeviceEvaluateConfig, evaluate_on
+
+        for config in configs:
+            self._start(f"evaluate on {config.device_name}")
+            entry = evaluate_on(
+                DeviceEvaluateConfig(config, samples, moved(v), v["data_dir"]),
+                self.reporter,
+            )
+            console.print(device_drift_table(config.device_name, entry))
 
 
 @dataclass
@@ -256,10 +292,15 @@ def convert_command(**v: Any) -> None:
 
 @command(
     "evaluate",
-    ["model_dir", "max_drop", "precision", "eval_threads", *RELOCATE],
-    "Measure accuracy drift of every TFLite variant against Keras on the whole test split; exit 1 past --max-drop.",
+    ["model_dir", "max_drop", "precision", "eval_threads", *RELOCATE, "on", "device_samples", *DEVICE],
+    "Measure accuracy drift of every TFLite variant against Keras on the whole test split; exit 1 past --max-drop. "
+    "With --on HOST: on N test images, on the device.",
 )
 def evaluate_command(**v: Any) -> None:
+    devices = device_configs(v["model_dir"], v["on"], v)
+    if devices:
+        _stages().evaluate_on(devices, v["device_samples"], v)
+        return
     failure = _stages().evaluate(v["model_dir"], v)
     if failure:
         raise failure
@@ -267,17 +308,34 @@ def evaluate_command(**v: Any) -> None:
 
 @command(
     "benchmark",
-    ["model_dir", *BENCH],
-    "Time every TFLite variant (interleaved, several thread counts) and write benchmark.json.",
+    ["model_dir", *BENCH, "on", *DEVICE],
+    "Time every TFLite variant (interleaved, several thread counts) and write benchmark.json; with --on HOST, on "
+    "the device.",
 )
 def benchmark_command(**v: Any) -> None:
-    _stages().benchmark(v["model_dir"], v)
+    devices = device_configs(v["model_dir"], v["on"], v)
+    if devices:
+        thread_counts(v["threads"])
+        _stages().benchmark_on(devices, v)
+    else:
+        _stages().benchmark(v["model_dir"], v)
+
+
+@command(
+    "deploy",
+    ["model_dir", "to", *DEVICE],
+    "Copy edge_runtime and the folder's variants to a device over SSH, verified on arrival.",
+)
+def deploy_command(**v: Any) -> None:
+    if not v["to"]:
+        raise UsageError("deploy needs --to [USER@]HOST[:DIR]")
+    _stages().deploy(device_configs(v["model_dir"], [v["to"]], v)[0])
 
 
 @command(
     "report",
-    ["model_dir", "max_drop", "samples", *RELOCATE],
-    "Write report.md/.json/.csv and plots: which variant to ship and why.",
+    ["model_dir", "max_drop", "samples", "device", *RELOCATE],
+    "Write report.md/.json/.csv and plots: which variant to ship and why (--device NAME: for that device).",
 )
 def report_command(**v: Any) -> None:
     _stages().report(v["model_dir"], v)
@@ -285,7 +343,7 @@ def report_command(**v: Any) -> None:
 
 @command(
     "run",
-    [*TRAIN, *CONVERT, "max_drop", *BENCH, "samples"],
+    [*TRAIN, *CONVERT, "max_drop", *BENCH, "samples", "on", "run_device_samples", *DEVICE],
     "Train, convert, evaluate, benchmark and report in one go (default: cnn on Fashion-MNIST into "
     "models/fashion-mnist-cnn).",
 )
@@ -295,11 +353,16 @@ def run_command(**v: Any) -> None:
     train_config(v)
     convert_config(Path(), v)  # precisions, calibration, the mixed target
     thread_counts(v["threads"])
+    device_configs(Path(), v["on"], v)
     folder = stages.train(v)
     stages.convert(folder, v)
     failure = stages.evaluate(folder, {**v, "precision": None})
     stages.benchmark(folder, v)
-    stages.report(folder, v)
+    devices = device_configs(folder, v["on"], v)
+    if devices:
+        stages.benchmark_on(devices, v)
+        stages.evaluate_on(devices, v["run_device_samples"], v)
+    stages.report(folder, {**v, "device": devices[0].device_name if devices else None})
     if failure:
         raise failure
 

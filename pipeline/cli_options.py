@@ -17,13 +17,16 @@ from typing import Annotated, Any
 import typer
 
 from .benchmark import BenchmarkConfig
-from .choices import Calibration, Choice, IoType, Precision, Route, parse, parse_precisions
+from .choices import BackendName, Calibration, Choice, IoType, Precision, Route, parse, parse_precisions
 from .convert import ConvertConfig
 from .data import DataConfig
+from .device import DeviceConfig
+from .device_measure import DeviceEvaluateConfig
 from .errors import UsageError
 from .evaluate import EvaluateConfig
 from .mixed import MixedTarget
 from .models import ModelOptions
+from .remote import SSH_COMMAND_ENV
 from .report import ReportConfig
 from .train import HyperParams, TrainConfig
 
@@ -215,6 +218,47 @@ OPTIONS: dict[str, Opt] = {
     "warmup": Opt(int, "untimed invokes before timing", (BenchmarkConfig, "warmup")),
     "runs": Opt(int, "timed invokes per variant and thread count", (BenchmarkConfig, "runs")),
     "rounds": Opt(int, "interleaved rounds the runs are split into", (BenchmarkConfig, "rounds")),
+    # a device over SSH
+    "to": Opt(str | None, "where to deploy: [USER@]HOST[:DIR] (default DIR: ~/edge-pipeline/<model name>)"),
+    "on": Opt(
+        list[str] | None,
+        "run on this device over SSH instead of here: [USER@]HOST[:DIR]; repeat for several",
+        metavar="HOST",
+    ),
+    "device_name": Opt(
+        str | None, "store the device's results under this name (default: HOST as written)", (DeviceConfig, "name")
+    ),
+    "ssh_command": Opt(
+        str | None,
+        f"ssh program and options, e.g. 'ssh -F FILE' (default: ${SSH_COMMAND_ENV}, else ssh)",
+        (DeviceConfig, "ssh_command"),
+    ),
+    "python": Opt(
+        str | None, "Python on the device (default: the venv --setup made, else python3)", (DeviceConfig, "python")
+    ),
+    "setup": Opt(
+        bool,
+        "create ~/edge-pipeline/venv on the device with numpy, Pillow and --interpreter from its package index",
+        (DeviceConfig, "setup"),
+    ),
+    "interpreter": Opt(
+        BackendName,
+        "what --setup installs: litert (ai-edge-litert) or tflite-runtime (legacy, numpy<2)",
+        (DeviceConfig, "interpreter"),
+        parser=_choice(BackendName),
+        metavar="litert|tflite-runtime",
+    ),
+    "timeout": Opt(float, "seconds one command on the device may take", (DeviceConfig, "timeout")),
+    "device_samples": Opt(
+        int,
+        "class-balanced test images sent to a device to evaluate on",
+        (DeviceEvaluateConfig, "samples"),
+        flags=("--samples",),
+    ),
+    "run_device_samples": Opt(
+        int, "with --on: test images sent to the device", (DeviceEvaluateConfig, "samples"), flags=("--device-samples",)
+    ),
+    "device": Opt(str | None, "recommend for this device of benchmark.json (its latency, its accuracy check)"),
     "eval_threads": Opt(
         int | None,
         "interpreter threads for evaluation (default: all cores)",
@@ -227,6 +271,7 @@ RELOCATE = ["data_moved", "data_dir"]
 MODEL = ["model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout"]
 FIT = ["epochs", "batch_size", "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert"]
 TRAIN = [*DATA, *MODEL, *FIT, "tensorboard", "output", "name", "overwrite"]
+DEVICE = ["device_name", "ssh_command", "python", "setup", "interpreter", "timeout"]
 CONVERT = [
     "precision",
     "io_type",
@@ -339,3 +384,25 @@ def thread_counts(text: str) -> tuple[int, ...]:
     if not counts or any(c < 1 for c in counts):
         raise UsageError(f"--threads wants whole numbers of at least 1, got {text!r}")
     return tuple(dict.fromkeys(counts))
+
+
+def device_configs(folder: Path, targets: list[str] | None, v: dict[str, Any]) -> list[DeviceConfig]:
+    """One DeviceConfig per --on/--to target, validated before any work starts."""
+    configs = [
+        DeviceConfig(
+            folder=folder,
+            target=target,
+            name=v["device_name"],
+            ssh_command=v["ssh_command"],
+            python=v["python"],
+            setup=v["setup"],
+            interpreter=v["interpreter"],
+            timeout=v["timeout"],
+        )
+        for target in targets or []
+    ]
+    for config in configs:
+        config.parsed  # noqa: B018 - parses [USER@]HOST[:DIR]: a usage error now, not after training
+    if v["device_name"] and len(configs) > 1:
+        raise UsageError("--device-name names one device; with several --on, each is stored under its HOST")
+    return configs

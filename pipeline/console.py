@@ -24,6 +24,7 @@ from .convert import ConvertResult
 from .evaluate import DriftResult
 from .progress import SilentTask
 from .report import Report, table_columns, table_rows
+from .report_devices import describe
 from .train import TrainResult
 
 
@@ -207,4 +208,45 @@ def report_table(report: Report) -> Table:
     )
     for cells in table_rows(report):
         table.add_row(*(cells[i] for i in keep))
+    return table
+
+
+def deploy_summary(result: Any) -> str:
+    state = "copied and verified" if result.copied else "already there"
+    return (
+        f"{result.device}: {result.files} files ({result.bytes / 1024:,.0f} KB) {state} in {result.directory}\n"
+        f"device: {describe(result.facts)}"
+    )
+
+
+def device_benchmark_table(result: Any) -> Table:
+    threads = result.settings["threads"]
+    table = _table(
+        f"latency on {result.name}: {describe(result.facts)}",
+        ["variant", *[f"p50/p99 ms @{t}t" for t in threads], "peak MB"],
+    )
+    for precision, row in result.variants.items():
+        if "error" in row:
+            table.add_row(precision, *(["-"] * len(threads)), f"cannot run: {row['error']}")
+            continue
+        timed = row.get("threads", {})
+        cells = [
+            f"{timed[str(t)]['p50_ms']:.3f} / {timed[str(t)]['p99_ms']:.3f}" if str(t) in timed else "-"
+            for t in threads
+        ]
+        memory = row.get("peak_memory_mb")
+        table.add_row(precision, *cells, f"{memory:.1f}" if memory else "-")
+    return table
+
+
+def device_drift_table(name: str, entry: dict[str, Any]) -> Table:
+    title = f"accuracy on {name} ({entry['samples']:,} test images; Keras {entry['keras_accuracy']:.2%})"
+    table = _table(title, ["variant", "accuracy", "agreement with Keras", "same class as here"])
+    for precision, row in entry["variants"].items():
+        if "error" in row:
+            table.add_row(precision, "-", "-", f"cannot run: {row['error']}")
+        else:
+            table.add_row(
+                precision, f"{row['accuracy']:.2%}", f"{row['agreement']:.2%}", f"{row['agreement_with_here']:.2%}"
+            )
     return table

@@ -26,6 +26,7 @@ from .evaluate import DEFAULT_MAX_DROP, DriftResult, resolution_note, within_bud
 from .progress import Reporter, SilentReporter
 from .quantization import QuantizationReport
 from .recommend import ReportRow, alternatives, chance_verdict, recommend, runtime_notes
+from .report_devices import DeviceColumn, describe, device_check, device_columns, for_device
 from .report_render import table_columns, table_rows, to_csv, to_markdown
 
 __all__ = [
@@ -48,6 +49,7 @@ class ReportConfig:
     samples: int = 24
     data_path: Path | None = None
     data_dir: Path | None = None
+    device: str | None = None  # recommend for this device of benchmark.json (its latency)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_drop <= 100.0:
@@ -78,6 +80,8 @@ class Report:
     runtime_notes: list[str] = field(default_factory=list)  # which runtime the recommendation needs; the legacy pick
     legacy_recommended: str | None = None  # the pick among variants tflite-runtime 2.14 runs
     quantization: dict[str, Any] | None = None  # report_quant.summary: calibration, worst layers, mixed, sweep
+    devices: list[DeviceColumn] = field(default_factory=list)  # benchmark/evaluate --on HOST
+    device: str | None = None  # the device the recommendation is for (report --device)
 
     @property
     def reference_threads(self) -> int | None:
@@ -142,6 +146,16 @@ def _quantization(folder: ModelFolder, metadata: Metadata) -> dict[str, Any] | N
     return report_quant.summary(quant, mixed.mixed if mixed else None)
 
 
+def _devices(folder: ModelFolder, metadata: Metadata) -> list[DeviceColumn]:
+    """Each device's results from benchmark.json and drift.json, counted only for the files the folder holds."""
+    blocks = []
+    for name in (bundle.BENCHMARK_JSON, bundle.DRIFT_JSON):
+        path = folder.file(name)
+        readable = path.is_file() and name in metadata.files
+        blocks.append(dict(read_json_object(path, name).get("devices") or {}) if readable else {})
+    return device_columns(blocks[0], blocks[1], {v.precision: v.sha256 for v in metadata.variants.values()})
+
+
 def _row(
     variant: VariantInfo,
     folder: ModelFolder,
@@ -193,6 +207,13 @@ def build_report(config: ReportConfig) -> Report:
     _speedups(rows)
     first = threads[0] if threads else None
     recommended, text = recommend(rows, config.max_drop, first)
+    devices = _devices(folder, metadata)
+    if config.device:
+        seen, column = for_device(rows, devices, config.device)
+        recommended, text = recommend(seen, config.max_drop, column.first_threads)
+        text = (
+            f"For {column.name} ({describe(column.facts)}), with its latency: {text}{device_check(column, recommended)}"
+        )
     keras_accuracy = drift.keras_accuracy if drift else metadata.training.get("test_accuracy")
     refusal = chance_verdict(metadata, keras_accuracy)
     if refusal:
@@ -220,6 +241,8 @@ def build_report(config: ReportConfig) -> Report:
         legacy_recommended=legacy,
         drift_notes=_drift_notes(drift, config.max_drop),
         quantization=_quantization(folder, metadata),
+        devices=devices,
+        device=config.device,
     )
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from . import bundle, report_quant
+from . import bundle, report_devices, report_quant
 
 if TYPE_CHECKING:
     from .report import Report
@@ -161,7 +161,11 @@ def _method(report: Report) -> list[str]:
 
 def to_markdown(report: Report, has: dict[str, bool]) -> str:
     """report.md: the recommendation first, then the table, pictures, training and how it was measured."""
-    sections = [*_summary(report), *_variants(report), *_pictures(report, has)]
+    sections = [*_summary(report), *_variants(report)]
+    sections += [
+        *report_devices.section(report.devices, [row.precision for row in report.rows]),
+        *_pictures(report, has),
+    ]
     sections += [*report_quant.section(report.quantization, has), *_training(report, has)]
     return "\n".join([*sections, *_method(report)]) + "\n"
 

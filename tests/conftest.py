@@ -55,7 +55,7 @@ def fashion_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def trained_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cnn really trained on a Fashion-MNIST subset, converted to all four precisions and evaluated.
+    """A cnn really trained on a Fashion-MNIST subset, converted to every precision and evaluated.
 
     Shared read-only by many tests; a test that changes files must work on `folder_copy`.
     """

@@ -1,0 +1,185 @@
+"""The device in the loop: deploy a model folder to a device over SSH, benchmark and evaluate it there.
+
+`edge-pipeline deploy MODEL --to [USER@]HOST[:DIR]` copies edge_runtime/ and the folder's variants,
+labels and metadata.json (never model.keras) into a temporary directory on the device, checks every
+file's sha256 there and renames it into place. `benchmark --on HOST` and `evaluate --on HOST` run
+`python -m edge_runtime` on the device and store what it measured under the device's name in
+benchmark.json and drift.json. The transport is pipeline.remote (the system ssh).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import edge_runtime
+
+from . import device_programs as programs
+from .bundle import Metadata, ModelFolder
+from .choices import BackendName
+from .errors import UsageError
+from .progress import Reporter, SilentReporter
+from .remote import DEFAULT_TIMEOUT, RemoteError, Ssh, Target
+
+REMOTE_ROOT = "~/edge-pipeline"  # default parent of deployed folders, and of the venv --setup makes
+VENV = f"{REMOTE_ROOT}/venv"
+MANIFEST = "deployed.json"
+# What --setup installs from the device's own package index, per interpreter.
+SETUP_PACKAGES = {
+    BackendName.LITERT: ["numpy", "pillow", "ai-edge-litert"],
+    BackendName.TFLITE_RUNTIME: ["numpy<2", "pillow", "tflite-runtime"],
+}
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """Which device, how to reach it, and which Python there runs edge_runtime."""
+
+    folder: Path
+    target: str  # [USER@]HOST[:DIR]
+    name: str | None = None  # what results are stored under; default: HOST as written
+    ssh_command: str | None = None  # default: $EDGE_PIPELINE_SSH_COMMAND, else ssh
+    python: str | None = None  # default: the venv --setup made, else python3
+    setup: bool = False
+    interpreter: BackendName = BackendName.LITERT  # what --setup installs
+    timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interpreter", BackendName(self.interpreter))
+        if self.interpreter not in SETUP_PACKAGES:
+            raise UsageError(f"--interpreter {self.interpreter} is not one of {', '.join(SETUP_PACKAGES)}")
+        if self.name is not None and not self.name.strip():
+            raise UsageError("--device-name must not be empty")
+
+    @property
+    def parsed(self) -> Target:
+        return Target.parse(self.target)
+
+    @property
+    def device_name(self) -> str:
+        return self.name or self.parsed.host
+
+
+@dataclass
+class Device:
+    """A connected device: its ssh, the Python that runs edge_runtime there, and where the folder goes."""
+
+    ssh: Ssh
+    python: str
+    directory: str
+    name: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, words: list[str], what: str, stdin: bytes | None = None) -> str:
+        return self.ssh.run([self.python, *words], what, stdin)
+
+    def program(self, source: str, argument: str, what: str, stdin: bytes | None = None) -> dict[str, Any]:
+        return json.loads(self.ssh.run([self.python, "-c", source, argument], what, stdin).strip().splitlines()[-1])
+
+    def edge_runtime(self, words: list[str], what: str) -> Any:
+        """`python -m edge_runtime WORDS` in the deployed folder; the completed process (the caller reads failures)."""
+        return self.ssh.call([self.python, "-m", "edge_runtime", *words], what, cwd=self.directory)
+
+
+def _python(config: DeviceConfig, ssh: Ssh, reporter: Reporter) -> str:
+    """--python as given; else the venv --setup makes (created now with --setup), else python3."""
+    if config.python and not config.setup:
+        return config.python
+    system = config.python or "python3"
+    probe = json.loads(ssh.run([system, "-c", programs.PROBE, VENV], "looking for python").strip())
+    venv_python = f"{VENV}/bin/python"
+    if config.setup:
+        packages = SETUP_PACKAGES[config.interpreter]
+        reporter.status(f"{ssh.target.host}: setting up {VENV} with {', '.join(packages)} from its package index")
+        if not probe["venv"]:
+            ssh.run([system, "-m", "venv", VENV], "creating a venv")
+        ssh.run([venv_python, "-m", "pip", "install", "--quiet", *packages], "installing packages with pip")
+        return venv_python
+    return venv_python if probe["venv"] else system
+
+
+def connect(config: DeviceConfig, metadata: Metadata, reporter: Reporter | None = None) -> Device:
+    reporter = reporter or SilentReporter()
+    target = config.parsed
+    ssh = Ssh(target, config.ssh_command, config.timeout)
+    python = _python(config, ssh, reporter)
+    directory = target.directory or f"{REMOTE_ROOT}/{metadata.name}"
+    return Device(ssh, python, directory, config.device_name)
+
+
+def _payload(folder: ModelFolder, metadata: Metadata) -> dict[str, bytes]:
+    """What goes to the device: edge_runtime's sources and the folder's variants, labels and metadata."""
+    package = Path(edge_runtime.__file__).parent
+    files = {f"edge_runtime/{p.name}": p.read_bytes() for p in sorted(package.glob("*.py"))}
+    for variant in metadata.variants.values():
+        files[variant.file] = folder.verified(variant.file, metadata).read_bytes()
+    for name in ("labels.txt", "metadata.json"):
+        if folder.file(name).is_file():
+            files[name] = folder.file(name).read_bytes()
+    return files
+
+
+def _archive(files: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
+    manifest = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    listing = json.dumps({"files": manifest, "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%S")}).encode()
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name, data in {**files, MANIFEST: listing}.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return stream.getvalue(), manifest
+
+
+@dataclass
+class DeployResult:
+    device: str
+    directory: str
+    files: int
+    bytes: int
+    copied: bool  # False when the device already had every file
+    facts: dict[str, Any]
+
+
+def ensure_deployed(device: Device, folder: ModelFolder, metadata: Metadata, force: bool = False) -> DeployResult:
+    """Copy the folder unless the device already holds exactly these files; then read the device's facts."""
+    files = _payload(folder, metadata)
+    archive, manifest = _archive(files)
+    there = device.program(programs.STATUS, device.directory, "checking what is deployed")
+    copied = force or there["files"] != manifest
+    if copied:
+        device.program(programs.RECEIVE, device.directory, "copying the model folder", stdin=archive)
+    device.facts = read_facts(device)
+    return DeployResult(device.name, device.directory, len(files), sum(map(len, files.values())), copied, device.facts)
+
+
+def read_facts(device: Device) -> dict[str, Any]:
+    done = device.edge_runtime(["device-facts"], "reading the device's facts")
+    if done.returncode != 0:
+        stderr = done.stderr.decode("utf-8", "replace")
+        if "No module named 'numpy'" in stderr or "No module named numpy" in stderr:
+            raise RemoteError(f"{device.ssh.target.host}: {device.python} has no numpy; run with --setup")
+        raise RemoteError(device.ssh.explain(done, "reading the device's facts", [device.python]))
+    facts = json.loads(done.stdout)
+    if facts.get("interpreter") is None:
+        raise RemoteError(
+            f"{device.ssh.target.host}: no TFLite interpreter for {device.python} "
+            "(run with --setup, or install ai-edge-litert or tflite-runtime there)"
+        )
+    return facts
+
+
+def deploy(config: DeviceConfig, reporter: Reporter | None = None) -> DeployResult:
+    """`edge-pipeline deploy`: copy (always) and verify the folder on the device."""
+    reporter = reporter or SilentReporter()
+    folder = ModelFolder(config.folder)
+    metadata = folder.load()
+    device = connect(config, metadata, reporter)
+    reporter.status(f"{device.ssh.target.host}: deploying to {device.directory} with {device.python}")
+    return ensure_deployed(device, folder, metadata, force=True)

@@ -1,0 +1,176 @@
+"""Benchmark and evaluate a model folder on a device (`benchmark --on HOST`, `evaluate --on HOST`).
+
+Results are stored under the device's name in the folder's benchmark.json and drift.json, beside
+(never instead of) this machine's. A variant the device cannot run is a row with the reason.
+Latency: `edge-runtime bench` in a fresh process per variant and thread count, the variants'
+order rotated between thread counts. Accuracy: N class-balanced test images go to the device as one
+.npy array; the device returns each variant's scores; this machine compares them with Keras and
+with its own run of the same file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.predictor import Predictor
+
+from . import bundle
+from . import device_programs as programs
+from .bundle import Metadata, ModelFolder
+from .data import DataConfig, balanced_indices, load_dataset, model_input_array
+from .device import Device, DeviceConfig, connect, ensure_deployed
+from .errors import DataError, UsageError
+from .progress import Reporter, SilentReporter
+
+DEFAULT_SAMPLES = 1000
+IMAGES_FILE = ".evaluate-images.npy"
+
+
+def _failure(device: Device, done: Any, what: str) -> str:
+    return device.ssh.explain(done, what, [device.python]).split(": ", 1)[-1]
+
+
+@dataclass
+class DeviceBenchmark:
+    """One device's latency per variant and thread count, with the device's facts."""
+
+    name: str
+    facts: dict[str, Any]
+    settings: dict[str, Any]
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # precision -> {sha256, threads|error}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"created_at": bundle.now(), "facts": self.facts, "settings": self.settings, "variants": self.variants}
+
+
+def benchmark_on(
+    config: DeviceConfig, threads: tuple[int, ...], warmup: int, runs: int, reporter: Reporter | None = None
+) -> DeviceBenchmark:
+    reporter = reporter or SilentReporter()
+    folder = ModelFolder(config.folder)
+    metadata = folder.load()
+    device = connect(config, metadata, reporter)
+    ensure_deployed(device, folder, metadata)
+    result = DeviceBenchmark(device.name, device.facts, {"threads": list(threads), "warmup": warmup, "runs": runs})
+    precisions = list(metadata.variants)
+    with reporter.task(f"benchmarking on {device.name}", total=len(threads) * len(precisions)) as task:
+        for turn, count in enumerate(threads):
+            for precision in precisions[turn % len(precisions) :] + precisions[: turn % len(precisions)]:
+                variant = metadata.variants[precision]
+                row = result.variants.setdefault(precision, {"file": variant.file, "sha256": variant.sha256})
+                words = ["bench", variant.file, "--threads", str(count), "--warmup", str(warmup), "--runs", str(runs)]
+                done = device.edge_runtime([*words, "--json"], f"timing {variant.file}")
+                if done.returncode != 0:
+                    row["error"] = _failure(device, done, f"timing {variant.file}")
+                elif "error" not in row:
+                    timed = json.loads(done.stdout)
+                    row.setdefault("threads", {})[str(count)] = timed["latency"]
+                    row["peak_memory_mb"], row["backend"] = timed.get("peak_memory_mb"), timed.get("backend")
+                task.advance()
+    _store(folder, metadata, bundle.BENCHMARK_JSON, device.name, result.to_dict())
+    return result
+
+
+def _store(folder: ModelFolder, metadata: Metadata, name: str, device: str, entry: dict[str, Any]) -> None:
+    """Put one device's entry into benchmark.json or drift.json, keeping everything else in the file."""
+    path = folder.file(name)
+    data: dict[str, Any] = {}
+    if path.is_file() and name in metadata.files:
+        folder.verified(name, metadata)
+        data = json.loads(path.read_text())
+    data.setdefault("devices", {})[device] = entry
+    folder.commit_json(name, data, metadata)
+
+
+def _test_images(folder: ModelFolder, metadata: Metadata, samples: int, config: Any) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        data = DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir)
+        dataset = load_dataset(data, metadata.input, recorded=folder.recorded_split(metadata))
+    except (DataError, UsageError) as error:
+        raise DataError(f"evaluating on a device needs the test split: {error} (pass --data or --data-dir)") from None
+    chosen = balanced_indices(dataset.test.labels, min(samples, len(dataset.test)), seed=data.seed)
+    pixels = model_input_array(dataset.test.images[chosen], metadata.input)
+    return pixels, dataset.test.labels[chosen]
+
+
+@dataclass(frozen=True)
+class DeviceEvaluateConfig:
+    device: DeviceConfig
+    samples: int = DEFAULT_SAMPLES
+    data_path: Path | None = None
+    data_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise UsageError(f"--samples must be at least 1, got {self.samples}")
+
+
+def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Accuracy and agreement (with Keras, and with this machine's run of the same file) of every variant there."""
+    reporter = reporter or SilentReporter()
+    folder = ModelFolder(config.device.folder)
+    metadata = folder.load()
+    pixels, labels = _test_images(folder, metadata, config.samples, config)
+    import keras
+
+    model = keras.models.load_model(folder.verified(bundle.KERAS_FILE, metadata), compile=False)
+    keras_top = model.predict(pixels, batch_size=256, verbose=0).argmax(axis=1)
+    device = connect(config.device, metadata, reporter)
+    ensure_deployed(device, folder, metadata)
+    payload = io.BytesIO()
+    compact = pixels.astype(np.uint8) if np.array_equal(pixels, np.round(pixels)) and pixels.max() <= 255 else pixels
+    np.save(payload, compact, allow_pickle=False)
+    remote_images = f"{device.directory}/{IMAGES_FILE}"
+    device.program(programs.PUT, remote_images, "sending the test images", stdin=payload.getvalue())
+    variants: dict[str, dict[str, Any]] = {}
+    try:
+        with reporter.task(f"evaluating on {device.name}", total=len(metadata.variants)) as task:
+            for precision in metadata.variants:
+                variants[precision] = _variant_on(device, folder, metadata, precision, (pixels, labels, keras_top))
+                task.advance()
+    finally:
+        device.ssh.run([device.python, "-c", programs.REMOVE, remote_images], "removing the test images")
+    entry = {
+        "facts": device.facts,
+        "samples": len(labels),
+        "keras_accuracy": float((keras_top == labels).mean()),
+        "variants": variants,
+    }
+    _store(folder, metadata, bundle.DRIFT_JSON, device.name, {"created_at": bundle.now(), **entry})
+    return entry
+
+
+def _variant_on(
+    device: Device, folder: ModelFolder, metadata: Metadata, precision: str, data: tuple[np.ndarray, ...]
+) -> dict[str, Any]:
+    pixels, labels, keras_top = data
+    variant = metadata.variants[precision]
+    row: dict[str, Any] = {"file": variant.file, "sha256": variant.sha256}
+    done = device.edge_runtime(["scores", variant.file, IMAGES_FILE], f"running {variant.file}")
+    if done.returncode != 0:
+        row["error"] = _failure(device, done, f"running {variant.file}")
+        return row
+    answer = json.loads(done.stdout)
+    top = np.asarray(answer["top1"])
+    here = Predictor(folder.file(variant.file), verify=False).scores(pixels).argmax(axis=1)
+    row.update(
+        accuracy=float((top == labels).mean()),
+        agreement=float((top == keras_top).mean()),
+        agreement_with_here=float((top == here).mean()),
+        backend=answer.get("backend"),
+    )
+    return row
+
+
+def stored(folder: Path, name: str) -> dict[str, Any]:
+    """Device entries of benchmark.json or drift.json ({} when there are none)."""
+    path = Path(folder) / name
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text()).get("devices") or {})
