@@ -40,6 +40,18 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
+def _board() -> str | None:
+    """The board: /proc/device-tree/model, else the `Model` line Raspberry Pi kernels add to /proc/cpuinfo."""
+    model = _read("/proc/device-tree/model")
+    if model:
+        return model
+    for line in _read("/proc/cpuinfo").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Model" and value.strip():
+            return value.strip()
+    return None
+
+
 def _os() -> str:
     for line in _read("/etc/os-release").splitlines():
         if line.startswith("PRETTY_NAME="):
@@ -62,7 +74,7 @@ def facts() -> dict[str, Any]:
     return {
         "machine": platform.machine(),
         "cpu": _cpu(),
-        "model": _read("/proc/device-tree/model") or None,
+        "model": _board(),
         "cores": os.cpu_count(),
         "os": _os(),
         "python": platform.python_version(),

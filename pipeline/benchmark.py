@@ -213,5 +213,7 @@ def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> Benc
         },
         variants=[timings[p] for p in precisions],
     )
-    folder.commit_json(bundle.BENCHMARK_JSON, result.to_dict(), metadata)
+    folder.commit_json(
+        bundle.BENCHMARK_JSON, result.to_dict(), metadata, keep=("devices",)
+    )  # results from devices (--on HOST) stay
     return result

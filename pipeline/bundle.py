@@ -309,8 +309,16 @@ class ModelFolder:
             )
         return {p: self.verified_variant(p, metadata) for p in chosen}
 
-    def commit_json(self, name: str, data: Any, metadata: Metadata) -> None:
-        """Publish one JSON result of a stage, with its checksum in metadata.json."""
+    def commit_json(self, name: str, data: Any, metadata: Metadata, keep: tuple[str, ...] = ()) -> None:
+        """Publish one JSON result of a stage, with its checksum in metadata.json.
+
+        `keep`: top-level keys of the current file carried over (other machines' results, e.g. "devices").
+        """
+        current = self.file(name)
+        if keep and current.is_file() and name in metadata.files:
+            with contextlib.suppress(EdgeRuntimeError):
+                old = read_json_object(current, name)
+                data = {**{key: old[key] for key in keep if key in old}, **data}
         with self.transaction() as tx:
             tx.write_json(name, data)
             metadata.files[name] = tx.record(name)

@@ -351,5 +351,7 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
                 **numbers,
             )
         )
-    folder.commit_json(bundle.DRIFT_JSON, result.to_dict(), metadata)
+    folder.commit_json(
+        bundle.DRIFT_JSON, result.to_dict(), metadata, keep=("devices",)
+    )  # results from devices (--on HOST) stay
     return result

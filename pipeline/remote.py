@@ -93,7 +93,7 @@ def _diagnosis(target: Target, stderr: str, code: int, what: str) -> str:
         ),
         (r"No route to host|Network is unreachable", f"{host}: no route to host"),
         (
-            r"Connection closed|Broken pipe|Timeout, server .* not responding|Connection reset",
+            r"Connection closed|closed by remote host|Broken pipe|Timeout, server .* not responding|Connection reset",
             f"{host}: the connection was lost during {what} (the device went away?)",
         ),
     ]

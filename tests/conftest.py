@@ -108,6 +108,7 @@ def image_folder(tmp_path: Path, fashion_arrays: tuple[np.ndarray, np.ndarray]) 
 DEVICES = {
     "litert-numpy2": ["numpy>=2", "pillow", "ai-edge-litert>=2.3"],
     "tflite-runtime-numpy1": ["numpy==1.26.4", "pillow==10.0.0", "tflite-runtime==2.14.0"],
+    "no-interpreter": ["numpy>=2", "pillow"],
 }
 
 
