@@ -12,7 +12,7 @@ from pipeline.cli_options import OPTIONS
 from pipeline.convert import ConvertConfig
 from pipeline.train import HyperParams
 
-COMMANDS = ("train", "convert", "evaluate", "benchmark", "report", "run")
+COMMANDS = ("train", "convert", "evaluate", "benchmark", "deploy", "report", "run")
 
 
 def _field_default(cls: type, name: str) -> object:

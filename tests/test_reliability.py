@@ -165,6 +165,13 @@ PIPELINE_CASES: list[tuple[str, Setup, int, str]] = [
         "too few to calibrate",
     ),
     (
+        "a device target that is an ssh option",
+        lambda w: ["run", "--on", "-oProxyCommand=touch pwned"],
+        2,
+        "'-oProxyCommand=touch pwned' is not [USER@]HOST[:DIR]",
+    ),
+    ("deploy without a target", lambda w: ["deploy", str(w.root / "ghost")], 2, "deploy needs --to"),
+    (
         "calibration counts not numbers",
         lambda w: ["convert", str(w.folder), "--calibration-samples", "100,x"],
         2,
