@@ -288,3 +288,21 @@ def test_setup_makes_a_venv_from_the_devices_package_index(
     assert _run([*bench, "--ssh-command", ssh_device.command], capsys)[0] == 0
     facts = json.loads((folder_copy / "benchmark.json").read_text())["devices"]["device"]["facts"]
     assert facts["interpreter"]["name"] == "litert"
+
+
+@pytest.mark.slow
+def test_run_on_a_device_does_it_all(
+    ssh_device: SshDevice, tmp_path: Path, device_python: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "quick"
+    argv = ["run", "--limit", "600", "--epochs", "1", "--output", str(folder), "--max-drop", "100", "--samples", "0"]
+    argv += ["--precision", "float32", "--precision", "int8", "--threads", "1", "--runs", "5", "--rounds", "1"]
+    argv += ["--on", "device", "--device-samples", "100", *ssh_device.args(device_python("litert-numpy2"))]
+    assert _run(argv, capsys)[0] == 0
+    assert set(json.loads((folder / "benchmark.json").read_text())["devices"]["device"]["variants"]) == {
+        "float32",
+        "int8",
+    }
+    assert json.loads((folder / "drift.json").read_text())["devices"]["device"]["samples"] == 100
+    report = (folder / "report.md").read_text()  # a one-epoch model is refused as near chance, on any device
+    assert "## Devices" in report and "### device" in report and "Do not ship" in report
