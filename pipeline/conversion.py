@@ -87,6 +87,13 @@ class Recipe:
         return self.precision in (Precision.INT8, Precision.MIXED)
 
     @property
+    def calibrated_by(self) -> Calibration:
+        """How this recipe's ranges are really estimated: mixed under `tf` takes min-max, the same estimator."""
+        if self.quantizer and self.calibration is Calibration.TF:
+            return Calibration.MIN_MAX
+        return self.calibration if self.quantizer else Calibration.TF
+
+    @property
     def quantizer(self) -> bool:
         """True when ai-edge-quantizer makes this variant from the float32 model.
 
@@ -249,7 +256,7 @@ class Converter:
         if calibration is None:
             raise ConversionError(f"{recipe.precision} needs calibration images")
         source = self.float_model(route)
-        ranges = self.ranges(recipe.calibration, calibration, route)
+        ranges = self.ranges(recipe.calibrated_by, calibration, route)
         with interrupts_after_native_call():
             content, details = quantize.quantize(source.content, ranges), {}
             if recipe.precision is Precision.MIXED:

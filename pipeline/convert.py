@@ -140,7 +140,7 @@ def _variant_info(
         min_runtime=converted.requirements.min_runtime,
         ops=converted.requirements.ops,
         settings=dict(recipe.flags) or None,
-        calibration=str(recipe.calibration if recipe.quantizer else Calibration.TF) if calibrated else None,
+        calibration=str(recipe.calibrated_by) if calibrated else None,
         mixed={k: v for k, v in converted.details.items() if k != "tried"} or None,
     )
 

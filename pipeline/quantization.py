@@ -143,7 +143,7 @@ def measure(
     """
     reporter.status("measuring per-layer int8 error" + (" and the calibration sweep" if len(data.counts) > 1 else ""))
     keras_top1 = data.test_top1(lambda batch: converter.model.predict(batch, batch_size=256, verbose=0))
-    report = QuantizationReport(str(recipe.calibration if recipe.quantizer else Calibration.TF), len(data.calibration))
+    report = QuantizationReport(str(recipe.calibrated_by), len(data.calibration))
     if Precision.INT8 in made:
         report.layers = converter.layer_errors(made[Precision.INT8].content, data.calibration)
     mixed_agreement = None

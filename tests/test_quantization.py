@@ -103,9 +103,11 @@ def test_calibration_sweep_shows_each_count_over_three_draws(folder_copy: Path) 
 
 
 def test_the_tf_converter_calibration_is_still_there(folder_copy: Path) -> None:
-    convert(ConvertConfig(folder=folder_copy, precisions=("int8",), calibration="tf", calibration_samples=50))
-    record = load_metadata(folder_copy).variants["int8"]
+    convert(ConvertConfig(folder=folder_copy, precisions=("int8", "mixed"), calibration="tf", calibration_samples=50))
+    metadata = load_metadata(folder_copy)
+    record = metadata.variants["int8"]
     assert record.calibration == "tf" and record.route == "saved-model"
+    assert metadata.variants["mixed"].calibration == "min-max"  # the same estimator, by ai-edge-quantizer
 
 
 @pytest.mark.parametrize(
