@@ -58,7 +58,7 @@ COMPATIBILITY_STEPS: dict[Precision, tuple[dict[str, Any], ...]] = {
 # pipeline.quantize and benchmarks/results): min-max equals the TF converter on the cnn and beats it on
 # the 32 px MobileNetV2, and AEQ's moving average narrows ranges enough to cost agreement.
 DEFAULT_CALIBRATION = Calibration.MIN_MAX
-# Images the per-layer error and each quantized candidate are measured on (first of the calibration set).
+# Calibration images the per-layer error is measured on (the first of the calibration set).
 LAYER_ERROR_IMAGES = 100
 
 

@@ -58,6 +58,8 @@ def _ssh_config(root: Path, port: int, silent_port: int) -> str:
         f"Host stranger\n  Port {port}\n  IdentityFile {root}/other_key\n{common}"  # a key sshd does not accept
         f"Host nobody-home\n  Port {_free_port()}\n  IdentityFile {root}/user_key\n{common}"  # nothing listens
         f"Host silent\n  Port {silent_port}\n  IdentityFile {root}/user_key\n{common}"  # accepts, never speaks
+        f"Host impostor\n  Port {port}\n  IdentityFile {root}/user_key\n"  # its host key is not the known one
+        + common.replace(f"{root}/known_hosts", f"{root}/other_known_hosts")
     )
 
 
@@ -83,6 +85,7 @@ def ssh_device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshDevice]:
         f"UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nSetEnv HOME={home}\n"
     )
     (root / "known_hosts").write_text(f"[127.0.0.1]:{port} {(root / 'host_key.pub').read_text()}")
+    (root / "other_known_hosts").write_text(f"[127.0.0.1]:{port} {(root / 'other_key.pub').read_text()}")
     (root / "ssh_config").write_text(_ssh_config(root, port, silent.getsockname()[1]))
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
     server = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(root / "sshd_config")], stderr=subprocess.PIPE)
@@ -178,6 +181,7 @@ def test_an_unknown_host_is_one_line_and_sends_nothing(folder_copy: Path, capsys
     [
         ("nobody-home", [], "connection refused"),
         ("stranger", [], "authentication failed"),
+        ("impostor", [], "its host key is not in known_hosts or has changed"),
         ("silent", ["--timeout", "3"], "took longer than --timeout 3 s"),
         ("device", ["--python", "/no/python3"], "'/no/python3' not found there"),
         ("device", ["--python", "/usr/bin/python3"], "has no numpy; run with --setup"),
@@ -306,3 +310,22 @@ def test_run_on_a_device_does_it_all(
     assert json.loads((folder / "drift.json").read_text())["devices"]["device"]["samples"] == 100
     report = (folder / "report.md").read_text()  # a one-epoch model is refused as near chance, on any device
     assert "## Devices" in report and "### device" in report and "Do not ship" in report
+
+
+@pytest.mark.slow
+def test_a_variant_the_device_cannot_run_is_a_row_with_the_reason(
+    ssh_device: SshDevice, folder_copy: Path, device_python: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [*ssh_device.args(device_python("tflite-runtime-numpy1")), "--device-name", "legacy"]
+    bench = ["benchmark", str(folder_copy), "--on", "device:~/legacy", "--threads", "1", "--runs", "5"]
+    assert _run([*bench, *args], capsys)[0] == 0
+    assert _run(["evaluate", str(folder_copy), "--on", "device:~/legacy", "--samples", "50", *args], capsys)[0] == 0
+    timed = json.loads((folder_copy / "benchmark.json").read_text())["devices"]["legacy"]
+    assert timed["facts"]["interpreter"]["name"] == "tflite-runtime" and timed["facts"]["numpy"].startswith("1.")
+    assert "needs TFLite runtime 2.17.0" in timed["variants"]["dynamic"]["error"]
+    assert "threads" in timed["variants"]["int8"] and "threads" in timed["variants"]["mixed"]
+    checked = json.loads((folder_copy / "drift.json").read_text())["devices"]["legacy"]["variants"]
+    assert "error" in checked["dynamic"] and checked["mixed"]["agreement_with_here"] > 0.95
+    assert _run(["report", str(folder_copy), "--device", "legacy", "--samples", "0"], capsys)[0] == 0
+    report = (folder_copy / "report.md").read_text()
+    assert "cannot run: " in report and "Ship model_dynamic" not in report.split("## Variants")[0]
