@@ -9,10 +9,13 @@ from __future__ import annotations
 # Unpack a tar stream from stdin beside the target directory, check every file against the
 # manifest inside it (deployed.json), then swap it into place; the old copy is removed only after.
 RECEIVE = r"""
-import hashlib, io, json, os, shutil, sys, tarfile, tempfile
+import glob, hashlib, io, json, os, shutil, sys, tarfile, tempfile, time
 target = os.path.abspath(os.path.expanduser(sys.argv[1]))
 parent, base = os.path.split(target)
 os.makedirs(parent, exist_ok=True)
+for stale in glob.glob(os.path.join(glob.escape(parent), "." + glob.escape(base) + ".[to][ml][pd]-*")):
+    if time.time() - os.path.getmtime(stale) > 3600:  # left by a deploy that was cut off an hour ago or more
+        shutil.rmtree(stale, ignore_errors=True)
 temp = tempfile.mkdtemp(prefix="." + base + ".tmp-", dir=parent)
 os.chmod(temp, 0o755)
 try:
