@@ -81,20 +81,24 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def build_folder(entry: Entry, work: Path, reuse: bool, runs: int = 200) -> Path:
+def build_folder(entry: Entry, work: Path, reuse: bool, runs: int = 200, reconvert: bool = False) -> Path:
     folder = work / entry.name
+    trained = reconvert and (folder / bundle.KERAS_FILE).is_file() and (folder / bundle.METADATA_FILE).is_file()
     if not (reuse and (folder / bundle.REPORT_JSON).is_file()):
-        log(f"{entry.name}: train")
-        train(
-            TrainConfig(
-                data=DataConfig(limit=entry.limit),
-                model=entry.model,
-                options=entry.options,
-                hparams=entry.hparams,
-                output=folder,
-                overwrite=True,
+        if trained:
+            log(f"{entry.name}: keeping the trained model")
+        else:
+            log(f"{entry.name}: train")
+            train(
+                TrainConfig(
+                    data=DataConfig(limit=entry.limit),
+                    model=entry.model,
+                    options=entry.options,
+                    hparams=entry.hparams,
+                    output=folder,
+                    overwrite=True,
+                )
             )
-        )
         log(f"{entry.name}: convert, evaluate, benchmark, report")
         convert(ConvertConfig(folder=folder))
         evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
@@ -336,6 +340,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results")
     parser.add_argument("--reuse", action="store_true", help="keep model folders that already have a report")
     parser.add_argument(
+        "--reconvert", action="store_true", help="keep trained models in --work; convert, evaluate, benchmark again"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke test: 1 epoch on 1,000 images, few repeats (not for results)"
     )
     args = parser.parse_args()
@@ -346,7 +353,7 @@ def main() -> int:
 
     rows, folders, methods, mixed = [], {}, [], []
     for entry in entries:
-        folders[entry.name] = build_folder(entry, args.work, args.reuse, runs)
+        folders[entry.name] = build_folder(entry, args.work, args.reuse, runs, args.reconvert)
         rows.extend(rows_of(entry, folders[entry.name]))
         log(f"{entry.name}: int8 with each calibration method")
         methods += calibration.compare(entry.name, folders[entry.name])
