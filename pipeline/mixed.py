@@ -14,7 +14,7 @@ One structural choice per model, scored on validation images only, keeps the tes
 
 "Meets the target" means the Wilson 95% lower bound of the selection agreement does: the best of
 many candidates on 2,000 images is an optimistic estimate, and on the default cnn plain int8 (99.75%
-on selection, 5 images changed) is not safely above 99.5% while ops 0-1 in float (99.90%) are;
+on selection, 5 images changed) is not safely above 99.5% while op 0 in float (99.90%) is;
 on the test split they gave 99.74% and 99.80% (measured with this search).
 """
 
