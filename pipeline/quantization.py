@@ -142,14 +142,17 @@ def measure(
     `recipe` is the int8 recipe the sweep re-calibrates with.
     """
     reporter.status("measuring per-layer int8 error" + (" and the calibration sweep" if len(data.counts) > 1 else ""))
-    keras_top1 = data.test_top1(lambda batch: converter.model.predict(batch, batch_size=256, verbose=0))
+    needs_keras = Precision.MIXED in made or len(data.counts) > 1
+    keras_top1 = (
+        data.test_top1(lambda batch: converter.model.predict(batch, batch_size=256, verbose=0)) if needs_keras else None
+    )
     report = QuantizationReport(str(recipe.calibrated_by), len(data.calibration))
     if Precision.INT8 in made:
         report.layers = converter.layer_errors(made[Precision.INT8].content, data.calibration)
     mixed_agreement = None
-    if Precision.MIXED in made:
+    if Precision.MIXED in made and keras_top1 is not None:
         report.mixed = list(made[Precision.MIXED].details.get("tried", []))
         mixed_agreement = round(agreement(made[Precision.MIXED].content, data, keras_top1), 3)
-    if len(data.counts) > 1:
+    if len(data.counts) > 1 and keras_top1 is not None:
         report.sweep = sweep(converter, recipe, route, data, keras_top1, reporter)
     return report, mixed_agreement

@@ -172,6 +172,12 @@ PIPELINE_CASES: list[tuple[str, Setup, int, str]] = [
     ),
     ("deploy without a target", lambda w: ["deploy", str(w.root / "ghost")], 2, "deploy needs --to"),
     (
+        "report for an unknown device",
+        lambda w: ["report", str(w.folder), "--device", "ghost"],
+        2,
+        "--device 'ghost': no such device in benchmark.json (known: none yet)",
+    ),
+    (
         "calibration counts not numbers",
         lambda w: ["convert", str(w.folder), "--calibration-samples", "100,x"],
         2,
