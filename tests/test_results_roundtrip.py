@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from edge_runtime.bench import LatencyStats
+from edge_runtime.choices import Precision
 from edge_runtime.model_folder import FolderMetadata, TensorQuantization, load_metadata
 from pipeline.benchmark import BenchmarkResult
 from pipeline.evaluate import DriftResult
@@ -20,12 +21,7 @@ def _without(data: dict, *keys: str) -> dict:
 def test_drift_json_round_trips() -> None:
     written = json.loads((SHIPPED / "drift.json").read_text())
     result = DriftResult.from_dict(written, SHIPPED)
-    assert result.test_images == 10000 and {v.precision for v in result.variants} == {
-        "float32",
-        "float16",
-        "dynamic",
-        "int8",
-    }
+    assert result.test_images == 10000 and {v.precision for v in result.variants} == set(Precision.values())
     assert result.variants[0].per_class[0].label and result.keras_accuracy == written["keras"]["accuracy"]
     again = result.to_dict()
     assert DriftResult.from_dict(again, SHIPPED).to_dict() == again  # a fixed point
