@@ -118,8 +118,15 @@ def conversion_data(metadata: Metadata, config: ConvertConfig, recorded: dict[st
 
 
 def _variant_info(
-    converted: Conversion, precision: str, staged: Path, record: dict[str, Any], config: ConvertConfig, seconds: float
+    converted: Conversion,
+    precision: str,
+    staged: Path,
+    record: dict[str, Any],
+    config: ConvertConfig,
+    seconds: float,
+    images: int | None,
 ) -> VariantInfo:
+    """metadata.json's record of a staged variant; `images`: how many it was calibrated on."""
     try:
         interpreter, _ = load_interpreter(staged)
     except ModelError as error:
@@ -135,7 +142,7 @@ def _variant_info(
         output=TensorInfo.of(interpreter.get_output_details()[0]),
         route=converted.route,
         io_type=str(recipe.io_type) if precision == Precision.INT8 else None,
-        calibration_samples=max(config.calibration_samples or (0,)) or None if calibrated else None,
+        calibration_samples=images if calibrated else None,
         seconds=round(seconds, 2),
         min_runtime=converted.requirements.min_runtime,
         ops=converted.requirements.ops,
@@ -173,7 +180,8 @@ def _stage_one(
         return converted, None
     staged = tx.write_bytes(name, converted.content)
     elapsed = time.perf_counter() - began
-    return converted, _variant_info(converted, precision, staged, tx.record(name), config, elapsed)
+    images = len(calibration) if calibration is not None else None
+    return converted, _variant_info(converted, precision, staged, tx.record(name), config, elapsed, images)
 
 
 def _stage_all(
