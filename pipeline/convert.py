@@ -222,7 +222,7 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
     if config.needs_data:
         data = conversion_data(metadata, config, folder.recorded_split(metadata))
         reporter.status(
-            f"calibrating int8 ranges ({config.calibration}) on {len(data.calibration)} class-balanced training images"
+            f"int8: calibrating ranges ({config.calibration}) on {len(data.calibration)} class-balanced training images"
         )
 
     import keras

@@ -585,7 +585,7 @@ def test_interrupted_conversion_leaves_complete_files_and_rerun_finishes(tmp_pat
     finished = subprocess.run(_run_command(output), capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
     assert finished.returncode == 0, finished.stderr
     metadata = json.loads((output / "metadata.json").read_text())
-    assert set(metadata["variants"]) == {"float32", "float16", "dynamic", "int8"}
+    assert set(metadata["variants"]) == {"float32", "float16", "dynamic", "int8", "mixed"}
     assert (output / "report.md").is_file() and (output / "benchmark.json").is_file()
 
 
