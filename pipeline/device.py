@@ -76,9 +76,6 @@ class Device:
     name: str
     facts: dict[str, Any] = field(default_factory=dict)
 
-    def run(self, words: list[str], what: str, stdin: bytes | None = None) -> str:
-        return self.ssh.run([self.python, *words], what, stdin)
-
     def program(self, source: str, argument: str, what: str, stdin: bytes | None = None) -> dict[str, Any]:
         return json.loads(self.ssh.run([self.python, "-c", source, argument], what, stdin).strip().splitlines()[-1])
 

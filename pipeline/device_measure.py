@@ -166,11 +166,3 @@ def _variant_on(
         backend=answer.get("backend"),
     )
     return row
-
-
-def stored(folder: Path, name: str) -> dict[str, Any]:
-    """Device entries of benchmark.json or drift.json ({} when there are none)."""
-    path = Path(folder) / name
-    if not path.is_file():
-        return {}
-    return dict(json.loads(path.read_text()).get("devices") or {})

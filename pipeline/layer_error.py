@@ -21,6 +21,8 @@ import numpy as np
 
 from edge_runtime.backends import native_stderr_captured
 
+from .quantize import input_tensor
+
 ROUNDING_FLOOR = 1 / np.sqrt(12)  # rmse_scale of pure rounding to a uniform grid
 
 
@@ -56,12 +58,7 @@ def _interpreter(content: bytes) -> Any:
 
 def _feed(interpreter: Any, image: np.ndarray) -> None:
     detail = interpreter.get_input_details()[0]
-    value = image[None].astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    if np.issubdtype(detail["dtype"], np.integer) and scale:
-        info = np.iinfo(detail["dtype"])
-        value = np.clip(np.round(value / scale + zero_point), info.min, info.max)
-    interpreter.set_tensor(detail["index"], value.astype(detail["dtype"]))
+    interpreter.set_tensor(detail["index"], input_tensor(detail, image[None]))
     interpreter.invoke()
 
 

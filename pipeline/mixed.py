@@ -138,16 +138,12 @@ def top1(content: bytes, images: np.ndarray, batch: int = 250) -> np.ndarray:
         interpreter = Interpreter(model_content=content)
         interpreter.allocate_tensors()
     detail = interpreter.get_input_details()[0]
-    scale, zero_point = detail["quantization"]
     classes = []
     for start in range(0, len(images), batch):
-        chunk = images[start : start + batch].astype(np.float32)
+        chunk = images[start : start + batch]
         interpreter.resize_tensor_input(detail["index"], [len(chunk), *detail["shape"][1:]])
         interpreter.allocate_tensors()
-        if np.issubdtype(detail["dtype"], np.integer) and scale:
-            info = np.iinfo(detail["dtype"])
-            chunk = np.clip(np.round(chunk / scale + zero_point), info.min, info.max)
-        interpreter.set_tensor(detail["index"], chunk.astype(detail["dtype"]))
+        interpreter.set_tensor(detail["index"], quantize.input_tensor(detail, chunk))
         interpreter.invoke()
         classes.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).argmax(axis=1))
     return np.concatenate(classes)

@@ -91,6 +91,16 @@ def float_ops(float_model: bytes) -> list[Op]:
     return ops
 
 
+def input_tensor(detail: dict[str, Any], images: np.ndarray) -> np.ndarray:
+    """Model input (float, preprocessed) in the input tensor's dtype, quantized by its scale and zero point."""
+    values = images.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    if np.issubdtype(detail["dtype"], np.integer) and scale:
+        info = np.iinfo(detail["dtype"])
+        values = np.clip(np.round(values / scale + zero_point), info.min, info.max)
+    return values.astype(detail["dtype"])
+
+
 def _signature(float_model: bytes) -> tuple[str, str]:
     from ai_edge_litert.interpreter import Interpreter
 
