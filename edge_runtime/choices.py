@@ -27,6 +27,13 @@ class Precision(Choice):
     MIXED = "mixed"  # int8 with the ops that cost agreement kept in float, chosen on validation images
 
 
+class Target(Choice):
+    """Where a variant is meant to run; each target is a variant family in the model folder."""
+
+    TFLITE = "tflite"  # any TFLite interpreter (edge_runtime, LiteRT, tflite-runtime): the model's own input
+    MEDIAPIPE = "mediapipe"  # MediaPipe Tasks / TFLite Task Library: RGB input, float32 or uint8 I/O, metadata
+
+
 class IoType(Choice):
     """Input and output tensor type of the int8 variant."""
 

@@ -243,6 +243,13 @@ def _info(args: argparse.Namespace) -> int:
             f"metadata  {metadata.get('name')}: {training.get('model')} on {metadata.get('dataset', {}).get('name')}"
             + (f", Keras test accuracy {accuracy:.2%}" if isinstance(accuracy, float) else "")
         )
+    embedded = description["embedded_metadata"]
+    if embedded and embedded.get("name") is not None:
+        inside = f"{embedded['labels']} labels in {embedded['label_file']}" if embedded["labels"] else "no labels"
+        print(
+            f"inside    TFLite metadata: {embedded['name']} {embedded['version'] or ''} by {embedded['author']}; "
+            f"{embedded['color']} input, mean {embedded['mean']} std {embedded['std']}; {inside}"
+        )
     return 0
 
 

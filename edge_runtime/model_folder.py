@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .choices import Precision
+from .choices import Precision, Target
 from .errors import LabelsError, MetadataError
 
 SCHEMA_VERSION = 1
@@ -30,10 +30,33 @@ VARIANT_SUFFIX = ".tflite"
 # integer model is the one that is made to ship to a device.
 VARIANT_PREFERENCE = (Precision.INT8, Precision.MIXED, Precision.DYNAMIC, Precision.FLOAT16, Precision.FLOAT32)
 COLORS = ("rgb", "grayscale")
+# The precisions each target is made in. MediaPipe's ImageClassifier takes float32 or uint8 tensors only:
+# the TF converter's int8 with uint8 I/O is its integer model (ai-edge-quantizer writes int8 I/O).
+TARGET_PRECISIONS = {
+    Target.TFLITE: tuple(Precision),
+    Target.MEDIAPIPE: (Precision.FLOAT32, Precision.FLOAT16, Precision.INT8),
+}
+
+
+def variant_name(precision: str, target: str = Target.TFLITE) -> str:
+    """A variant's key in metadata.json: its precision for plain TFLite, e.g. ``mediapipe-int8`` otherwise."""
+    return str(precision) if target == Target.TFLITE else f"{target}-{precision}"
+
+
+def split_variant(name: str) -> tuple[str, str]:
+    """(target, precision) of a variant name: 'int8' -> ('tflite', 'int8'); 'mediapipe-int8' -> ('mediapipe', ...)."""
+    target, _, precision = str(name).rpartition("-")
+    if target in Target.values() and precision in Precision.values():
+        return target, precision
+    return str(Target.TFLITE), str(name)
+
+
+# Every variant a folder can hold, in the order folders, tables and reports list them.
+VARIANT_NAMES = tuple(variant_name(p, t) for t, precisions in TARGET_PRECISIONS.items() for p in precisions)
 
 
 def variant_filename(precision: str) -> str:
-    """File name of a TFLite variant inside a model folder, e.g. ``model_int8.tflite``."""
+    """File name of a variant in a model folder: ``model_int8.tflite``, ``model_mediapipe-int8.tflite``."""
     return f"{VARIANT_PREFIX}{precision}{VARIANT_SUFFIX}"
 
 
@@ -210,11 +233,17 @@ class VariantRecord:
     settings: dict[str, Any] | None = None  # converter flags beyond the precision's own (e.g. for --target-runtime)
     calibration: str | None = None  # how int8 ranges were calibrated (Calibration), for int8 and mixed
     mixed: dict[str, Any] | None = None  # mixed: the float ops, how they were chosen, agreement reached
+    targets: list[str] | None = None  # where the file runs as it is (Target values); None: written before targets
+    image: InputSpec | None = None  # this file's own input when it differs from the folder's (mediapipe: RGB)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("precision")
         return data
+
+    def input_spec(self, folder_input: InputSpec) -> InputSpec:
+        """What a device feeds this file: its own input when recorded, else the folder's."""
+        return self.image or folder_input
 
     @classmethod
     def from_dict(cls, precision: str, data: Any, where: str = METADATA_FILE) -> VariantRecord:
@@ -235,6 +264,8 @@ class VariantRecord:
                 settings=data.get("settings"),
                 calibration=data.get("calibration"),
                 mixed=data.get("mixed"),
+                targets=data.get("targets"),
+                image=InputSpec.from_dict(data["image"], where) if data.get("image") is not None else None,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise MetadataError(

@@ -16,6 +16,7 @@ from .errors import LabelsError, MetadataError, ModelError, RuntimeTooOldError, 
 from .images import ImageSource, load_pixels
 from .model_folder import FolderMetadata, InputSpec, TensorQuantization
 from .tflite_file import ModelRequirements, read_requirements
+from .tflite_metadata import read_embedded
 
 # TensorFlow's label_image defaults, used for float models that come without metadata.
 LABEL_IMAGE_MEAN = 127.5
@@ -114,7 +115,8 @@ def fit_labels(labels: list[str], num_classes: int, where: str) -> list[str]:
 class Predictor:
     """Classify images with a TFLite model, using the model folder's metadata when there is one.
 
-    ``model_path`` is a ``.tflite`` file or a model folder. Without metadata the input size,
+    ``model_path`` is a ``.tflite`` file or a model folder. A file's own TFLite metadata (labels,
+    colour space, normalization) serves when no metadata.json describes it. Without either, the input size,
     channels and dtype come from the model, and float inputs are normalised label_image
     style, ``(pixel - input_mean) / input_std`` (127.5 and 127.5 unless given); quantized
     inputs get raw pixels unless a mean and std are given.
@@ -148,10 +150,14 @@ class Predictor:
         self._input, self._output = self._check_signature()
         self.input_quantization = TensorQuantization.of(self._input)
         self.output_quantization = TensorQuantization.of(self._output)
+        self.embedded = read_embedded(read_model_bytes(self.model_path), str(self.model_path))
         self.spec = self._input_spec(input_mean, input_std, invert)
         self.assumptions = self._assumptions(input_mean, input_std)
         # label_image feeds raw pixels to quantized models; only explicit normalisation changes that.
-        self._raw_quantized_input = self.metadata is None and input_mean is None and input_std is None
+        # MediaPipe does the same with a uint8 input whatever the file's normalization says; edge-pipeline's own
+        # files (metadata.json or its embedded input entry) are fed by their recorded quantization instead.
+        ours = self.metadata is not None or (self.embedded is not None and self.embedded.input_spec is not None)
+        self._raw_quantized_input = not ours and input_mean is None and input_std is None
         self.labels = self._labels(labels)
         self._batchable = int(self._input.get("shape_signature", self._input["shape"])[0]) == -1
         self._batch = int(self._input["shape"][0])
@@ -217,13 +223,16 @@ class Predictor:
 
     def _input_spec(self, input_mean: float | None, input_std: float | None, invert: bool | None) -> InputSpec:
         _, height, width, channels = (int(v) for v in self._input["shape"])
+        record = self.metadata.variant_for_file(self.model_path.name) if self.metadata is not None else None
         if self.metadata is not None:
-            spec = self.metadata.input
+            spec = record.input_spec(self.metadata.input) if record is not None else self.metadata.input
             if (spec.height, spec.width, spec.channels) != (height, width, channels):
                 raise MetadataError(
                     f"{self.folder}/metadata.json: input {spec.height}x{spec.width}x{spec.channels} "
                     f"does not match the model's {height}x{width}x{channels}"
                 )
+        elif self.embedded is not None and (self.embedded.normalization or self.embedded.input_spec):
+            spec = self.embedded.spec(height, width, channels, np.dtype(self._input["dtype"]).name)
         else:
             floating = not self.input_quantization.quantized
             spec = InputSpec(
@@ -248,6 +257,8 @@ class Predictor:
         """One line for each guess made about a model without metadata (the CLI prints them as warnings)."""
         if self.metadata is not None or input_mean is not None or input_std is not None:
             return []
+        if self.embedded is not None and (self.embedded.normalization or self.embedded.input_spec):
+            return []
         if self.input_quantization.quantized:
             how = (
                 "feeding raw pixels (0..255) to its quantized input; "
@@ -258,11 +269,13 @@ class Predictor:
                 f"assuming label_image normalisation (pixel - {LABEL_IMAGE_MEAN:g}) / {LABEL_IMAGE_STD:g}; pass "
                 "--input-mean 0 --input-std 1 if it takes raw pixels, as edge-pipeline's models do"
             )
-        return [f"{self.model_path.name} has no metadata.json beside it: {how}"]
+        return [f"{self.model_path.name} has no metadata.json beside it and no labels or normalization inside: {how}"]
 
     def _labels(self, labels: str | Path | Sequence[str] | None) -> list[str]:
         if labels is None and self.metadata is not None and self.metadata.labels:
             return fit_labels(list(self.metadata.labels), self.num_classes, f"{self.folder}/metadata.json")
+        if labels is None and self.embedded is not None and self.embedded.labels:
+            return fit_labels(self.embedded.labels, self.num_classes, f"{self.model_path}'s embedded labels")
         beside = (self.folder or self.model_path.parent) / model_folder.LABELS_FILE
         if labels is None and beside.is_file():
             labels = beside  # the folder's, or a labels.txt copied next to a bare .tflite
@@ -381,6 +394,7 @@ class Predictor:
             "labels": len(self.labels),
             "input_spec": self.spec.to_dict(),
             "metadata": self.metadata.to_dict() if self.metadata else None,
+            "embedded_metadata": self.embedded.to_dict() if self.embedded else None,
         }
 
 

@@ -92,11 +92,34 @@ class _Table:
             return []
         return [_Table(self.data, at + 4 + 4 * i + self._u32(at + 4 + 4 * i)) for i in range(self._u32(at))]
 
+    def table(self, slot: int) -> _Table | None:
+        at = self._target(slot)
+        return None if at is None else _Table(self.data, at)
+
+    def floats(self, slot: int) -> list[float]:
+        at = self._target(slot)
+        if at is None:
+            return []
+        count = self._u32(at)
+        return list(struct.unpack_from(f"<{count}f", self.data, at + 4))
+
     def byte_vector(self, slot: int) -> bytes:
         at = self._target(slot)
         if at is None:
             return b""
         return self.data[at + 4 : at + 4 + self._u32(at)]
+
+
+def metadata_buffers(content: bytes) -> dict[str, bytes]:
+    """The model's named metadata entries (Model.metadata) and the bytes of each one's buffer."""
+    model = _Table(content, struct.unpack_from("<I", content, 0)[0])
+    buffers = model.tables(_MODEL_BUFFERS)
+    entries = {}
+    for entry in model.tables(_MODEL_METADATA):
+        index = entry.scalar(1, "I", 0)
+        if index < len(buffers):
+            entries[entry.string(0) or ""] = buffers[index].byte_vector(0)
+    return entries
 
 
 def op_name(code: int) -> str:
@@ -128,15 +151,8 @@ def read_requirements(content: bytes, where: str = "model") -> ModelRequirements
             name = code.string(1) if builtin == 32 else op_name(builtin)  # 32: CUSTOM
             name = name or "CUSTOM"
             ops[name] = max(ops.get(name, 0), code.scalar(2, "i", 1))
-        buffers = model.tables(_MODEL_BUFFERS)
-        min_runtime = None
-        for entry in model.tables(_MODEL_METADATA):
-            name = entry.string(0) or ""
-            index = entry.scalar(1, "I", 0)
-            if name == MIN_RUNTIME_KEY and index < len(buffers):
-                min_runtime = (
-                    buffers[index].byte_vector(0).split(b"\0", 1)[0].decode("ascii", "replace").strip() or None
-                )
+        recorded = metadata_buffers(content).get(MIN_RUNTIME_KEY, b"")
+        min_runtime = recorded.split(b"\0", 1)[0].decode("ascii", "replace").strip() or None
     except (struct.error, IndexError, UnicodeDecodeError) as error:
         raise ModelError(f"{where}: not a valid TFLite model (truncated or damaged: {error})") from None
     return ModelRequirements(min_runtime, dict(sorted(ops.items())))

@@ -5,7 +5,8 @@ Layout of ``models/<name>/``::
     model.keras                 the trained Keras model
     labels.txt                  one label a line
     history.json, history.png   loss and accuracy per epoch
-    model_<precision>.tflite    float32, float16, dynamic, int8 (after `convert`)
+    model_<precision>.tflite    float32, float16, dynamic, int8, mixed (after `convert`)
+    model_mediapipe-<p>.tflite  float32, float16, int8 for MediaPipe (after `convert --target mediapipe`)
     drift.json                  accuracy drift of each variant (after `evaluate`)
     benchmark.json              latency of each variant (after `benchmark`)
     report.md/.json/.csv, *.png the report (after `report`)
@@ -38,6 +39,7 @@ from edge_runtime.model_folder import (
     VariantRecord,
     read_json_object,
     sha256_file,
+    split_variant,
     variant_filename,
 )
 
@@ -62,10 +64,11 @@ CONFUSION_PNG = "confusion.png"
 SAMPLES_PNG = "samples.png"
 QUANTIZATION_PNG = "quantization.png"  # per-layer signal-to-noise of the int8 variant
 CALIBRATION_PNG = "calibration.png"  # the calibration sweep
-PRECISIONS = Precision.values()  # every variant, in the order folders and reports list them
+PRECISIONS = Precision.values()  # every precision, in the order folders and reports list them
+VARIANTS = layout.VARIANT_NAMES  # every variant of every target, in that order
 # Files made from model.keras: a new training run makes them stale, so it removes them.
 DERIVED_FILES = (
-    *(variant_filename(p) for p in PRECISIONS),
+    *(variant_filename(p) for p in VARIANTS),
     DRIFT_JSON,
     QUANTIZATION_JSON,
     BENCHMARK_JSON,
@@ -301,8 +304,16 @@ class ModelFolder:
         return self.verified(metadata.variants[precision].file, metadata)
 
     def verified_variants(self, metadata: Metadata, precisions: tuple[str, ...] | None, stage: str) -> dict[str, Path]:
-        """The requested variants (all when None) in PRECISIONS order, each checked against its sha256."""
-        chosen = [p for p in PRECISIONS if p in (precisions or metadata.variants)]
+        """The requested variants in VARIANTS order, each checked against its sha256.
+
+        None: every variant in the folder; precisions select those of each target (int8: int8, mediapipe-int8).
+        """
+        if precisions is None:
+            chosen = [n for n in VARIANTS if n in metadata.variants]
+        else:
+            chosen = [
+                n for n in VARIANTS if split_variant(n)[1] in precisions and (n in precisions or n in metadata.variants)
+            ]
         if not chosen:
             raise FolderError(
                 f"{self.path}: has no TFLite variants to {stage}; run `edge-pipeline convert {self.path}` first"

@@ -5,11 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from edge_runtime.choices import BackendName, Calibration, Choice, IoType, Precision, Route
+from edge_runtime.choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target
 
 from .errors import UsageError
 
-__all__ = ["BackendName", "Calibration", "Choice", "IoType", "Precision", "Route", "parse", "parse_precisions"]
+__all__ = [
+    "BackendName",
+    "Calibration",
+    "Choice",
+    "IoType",
+    "Precision",
+    "Route",
+    "Target",
+    "parse",
+    "parse_precisions",
+    "parse_targets",
+]
 C = TypeVar("C", bound=Choice)
 # What the usage error says for each kind of choice (tests and README quote these).
 MESSAGES = {
@@ -18,6 +29,7 @@ MESSAGES = {
     Route: "--route {value!r} is not one of {choices}",
     Calibration: "--calibration {value!r} is not one of {choices}",
     BackendName: "unknown backend {value!r}; choose one of {choices}",
+    Target: "--target {value!r} is not one of {choices}",
 }
 
 
@@ -38,3 +50,9 @@ def parse_precisions(values: Iterable[str | Precision] | None) -> tuple[Precisio
     if not names:
         raise UsageError(f"unknown precision '(none)'; choose from {', '.join(Precision.values())}")
     return tuple(dict.fromkeys(parse(Precision, name) for name in names))
+
+
+def parse_targets(values: Iterable[str | Target] | None) -> tuple[Target, ...]:
+    """Targets in the order given, without repeats; `a,b` counts as two; none given: plain TFLite only."""
+    names = [part.strip() for value in values or () for part in str(value).split(",") if part.strip()]
+    return tuple(dict.fromkeys(parse(Target, name) for name in names)) or (Target.TFLITE,)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from .benchmark import BenchmarkConfig
-from .choices import BackendName, Calibration, Choice, IoType, Precision, Route, parse, parse_precisions
+from .choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target, parse, parse_precisions
 from .convert import ConvertConfig
 from .data import DataConfig
 from .device import DeviceConfig
@@ -197,6 +197,13 @@ OPTIONS: dict[str, Opt] = {
     "max_float_share": Opt(
         float, "mixed: largest size allowed, as a share of the float32 file", (MixedTarget, "max_float_share")
     ),
+    "target": Opt(
+        list[Target] | None,
+        "variants for: tflite (any TFLite interpreter, the model's own input) or mediapipe (MediaPipe Tasks "
+        "and the Task Library on phones: RGB input, float32/uint8 I/O); repeat for both (default: tflite)",
+        parser=_choice(Target),
+        metavar="TARGET",
+    ),
     "route": _choice_opt(Route, "conversion route: auto, saved-model or keras-litert", (ConvertConfig, "route")),
     "target_runtime": Opt(
         str | None,
@@ -279,6 +286,7 @@ CONVERT = [
     "calibration",
     "min_agreement",
     "max_float_share",
+    "target",
     "route",
     "target_runtime",
 ]
@@ -373,6 +381,7 @@ def convert_config(folder: Path, v: dict[str, Any]) -> ConvertConfig:
         data_dir=v["data_dir"],
         target_runtime=v["target_runtime"],
         target=MixedTarget(min_agreement=v["min_agreement"], max_float_share=v["max_float_share"]),
+        targets=tuple(v["target"] or ()),
     )
 
 

@@ -18,16 +18,18 @@ import numpy as np
 
 from edge_runtime.backends import load_interpreter
 from edge_runtime.errors import ModelError
-from edge_runtime.model_folder import variant_filename
+from edge_runtime.model_folder import TARGET_PRECISIONS, InputSpec, variant_filename, variant_name
 from edge_runtime.tflite_file import ModelRequirements, parse_version
 
 from . import bundle
 from .bundle import Metadata, ModelFolder, TensorInfo, VariantInfo
-from .choices import Calibration, IoType, Precision, Route, parse, parse_precisions
+from .choices import Calibration, IoType, Precision, Route, Target, parse, parse_precisions, parse_targets
 from .conversion import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
 from .data import DataConfig, load_dataset
+from .embed import ModelCard, embed
 from .errors import ConversionError, DataError, UsageError
 from .mixed import MixedTarget, NoCandidate, check_target
+from .phone import check_raw_uint8, phone_model, phone_pixels, phone_spec
 from .progress import Reporter, SilentReporter
 from .quantization import QuantData, QuantizationReport, measure
 
@@ -53,9 +55,11 @@ class ConvertConfig:
     data_dir: Path | None = None
     target_runtime: str | None = None  # oldest TFLite runtime every variant must run on; None: the newest
     target: MixedTarget = field(default_factory=MixedTarget)  # what the mixed variant must meet
+    targets: tuple[Target, ...] = (Target.TFLITE,)  # variant families to write (mediapipe: for phones)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "precisions", parse_precisions(self.precisions))
+        object.__setattr__(self, "targets", parse_targets(self.targets))
         object.__setattr__(self, "io_type", parse(IoType, self.io_type))
         object.__setattr__(self, "route", parse(Route, self.route))
         object.__setattr__(self, "calibration", parse(Calibration, self.calibration))
@@ -117,12 +121,65 @@ def conversion_data(metadata: Metadata, config: ConvertConfig, recorded: dict[st
     return QuantData(dataset, metadata.input, data.seed, counts, config.target.selection_samples)
 
 
+@dataclass
+class Family:
+    """One target's variants: the model it converts (phones: behind an RGB input), its calibration, its card."""
+
+    target: Target
+    converter: Converter
+    calibration: np.ndarray | None
+    card: ModelCard
+    image: InputSpec | None = None  # the input a device feeds when it is not the folder's
+
+    def recipe(self, precision: Precision, config: ConvertConfig) -> Recipe:
+        if self.target is Target.MEDIAPIPE:  # uint8 I/O: the TF converter, with its own calibration
+            return Recipe.for_precision(precision, IoType.UINT8, Calibration.TF)
+        return Recipe.for_precision(precision, config.io_type, config.calibration, config.target)
+
+
+def _card(metadata: Metadata, target: Target, spec: InputSpec) -> ModelCard:
+    training, dataset = metadata.training, metadata.dataset
+    what = f"{training.get('model', 'image')} classifier of {len(metadata.labels)} classes"
+    source = dataset.get("name") or dataset.get("path") or "its data"
+    description = f"{what}, trained by edge-pipeline on {source}; {target} variant, raw RGB/gray pixels in (0..255)"
+    return ModelCard(metadata.name, description, metadata.created_at, tuple(metadata.labels), spec)
+
+
+def families(
+    model: Any, metadata: Metadata, config: ConvertConfig, data: QuantData | None, workdir: Path, reporter: Reporter
+) -> list[Family]:
+    """A Family per --target: plain TFLite converts the model itself; mediapipe its RGB phone model."""
+    made = []
+    calibration = data.calibration if data is not None else None
+    for target in config.targets:
+        where = workdir / str(target)
+        where.mkdir()
+        if target is Target.MEDIAPIPE:
+            image = phone_spec(metadata.input)
+            phone_calibration = phone_pixels(calibration, metadata.input) if calibration is not None else None
+            converter = Converter(phone_model(model, metadata.input), where, None, reporter)
+            made.append(Family(target, converter, phone_calibration, _card(metadata, target, image), image))
+            continue
+        selection = data.selection if data is not None and Precision.MIXED in config.precisions else None
+        converter = Converter(model, where, selection, reporter)
+        made.append(Family(target, converter, calibration, _card(metadata, target, metadata.input)))
+    return made
+
+
+def _targets(interpreter: Any) -> list[str]:
+    """Where a file runs as it is: any TFLite interpreter; MediaPipe too with RGB in and float32/uint8 I/O."""
+    given, taken = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    phone_types = (np.float32, np.uint8)
+    phone = given["shape"][-1] == 3 and np.dtype(given["dtype"]) in phone_types
+    return [Target.TFLITE, Target.MEDIAPIPE] if phone and np.dtype(taken["dtype"]) in phone_types else [Target.TFLITE]
+
+
 def _variant_info(
     converted: Conversion,
-    precision: str,
+    name: str,
     staged: Path,
     record: dict[str, Any],
-    config: ConvertConfig,
+    family: Family,
     seconds: float,
     images: int | None,
 ) -> VariantInfo:
@@ -130,18 +187,18 @@ def _variant_info(
     try:
         interpreter, _ = load_interpreter(staged)
     except ModelError as error:
-        raise ConversionError(f"{precision}: the converted model does not load in edge_runtime: {error}") from None
+        raise ConversionError(f"{name}: the converted model does not load in edge_runtime: {error}") from None
     recipe = converted.recipe
     calibrated = recipe.needs_calibration
     return VariantInfo(
-        precision=str(precision),
-        file=variant_filename(precision),
+        precision=name,
+        file=variant_filename(name),
         bytes=record["bytes"],
         sha256=record["sha256"],
         input=TensorInfo.of(interpreter.get_input_details()[0]),
         output=TensorInfo.of(interpreter.get_output_details()[0]),
         route=converted.route,
-        io_type=str(recipe.io_type) if precision == Precision.INT8 else None,
+        io_type=str(recipe.io_type) if recipe.precision is Precision.INT8 else None,
         calibration_samples=images if calibrated else None,
         seconds=round(seconds, 2),
         min_runtime=converted.requirements.min_runtime,
@@ -149,6 +206,8 @@ def _variant_info(
         settings=dict(recipe.flags) or None,
         calibration=str(recipe.calibrated_by) if calibrated else None,
         mixed={k: v for k, v in converted.details.items() if k != "tried"} or None,
+        targets=[str(t) for t in _targets(interpreter)],
+        image=family.image,
     )
 
 
@@ -161,58 +220,60 @@ def _too_new(precision: str, needs: ModelRequirements, target: str) -> str:
 
 
 def _stage_one(
-    converter: Converter,
-    precision: Precision,
-    config: ConvertConfig,
-    calibration: np.ndarray | None,
-    tx: bundle.Transaction,
-    reporter: Reporter,
+    family: Family, precision: Precision, config: ConvertConfig, tx: bundle.Transaction, reporter: Reporter
 ) -> tuple[Conversion, VariantInfo | None]:
-    """Convert one precision and stage it; None when it cannot run on --target-runtime."""
+    """Convert one precision of a family, embed its TFLite metadata and stage it; None when too new for the runtime."""
     began = time.perf_counter()
-    recipe = Recipe.for_precision(precision, config.io_type, config.calibration, config.target)
-    converted = converter.convert_for_runtime(recipe, config.route, calibration, config.target_runtime)
+    name = variant_name(precision, family.target)
+    recipe = family.recipe(precision, config)
+    converted = family.converter.convert_for_runtime(recipe, config.route, family.calibration, config.target_runtime)
     if converted.failures:
-        reporter.status(f"{precision}: {converted.failures[0]}; fell back to {converted.route}")
-    name = variant_filename(precision)
+        reporter.status(f"{name}: {converted.failures[0]}; fell back to {converted.route}")
     if config.target_runtime and not converted.requirements.runs_on(config.target_runtime):
-        tx.remove(name)  # an older file of this precision would not run there either
+        tx.remove(variant_filename(name))  # an older file of this precision would not run there either
         return converted, None
-    staged = tx.write_bytes(name, converted.content)
+    if family.target is Target.MEDIAPIPE:
+        check_raw_uint8(converted.content, name)
+    converted = replace(converted, content=embed(converted.content, family.card))
+    staged = tx.write_bytes(variant_filename(name), converted.content)
     elapsed = time.perf_counter() - began
-    images = len(calibration) if calibration is not None else None
-    return converted, _variant_info(converted, precision, staged, tx.record(name), config, elapsed, images)
+    images = len(family.calibration) if family.calibration is not None else None
+    return converted, _variant_info(converted, name, staged, tx.record(variant_filename(name)), family, elapsed, images)
+
+
+def _plan(families: list[Family], config: ConvertConfig) -> list[tuple[Family, Precision]]:
+    return [(f, p) for f in families for p in config.precisions if p in TARGET_PRECISIONS[f.target]]
 
 
 def _stage_all(
-    converter: Converter, config: ConvertConfig, data: QuantData | None, tx: bundle.Transaction, reporter: Reporter
-) -> tuple[ConvertResult, dict[Precision, Conversion]]:
-    result, made = ConvertResult(config.folder, []), {}
-    calibration = data.calibration if data is not None else None
-    with reporter.task("converting", total=len(config.precisions)) as task:
-        for done, precision in enumerate(config.precisions):
-            task.update(done, note=precision)
+    families: list[Family], config: ConvertConfig, tx: bundle.Transaction, reporter: Reporter
+) -> tuple[ConvertResult, dict[str, Conversion]]:
+    result, made, plan = ConvertResult(config.folder, []), {}, _plan(families, config)
+    with reporter.task("converting", total=len(plan)) as task:
+        for done, (family, precision) in enumerate(plan):
+            name = variant_name(precision, family.target)
+            task.update(done, note=name)
             try:
-                converted, variant = _stage_one(converter, precision, config, calibration, tx, reporter)
+                converted, variant = _stage_one(family, precision, config, tx, reporter)
             except NoCandidate as error:
-                tx.remove(variant_filename(precision))
-                result.skipped.append(f"{precision}: skipped, {error}")
+                tx.remove(variant_filename(name))
+                result.skipped.append(f"{name}: skipped, {error}")
                 reporter.status(result.skipped[-1])
                 continue
             if converted.failures:
-                result.fallbacks.append(f"{precision}: {converted.failures[0]}; used {converted.route}")
+                result.fallbacks.append(f"{name}: {converted.failures[0]}; used {converted.route}")
             if variant is None:
-                result.skipped.append(_too_new(precision, converted.requirements, str(config.target_runtime)))
+                result.skipped.append(_too_new(name, converted.requirements, str(config.target_runtime)))
                 reporter.status(result.skipped[-1])
             else:
                 result.variants.append(variant)
-                made[precision] = converted
-            task.update(done + 1, note=precision)
+                made[name] = converted
+            task.update(done + 1, note=name)
     return result, made
 
 
 def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertResult:
-    """Write `model_<precision>.tflite` for each precision and record them in metadata.json."""
+    """Write `model_<variant>.tflite` for each precision of each target and record them in metadata.json."""
     reporter = reporter or SilentReporter()
     start = time.perf_counter()
     folder = ModelFolder(config.folder)
@@ -229,21 +290,21 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
 
     model = keras.models.load_model(keras_path, compile=False)
     with tempfile.TemporaryDirectory(prefix="edge-pipeline-convert-") as workdir, folder.transaction() as tx:
-        needs_selection = data is not None and Precision.MIXED in config.precisions
-        converter = Converter(model, Path(workdir), data.selection if needs_selection else None, reporter)
-        result, made = _stage_all(converter, config, data, tx, reporter)
+        made_for = families(model, metadata, config, data, Path(workdir), reporter)
+        result, made = _stage_all(made_for, config, tx, reporter)
         result.folder = folder.path
-        if data is not None and made.keys() & {Precision.INT8, Precision.MIXED}:
+        plain = made_for[0].converter if made_for[0].target is Target.TFLITE else None
+        if data is not None and plain is not None and made.keys() & {Precision.INT8, Precision.MIXED}:
             int8 = Recipe.for_precision(Precision.INT8, config.io_type, config.calibration)
-            result.quantization, mixed_agreement = measure(converter, int8, config.route, data, made, reporter)
+            result.quantization, mixed_agreement = measure(plain, int8, config.route, data, made, reporter)
             result.variants = [_with_test_agreement(v, mixed_agreement) for v in result.variants]
             tx.write_json(bundle.QUANTIZATION_JSON, result.quantization.to_dict())
             metadata.files[bundle.QUANTIZATION_JSON] = tx.record(bundle.QUANTIZATION_JSON)
-        for precision in config.precisions:
-            metadata.variants.pop(precision, None)
+        for name in (variant_name(p, f.target) for f, p in _plan(made_for, config)):
+            metadata.variants.pop(name, None)
         metadata.variants.update({v.precision: v for v in result.variants})
         metadata.conversion = _conversion_record(metadata, config, result)
-        metadata.variants = {p: metadata.variants[p] for p in Precision if p in metadata.variants}
+        metadata.variants = {n: metadata.variants[n] for n in bundle.VARIANTS if n in metadata.variants}
         tx.commit(metadata)
     result.seconds = time.perf_counter() - start
     return result
@@ -263,6 +324,7 @@ def _conversion_record(metadata: Metadata, config: ConvertConfig, result: Conver
         "target_runtime": config.target_runtime,
         "skipped": result.skipped,
         "calibration": str(config.calibration),
+        "targets": [str(t) for t in config.targets],
         "versions": {name: _version(name) for name in ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer")},
     }
 

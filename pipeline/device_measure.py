@@ -29,7 +29,7 @@ from .errors import DataError, UsageError
 from .progress import Reporter, SilentReporter
 
 DEFAULT_SAMPLES = 1000
-IMAGES_FILE = ".evaluate-images.npy"
+IMAGES_STEM = ".evaluate-images"  # test images sent to the device, one .npy per distinct model input
 
 
 def _failure(device: Device, done: Any, what: str) -> str:
@@ -89,14 +89,21 @@ def _store(folder: ModelFolder, metadata: Metadata, name: str, device: str, entr
 
 
 def _test_images(folder: ModelFolder, metadata: Metadata, samples: int, config: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced test images as stored (before any model's preprocessing) and their labels."""
     try:
         data = DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir)
         dataset = load_dataset(data, metadata.input, recorded=folder.recorded_split(metadata))
     except (DataError, UsageError) as error:
         raise DataError(f"evaluating on a device needs the test split: {error} (pass --data or --data-dir)") from None
     chosen = balanced_indices(dataset.test.labels, min(samples, len(dataset.test)), seed=data.seed)
-    pixels = model_input_array(dataset.test.images[chosen], metadata.input)
-    return pixels, dataset.test.labels[chosen]
+    return dataset.test.images[chosen], dataset.test.labels[chosen]
+
+
+def _npy(pixels: np.ndarray) -> bytes:
+    payload = io.BytesIO()
+    compact = pixels.astype(np.uint8) if np.array_equal(pixels, np.round(pixels)) and pixels.max() <= 255 else pixels
+    np.save(payload, compact, allow_pickle=False)
+    return payload.getvalue()
 
 
 @dataclass(frozen=True)
@@ -116,26 +123,32 @@ def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) 
     reporter = reporter or SilentReporter()
     folder = ModelFolder(config.device.folder)
     metadata = folder.load()
-    pixels, labels = _test_images(folder, metadata, config.samples, config)
+    images, labels = _test_images(folder, metadata, config.samples, config)
     import keras
 
     model = keras.models.load_model(folder.verified(bundle.KERAS_FILE, metadata), compile=False)
-    keras_top = model.predict(pixels, batch_size=256, verbose=0).argmax(axis=1)
+    keras_top = model.predict(model_input_array(images, metadata.input), batch_size=256, verbose=0).argmax(axis=1)
     device = connect(config.device, metadata, reporter)
     ensure_deployed(device, folder, metadata)
-    payload = io.BytesIO()
-    compact = pixels.astype(np.uint8) if np.array_equal(pixels, np.round(pixels)) and pixels.max() <= 255 else pixels
-    np.save(payload, compact, allow_pickle=False)
-    remote_images = f"{device.directory}/{IMAGES_FILE}"
-    device.program(programs.PUT, remote_images, "sending the test images", stdin=payload.getvalue())
+    # One file of model pixels per distinct input: a mediapipe variant takes RGB where the folder's takes gray.
+    specs = {name: record.input_spec(metadata.input) for name, record in metadata.variants.items()}
+    inputs = {
+        spec: (model_input_array(images, spec), f"{IMAGES_STEM}-{i}.npy")
+        for i, spec in enumerate(dict.fromkeys(specs.values()))
+    }
     variants: dict[str, dict[str, Any]] = {}
     try:
+        for pixels, name in inputs.values():
+            device.program(programs.PUT, f"{device.directory}/{name}", "sending the test images", stdin=_npy(pixels))
         with reporter.task(f"evaluating on {device.name}", total=len(metadata.variants)) as task:
-            for precision in metadata.variants:
-                variants[precision] = _variant_on(device, folder, metadata, precision, (pixels, labels, keras_top))
+            for precision, spec in specs.items():
+                variants[precision] = _variant_on(
+                    device, folder, metadata, precision, (*inputs[spec], labels, keras_top)
+                )
                 task.advance()
     finally:
-        device.ssh.run([device.python, "-c", programs.REMOVE, remote_images], "removing the test images")
+        for _, name in inputs.values():
+            device.ssh.run([device.python, "-c", programs.REMOVE, f"{device.directory}/{name}"], "removing test images")
     entry = {
         "facts": device.facts,
         "samples": len(labels),
@@ -149,10 +162,10 @@ def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) 
 def _variant_on(
     device: Device, folder: ModelFolder, metadata: Metadata, precision: str, data: tuple[np.ndarray, ...]
 ) -> dict[str, Any]:
-    pixels, labels, keras_top = data
+    pixels, images_file, labels, keras_top = data
     variant = metadata.variants[precision]
     row: dict[str, Any] = {"file": variant.file, "sha256": variant.sha256}
-    done = device.edge_runtime(["scores", variant.file, IMAGES_FILE], f"running {variant.file}")
+    done = device.edge_runtime(["scores", variant.file, images_file], f"running {variant.file}")
     if done.returncode != 0:
         row["error"] = _failure(device, done, f"running {variant.file}")
         return row

@@ -300,13 +300,16 @@ def _scores(
     seconds = {"keras": 0.0, **{p: 0.0 for p in paths}}
     with reporter.task("evaluating", total=len(test)) as task:
         for start in range(0, len(test), CHUNK):
-            pixels = model_input_array(test.images[start : start + CHUNK], spec)
+            chunk = test.images[start : start + CHUNK]
+            pixels = {spec: model_input_array(chunk, spec)}  # and each variant's own input (mediapipe: RGB)
             began = time.perf_counter()
-            keras_scores.append(model.predict(pixels, batch_size=256, verbose=0))
+            keras_scores.append(model.predict(pixels[spec], batch_size=256, verbose=0))
             seconds["keras"] += time.perf_counter() - began
             for precision, predictor in predictors.items():
+                if predictor.spec not in pixels:
+                    pixels[predictor.spec] = model_input_array(chunk, predictor.spec)
                 began = time.perf_counter()
-                variant_scores[precision].append(predictor.scores(pixels))
+                variant_scores[precision].append(predictor.scores(pixels[predictor.spec]))
                 seconds[precision] += time.perf_counter() - began
             task.update(min(start + CHUNK, len(test)))
     return np.concatenate(keras_scores), {p: np.concatenate(v) for p, v in variant_scores.items()}, seconds

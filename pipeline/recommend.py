@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edge_runtime.choices import Target
+from edge_runtime.model_folder import split_variant
 from edge_runtime.tflite_file import at_least
 
 from .bundle import Metadata
@@ -24,6 +26,9 @@ PURPOSE = {
     "int8": "integer end to end: the one for integer-only accelerators (NPU, Edge TPU, microcontrollers)",
     "mixed": "int8 with the ops that cost agreement kept in float (see Quantization); integer-only "
     "accelerators hand its float ops back to the CPU",
+    "mediapipe-float32": "for MediaPipe and the Task Library on phones (RGB in, labels inside): the exact reference",
+    "mediapipe-float16": "for MediaPipe on phones: the one for the GPU delegate, which computes in float16",
+    "mediapipe-int8": "for MediaPipe on phones: uint8 in and out, the one for the CPU and NNAPI",
 }
 
 
@@ -55,8 +60,11 @@ class ReportRow:
 
 
 def recommend(rows: list[ReportRow], max_drop: float, threads: int | None) -> tuple[str | None, str]:
-    """The smallest variant within the accuracy budget that is as fast as the fastest such one."""
-    measured = [r for r in rows if r.accuracy is not None]
+    """The smallest variant within the accuracy budget that is as fast as the fastest such one.
+
+    Only plain TFLite variants are candidates (what edge_runtime picks from a folder); phone variants are listed.
+    """
+    measured = [r for r in rows if r.accuracy is not None and split_variant(r.precision)[0] == Target.TFLITE]
     if not measured:
         return None, "No accuracy was measured, so nothing can be recommended: run `edge-pipeline evaluate`."
     within = [r for r in measured if r.within_budget]

@@ -139,6 +139,17 @@ def device_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
     return make
 
 
+def without_metadata(source: Path, target: Path) -> Path:
+    """A copy of a .tflite file with its TFLite metadata, own input entry and labels zip taken out (a model from
+    elsewhere that says nothing about itself); min_runtime_version stays."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    model = fb.read_model_from_bytearray(bytearray(source.read_bytes()))
+    model.metadata = [m for m in model.metadata or [] if m.name in (b"min_runtime_version", "min_runtime_version")]
+    target.write_bytes(bytes(fb.convert_object_to_bytearray(model)))
+    return target
+
+
 def board(tmp_path: Path, folder: Path, name: str = "model") -> Path:
     """What a user copies to a device: edge_runtime/ and a model folder without model.keras."""
     target = tmp_path / "board"

@@ -24,7 +24,7 @@ from pipeline.evaluate import EvaluateConfig, allowed_drop, evaluate, near_chanc
 from pipeline.progress import SilentReporter
 from pipeline.report import ReportConfig, write_report
 from pipeline.train import HyperParams, TrainConfig, resolve_batch_size, train
-from tests.conftest import ROOT, folder_digest, requires_fashion_mnist
+from tests.conftest import ROOT, folder_digest, requires_fashion_mnist, without_metadata
 
 pytestmark = [pytest.mark.slow, requires_fashion_mnist]
 
@@ -135,7 +135,7 @@ def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_pat
     shipped = ROOT / "models" / "fashion-mnist-cnn"
     bare = tmp_path / "bare"
     bare.mkdir()
-    shutil.copy(shipped / "model_float32.tflite", bare)
+    without_metadata(shipped / "model_float32.tflite", bare / "model_float32.tflite")  # a model from elsewhere
     shutil.copy(shipped / "labels.txt", bare)
 
     def predict(*extra: str) -> subprocess.CompletedProcess[str]:
@@ -158,7 +158,8 @@ def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_pat
     run = predict()
     assert run.returncode == 0
     assert run.stderr.strip() == (
-        "edge-runtime: warning: model_float32.tflite has no metadata.json beside it: assuming "
+        "edge-runtime: warning: model_float32.tflite has no metadata.json beside it and no labels or normalization "
+        "inside: assuming "
         "label_image normalisation (pixel - 127.5) / 127.5; pass --input-mean 0 --input-std 1 if "
         "it takes raw pixels, as edge-pipeline's models do"
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from edge_runtime.errors import BackendError, LabelsError, ModelError
 from edge_runtime.images import load_pixels
 from edge_runtime.model_folder import InputSpec
 from pipeline.bundle import PRECISIONS
-from tests.conftest import CORAL, ROOT, requires_coral, requires_fashion_mnist
+from tests.conftest import CORAL, ROOT, requires_coral, requires_fashion_mnist, without_metadata
 
 CAT_CLASSES = {"tiger cat", "Egyptian cat", "tabby, tabby cat"}
 
@@ -84,6 +83,19 @@ def test_coral_imagenet_model_finds_the_cat_like_tensorflow() -> None:
 
 
 @requires_coral
+def test_a_model_from_elsewhere_with_tflite_metadata_needs_no_labels_or_normalisation() -> None:
+    """Coral's MobileNet carries TFLite metadata (labels inside, mean/std 127.5) as Task Library models do."""
+    predictor = Predictor(CORAL / "mobilenet_v1_0.25_128_quant.tflite")
+    assert predictor.embedded is not None and predictor.embedded.label_file == "imagenet_labels.txt"
+    assert predictor.assumptions == [] and predictor.spec.mean == 127.5 and predictor.spec.color == "rgb"
+    labelled = Predictor(CORAL / "mobilenet_v1_0.25_128_quant.tflite", labels=CORAL / "imagenet_labels.txt")
+    assert predictor.labels == labelled.labels and predictor.labels[0] == "background"  # 1001 outputs, 1001 labels
+    pixels = predictor.preprocess(CORAL / "cat.bmp")[None]
+    assert {c.label for c in predictor.predict(CORAL / "cat.bmp", top_k=3)} == CAT_CLASSES
+    np.testing.assert_array_equal(predictor.scores(pixels), labelled.scores(pixels))
+
+
+@requires_coral
 def test_coral_model_with_explicit_label_image_normalisation_agrees() -> None:
     model, labels = CORAL / "mobilenet_v1_0.25_128_quant.tflite", CORAL / "imagenet_labels.txt"
     normalised = Predictor(model, labels=labels, input_mean=127.5, input_std=127.5).predict(CORAL / "cat.bmp", top_k=3)
@@ -97,10 +109,10 @@ def test_coral_model_with_explicit_label_image_normalisation_agrees() -> None:
 def test_model_without_metadata_reads_its_input_from_the_model(
     trained_folder: Path, tmp_path: Path, fashion_arrays: tuple
 ) -> None:
-    alone = tmp_path / "model.tflite"
-    shutil.copy(trained_folder / "model_float32.tflite", alone)
+    alone = without_metadata(trained_folder / "model_float32.tflite", tmp_path / "model.tflite")
     images, _ = fashion_arrays
     bare = Predictor(alone)
+    assert bare.embedded is None and bare.assumptions
     assert (bare.spec.height, bare.spec.width, bare.spec.channels) == (28, 28, 1)
     assert bare.spec.mean == 127.5 and bare.labels == [str(i) for i in range(10)]
     raw_pixels = Predictor(alone, input_mean=0, input_std=1, labels=trained_folder / "labels.txt")
