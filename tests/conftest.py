@@ -111,13 +111,15 @@ DEVICES = {
 }
 # A device missing what a model needs (the SSH tests' "no interpreter there").
 BROKEN_DEVICES = {"no-interpreter": ["numpy>=2", "pillow"]}
+# A phone's view of a model: MediaPipe Tasks' Python ImageClassifier (the same C++ graph as Android and iOS).
+PHONES = {"mediapipe": ["mediapipe==1.2.3", "pillow"]}
 
 
 @pytest.fixture(scope="session")
 def device_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """The python of a device venv by name (DEVICES), created once per test session."""
     made: dict[str, Path] = {}
-    packages = {**DEVICES, **BROKEN_DEVICES}
+    packages = {**DEVICES, **BROKEN_DEVICES, **PHONES}
 
     def make(name: str) -> Path:
         if name not in made:

@@ -1,0 +1,176 @@
+"""Phones: the `--target mediapipe` variants in the real MediaPipe Tasks ImageClassifier, and TFLite metadata
+(labels, normalization) inside every file, read by edge_runtime and loaded by both interpreters."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_runtime.model_folder import read_metadata
+from edge_runtime.predictor import Predictor
+from edge_runtime.tflite_file import at_least
+from tests.conftest import ROOT, board, requires_fashion_mnist
+
+PHONE_VARIANTS = ("mediapipe-float32", "mediapipe-float16", "mediapipe-int8")
+IMAGES = 2000
+# MediaPipe's own top-1 (index and the label name it reads from the file) for a .npy of RGB images.
+CLASSIFY = r"""
+import json, sys
+import numpy as np
+import mediapipe as mp
+from mediapipe.tasks.python import BaseOptions
+from mediapipe.tasks.python.vision import ImageClassifier, ImageClassifierOptions
+
+options = ImageClassifierOptions(base_options=BaseOptions(model_asset_path=sys.argv[1]), max_results=1)
+top = []
+with ImageClassifier.create_from_options(options) as classifier:
+    for image in np.load(sys.argv[2]):
+        result = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)))
+        best = result.classifications[0].categories[0]
+        top.append([best.index, best.category_name])
+print(json.dumps(top))
+"""
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, timeout=900, check=False, cwd=ROOT
+    )
+
+
+@pytest.fixture(scope="module")
+def phone_folder(trained_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained folder with its mediapipe variants, made and evaluated through the CLI as a user would."""
+    folder = tmp_path_factory.mktemp("phone") / trained_folder.name
+    shutil.copytree(trained_folder, folder)
+    converted = _cli("convert", str(folder), "--target", "mediapipe", "--calibration-samples", "200")
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    evaluated = _cli("evaluate", str(folder), "--max-drop", "100")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rgb_test_images(fashion_arrays: tuple[np.ndarray, np.ndarray], tmp_path_factory: pytest.TempPathFactory):
+    images, labels = fashion_arrays
+    path = tmp_path_factory.mktemp("phone-images") / "rgb.npy"
+    np.save(path, np.repeat(images[:IMAGES], 3, axis=-1))  # what a phone camera gives: RGB
+    return path, images[:IMAGES], labels[:IMAGES]
+
+
+@pytest.mark.slow
+@requires_fashion_mnist
+def test_phone_variants_are_recorded_evaluated_and_carry_metadata(phone_folder: Path) -> None:
+    metadata = read_metadata(phone_folder)
+    names = list(metadata["variants"])
+    assert names == ["float32", "float16", "dynamic", "int8", "mixed", *PHONE_VARIANTS]  # the plain ones kept
+    for name in PHONE_VARIANTS:
+        record = metadata["variants"][name]
+        assert record["file"] == f"model_{name}.tflite" and record["targets"] == ["tflite", "mediapipe"]
+        assert record["image"]["channels"] == 3 and record["image"]["color"] == "rgb"
+        assert record["input"]["dtype"] == ("uint8" if name.endswith("int8") else "float32")
+        assert record["output"]["dtype"] == record["input"]["dtype"]
+    int8 = metadata["variants"]["mediapipe-int8"]["input"]
+    assert (int8["scale"], int8["zero_point"]) == (1.0, 0)  # MediaPipe feeds uint8 pixels as they are
+    assert metadata["variants"]["int8"]["targets"] == ["tflite"]  # 1 channel, int8 I/O: not for MediaPipe
+    drift = json.loads((phone_folder / "drift.json").read_text())["variants"]
+    assert all(drift[name]["agreement"] > 0.98 for name in PHONE_VARIANTS), drift
+    for name in names:
+        embedded = Predictor(phone_folder / metadata["variants"][name]["file"]).embedded
+        assert embedded is not None and embedded.labels == metadata["labels"] and embedded.mean == (0.0,)
+
+
+@pytest.mark.slow
+@requires_fashion_mnist
+def test_mediapipe_classifies_real_images_with_every_phone_variant(
+    phone_folder: Path, rgb_test_images: tuple, device_python: Callable[[str], Path]
+) -> None:
+    """Acceptance: label names from the embedded metadata, accuracy within 0.5 points of edge_runtime."""
+    python, (rgb_path, gray, labels) = device_python("mediapipe"), rgb_test_images
+    metadata = read_metadata(phone_folder)
+    for name in PHONE_VARIANTS:
+        path = phone_folder / metadata["variants"][name]["file"]
+        done = subprocess.run(
+            [str(python), "-c", CLASSIFY, str(path), str(rgb_path)], capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        top = json.loads(done.stdout)
+        assert all(label == metadata["labels"][index] for index, label in top)  # names come from the file
+        phone = float(np.mean([index for index, _ in top] == labels))
+        ours = float(np.mean(Predictor(path).scores(np.load(rgb_path)).argmax(axis=1) == labels))
+        plain = Predictor(phone_folder / f"model_{name.split('-')[1]}.tflite").scores(gray).argmax(axis=1)
+        plain_accuracy = float(np.mean(plain == labels))
+        assert abs(phone - ours) <= 0.005 and abs(phone - plain_accuracy) <= 0.005, (name, phone, ours, plain_accuracy)
+        assert phone > 0.6  # a really trained model, not chance
+
+
+@pytest.mark.slow
+@requires_fashion_mnist
+def test_a_file_alone_prints_its_embedded_label_names(phone_folder: Path, tmp_path: Path) -> None:
+    sample = ROOT / "models" / "fashion-mnist-cnn" / "samples" / "trouser.png"
+    labels = read_metadata(phone_folder)["labels"]
+    for name in ("mediapipe-int8", "int8", "float32"):
+        alone = tmp_path / name / f"model_{name}.tflite"  # no metadata.json, no labels.txt beside it
+        alone.parent.mkdir()
+        shutil.copy(phone_folder / alone.name, alone)
+        done = subprocess.run(
+            [sys.executable, "-m", "edge_runtime", "predict", str(alone), str(sample), "--json", "--top-k", "3"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0 and done.stderr == "", done.stderr  # no guesses to warn about
+        top = json.loads(done.stdout)[0]["top_k"]
+        assert [c["label"] for c in top] == [labels[c["index"]] for c in top] and top[0]["label"] == "Trouser"
+    info = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime",
+            "info",
+            str(tmp_path / "mediapipe-int8" / "model_mediapipe-int8.tflite"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert re.search(
+        r"inside +TFLite metadata: .* rgb input, mean \[0\.0\] std \[1\.0\]; 10 labels in labels\.txt", info.stdout
+    ), info.stdout
+
+
+@pytest.mark.slow
+@requires_fashion_mnist
+@pytest.mark.parametrize("device", ["litert-numpy2", "tflite-runtime-numpy1"])
+def test_both_interpreters_load_every_file_written(
+    phone_folder: Path, rgb_test_images: tuple, device: str, device_python: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Metadata and the appended labels zip change nothing for interpreters: each file gives this machine's top-1."""
+    python, where = device_python(device), board(tmp_path, phone_folder)
+    rgb_path, gray, _ = rgb_test_images
+    np.save(where / "gray.npy", gray[:200])
+    np.save(where / "rgb.npy", np.load(rgb_path)[:200])
+    runtime = "2.14.0" if device.startswith("tflite-runtime") else "2.22.0"
+    for name, record in read_metadata(phone_folder)["variants"].items():
+        images = "rgb.npy" if record.get("image") else "gray.npy"
+        done = subprocess.run(
+            [str(python), "-m", "edge_runtime", "scores", f"model/{record['file']}", images],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if not at_least(runtime, record["min_runtime"]):  # dynamic on 2.14: refused for its op version, as before
+            assert done.returncode == 1 and f"needs TFLite runtime {record['min_runtime']}" in done.stderr
+            continue
+        assert done.returncode == 0, (name, done.stderr)
+        here = Predictor(phone_folder / record["file"]).scores(np.load(where / images)).argmax(axis=1)
+        assert json.loads(done.stdout)["top1"] == here.tolist(), name
