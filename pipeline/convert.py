@@ -29,7 +29,7 @@ from .data import DataConfig, load_dataset
 from .embed import ModelCard, embed
 from .errors import ConversionError, DataError, UsageError
 from .mixed import MixedTarget, NoCandidate, check_target
-from .phone import check_raw_uint8, phone_model, phone_pixels, phone_spec
+from .phone import phone_model, phone_pixels, phone_spec, raw_uint8_input
 from .progress import Reporter, SilentReporter
 from .quantization import QuantData, QuantizationReport, measure
 
@@ -232,9 +232,8 @@ def _stage_one(
     if config.target_runtime and not converted.requirements.runs_on(config.target_runtime):
         tx.remove(variant_filename(name))  # an older file of this precision would not run there either
         return converted, None
-    if family.target is Target.MEDIAPIPE:
-        check_raw_uint8(converted.content, name)
-    converted = replace(converted, content=embed(converted.content, family.card))
+    content = raw_uint8_input(converted.content, name) if family.target is Target.MEDIAPIPE else converted.content
+    converted = replace(converted, content=embed(content, family.card))
     staged = tx.write_bytes(variant_filename(name), converted.content)
     elapsed = time.perf_counter() - began
     images = len(family.calibration) if family.calibration is not None else None

@@ -5,7 +5,8 @@ NormalizationOptions, feeds uint8 inputs raw, and reads labels from the file's m
 model is the Keras model behind a new RGB input of raw pixels: for a grayscale model the RGB-to-gray step
 (Pillow's ITU-R 601-2 luma, what edge_runtime does on the device) and any inversion move into the graph.
 Its int8 variant takes and returns uint8 (the TF converter's `inference_input_type`, as MediaPipe Model
-Maker's `QuantizationConfig.for_int8`), calibrated on the same training images as the plain int8, given as RGB.
+Maker's `QuantizationConfig.for_int8`), calibrated on the same training images as the plain int8, given as RGB,
+with its input declared raw pixels (`raw_uint8_input`).
 """
 
 from __future__ import annotations
@@ -54,14 +55,26 @@ def phone_pixels(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
 
 
-def check_raw_uint8(content: bytes, where: str) -> None:
-    """MediaPipe feeds uint8 pixels unchanged: a uint8 input must read them as they are (scale 1, zero point 0)."""
-    from edge_runtime.backends import get_backend
+def raw_uint8_input(content: bytes, where: str) -> bytes:
+    """A uint8 input that reads pixels as they are (scale 1, zero point 0): MediaPipe feeds uint8 pixels unchanged.
 
-    details = get_backend().interpreter_class(model_content=content).get_input_details()[0]
-    scale, zero_point = details["quantization"]
-    if np.dtype(details["dtype"]) == np.uint8 and (abs(scale - 1.0) > 1e-6 or zero_point != 0):
-        raise ConversionError(
-            f"{where}: the uint8 input was calibrated to scale {scale:g}, zero point {zero_point}, not raw pixels "
-            "(scale 1, zero point 0): the calibration images do not span 0..255"
-        )
+    The TF converter scales a uint8 input to the range the calibration images span, so images that never
+    reach 0 or 255 give another scale. The input only feeds the QUANTIZE op that requantizes it into the
+    int8 graph, whose own range stays as calibrated, so declaring the input raw keeps every value right.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    model = fb.read_model_from_bytearray(bytearray(content))
+    graph = model.subgraphs[0]
+    tensor = graph.tensors[graph.inputs[0]]
+    quantization = tensor.quantization
+    if fb.type_to_name(tensor.type) != "UINT8" or quantization is None or quantization.scale is None:
+        return content
+    if abs(float(quantization.scale[0]) - 1.0) < 1e-9 and int(quantization.zeroPoint[0]) == 0:
+        return content  # calibration spanned 0..255 (Fashion-MNIST does)
+    readers = [op for op in graph.operators if graph.inputs[0] in list(op.inputs)]
+    kinds = {fb.opcode_to_name(model, op.opcodeIndex) for op in readers}
+    if kinds != {"QUANTIZE"}:
+        raise ConversionError(f"{where}: its uint8 input feeds {', '.join(sorted(kinds))}, not a QUANTIZE op")
+    quantization.scale, quantization.zeroPoint = [1.0], [0]
+    return bytes(fb.convert_object_to_bytearray(model))

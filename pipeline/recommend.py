@@ -65,6 +65,11 @@ def recommend(rows: list[ReportRow], max_drop: float, threads: int | None) -> tu
     Only plain TFLite variants are candidates (what edge_runtime picks from a folder); phone variants are listed.
     """
     measured = [r for r in rows if r.accuracy is not None and split_variant(r.precision)[0] == Target.TFLITE]
+    if not measured and any(r.accuracy is not None for r in rows):
+        return None, (
+            "Only MediaPipe variants are here: mediapipe-int8 for the CPU and NNAPI, mediapipe-float16 for the GPU "
+            "delegate. For edge_runtime's pick, convert with `--target tflite` too."
+        )
     if not measured:
         return None, "No accuracy was measured, so nothing can be recommended: run `edge-pipeline evaluate`."
     within = [r for r in measured if r.within_budget]

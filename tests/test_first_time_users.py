@@ -220,6 +220,8 @@ def test_cli_help_exit_codes_and_polish(tmp_path: Path) -> None:
 def test_run_on_small_data_exits_0_with_a_report_without_nan(case: str, image_folder: Path, tmp_path: Path) -> None:
     """Acceptance: README's quick run and a 3 x 30 folder, as a new user types them (default output folder)."""
     data = ["--limit", "200", "--epochs", "1"] if case == "limit" else ["--data", str(image_folder), "--epochs", "2"]
+    if case == "folder":  # a user's own photos, for edge_runtime and for phones
+        data += ["--target", "tflite", "--target", "mediapipe"]
     run = subprocess.run(
         [
             sys.executable,
@@ -249,6 +251,10 @@ def test_run_on_small_data_exits_0_with_a_report_without_nan(case: str, image_fo
     assert folder.name == ("fashion-mnist-cnn-limit200" if case == "limit" else "photos-cnn")
     for name in ("report.md", "report.csv", "report.json"):
         assert "nan" not in (folder / name).read_text().lower().replace("nano", ""), name
+    if case == "folder":
+        drift = json.loads((folder / "drift.json").read_text())["variants"]
+        assert {"int8", "mediapipe-int8", "mediapipe-float16"} <= set(drift), sorted(drift)
+        assert "mediapipe-int8" in (folder / "report.md").read_text()
 
 
 def test_edge_runtime_polish(tmp_path: Path) -> None:

@@ -174,3 +174,40 @@ def test_both_interpreters_load_every_file_written(
         assert done.returncode == 0, (name, done.stderr)
         here = Predictor(phone_folder / record["file"]).scores(np.load(where / images)).argmax(axis=1)
         assert json.loads(done.stdout)["top1"] == here.tolist(), name
+
+
+@pytest.mark.slow
+@requires_fashion_mnist
+def test_uint8_input_reads_raw_pixels_even_when_calibration_images_are_dim(
+    trained_folder: Path, fashion_arrays: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    """Images that never reach 0 or 255 calibrate another input scale; the phone file still takes raw pixels."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from pipeline.conversion import Converter, Recipe
+    from pipeline.phone import phone_model, phone_pixels, raw_uint8_input
+
+    spec = Predictor(trained_folder).spec
+    model = phone_model(keras.models.load_model(trained_folder / "model.keras", compile=False), spec)
+    images, _ = fashion_arrays
+    dim = phone_pixels(images[:200].astype(np.float32) * 0.7 + 20, spec)  # 20..198
+    recipe = Recipe.for_precision("int8", "uint8", "tf")
+    converted = Converter(model, tmp_path).convert(recipe, calibration=dim).content
+    rgb = np.repeat(images[1000:1500], 3, axis=-1)
+
+    def top1(content: bytes, pixels: np.ndarray) -> np.ndarray:
+        interpreter = Interpreter(model_content=content)
+        given = interpreter.get_input_details()[0]
+        interpreter.resize_tensor_input(given["index"], list(pixels.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(given["index"], pixels.astype(np.uint8))
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).argmax(axis=1)
+
+    scale, zero_point = Interpreter(model_content=converted).get_input_details()[0]["quantization"]
+    assert abs(scale - 1.0) > 0.1  # the converter's own choice: not raw pixels
+    raw = raw_uint8_input(converted, "mediapipe-int8")
+    assert Interpreter(model_content=raw).get_input_details()[0]["quantization"] == (1.0, 0)
+    as_quantized = np.clip(np.round(rgb / scale + zero_point), 0, 255)
+    np.testing.assert_array_equal(top1(raw, rgb), top1(converted, as_quantized))
