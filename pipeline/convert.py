@@ -141,7 +141,7 @@ def _card(metadata: Metadata, target: Target, spec: InputSpec) -> ModelCard:
     training, dataset = metadata.training, metadata.dataset
     what = f"{training.get('model', 'image')} classifier of {len(metadata.labels)} classes"
     source = dataset.get("name") or dataset.get("path") or "its data"
-    description = f"{what}, trained by edge-pipeline on {source}; {target} variant, raw RGB/gray pixels in (0..255)"
+    description = f"{what}, trained by edge-pipeline on {source}; takes {spec.color} pixels (0..255) as they are"
     return ModelCard(metadata.name, description, metadata.created_at, tuple(metadata.labels), spec)
 
 

@@ -211,3 +211,21 @@ def test_uint8_input_reads_raw_pixels_even_when_calibration_images_are_dim(
     assert Interpreter(model_content=raw).get_input_details()[0]["quantization"] == (1.0, 0)
     as_quantized = np.clip(np.round(rgb / scale + zero_point), 0, 255)
     np.testing.assert_array_equal(top1(raw, rgb), top1(converted, as_quantized))
+
+
+def _readme_section_code(heading: str, language: str) -> str:
+    section = (ROOT / "README.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_readme_phone_snippet_classifies_the_shipped_sample(device_python: Callable[[str], Path]) -> None:
+    """README's "On a phone" Python, as written, on the folder users get: MediaPipe names the bag."""
+    snippet = _readme_section_code("On a phone", "python")
+    done = subprocess.run(
+        [str(device_python("mediapipe")), "-c", snippet], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("Bag: "), done.stdout
+    assert "ImageClassifier.createFromOptions(context, options)" in _readme_section_code("On a phone", "kotlin")

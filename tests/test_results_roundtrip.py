@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from edge_runtime.bench import LatencyStats
-from edge_runtime.choices import Precision
 from edge_runtime.model_folder import FolderMetadata, TensorQuantization, load_metadata
 from pipeline.benchmark import BenchmarkResult
+from pipeline.bundle import VARIANTS
 from pipeline.evaluate import DriftResult
 from tests.conftest import ROOT
 
@@ -21,7 +21,7 @@ def _without(data: dict, *keys: str) -> dict:
 def test_drift_json_round_trips() -> None:
     written = json.loads((SHIPPED / "drift.json").read_text())
     result = DriftResult.from_dict(written, SHIPPED)
-    assert result.test_images == 10000 and {v.precision for v in result.variants} == set(Precision.values())
+    assert result.test_images == 10000 and {v.precision for v in result.variants} == set(VARIANTS)
     assert result.variants[0].per_class[0].label and result.keras_accuracy == written["keras"]["accuracy"]
     again = result.to_dict()
     assert DriftResult.from_dict(again, SHIPPED).to_dict() == again  # a fixed point
@@ -35,7 +35,7 @@ def test_drift_json_round_trips() -> None:
 def test_benchmark_json_round_trips() -> None:
     written = json.loads((SHIPPED / "benchmark.json").read_text())
     result = BenchmarkResult.from_dict(written, SHIPPED)
-    assert [v.precision for v in result.variants] == list(Precision.values())
+    assert [v.precision for v in result.variants] == list(VARIANTS)
     assert isinstance(result.variants[0].latency[1], LatencyStats) and result.machine["cores"] >= 1
     assert _without(result.to_dict(), "created_at") == _without(written, "created_at")
 
