@@ -19,6 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from edge_runtime.model_folder import split_variant
+
 from .benchmark import BenchmarkResult
 from .convert import ConvertResult
 from .evaluate import DriftResult
@@ -129,12 +131,14 @@ def convert_table(result: ConvertResult) -> Table:
         f"converted {result.folder} in {result.seconds:.1f} s (files model_<variant>.tflite)",
         ["variant", "size KB", "x float32", "input", "output", "min runtime", "route"],
     )
-    base = next((v.bytes for v in result.variants if v.precision == "float32"), None)
+    # each family against its own float32 (mediapipe-int8 against mediapipe-float32), else the plain one
+    floats = {split_variant(v.precision)[0]: v.bytes for v in result.variants if v.precision.endswith("float32")}
 
     def tensor(info: Any) -> str:
         return info.dtype + (f" (scale {info.scale:.4g}, zp {info.zero_point})" if info.scale else "")
 
     for v in result.variants:
+        base = floats.get(split_variant(v.precision)[0], floats.get("tflite"))
         ratio = f"{v.bytes / base:.2f}x" if base else "-"
         table.add_row(
             v.precision,

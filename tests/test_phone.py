@@ -229,3 +229,49 @@ def test_readme_phone_snippet_classifies_the_shipped_sample(device_python: Calla
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith("Bag: "), done.stdout
     assert "ImageClassifier.createFromOptions(context, options)" in _readme_section_code("On a phone", "kotlin")
+
+
+# MediaPipe's own generated reader of the metadata schema, on the file's TFLITE_METADATA buffer.
+READ_METADATA = r"""
+import json, sys, zipfile
+from mediapipe.tasks.metadata import metadata_schema_py_generated as md, schema_py_generated as tfl
+content = open(sys.argv[1], "rb").read()
+model = tfl.Model.GetRootAsModel(content, 0)
+entry = next(model.Metadata(i) for i in range(model.MetadataLength()) if model.Metadata(i).Name() == b"TFLITE_METADATA")
+data = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+assert md.ModelMetadata.ModelMetadataBufferHasIdentifier(data, 0)
+meta = md.ModelMetadataT.InitFromObj(md.ModelMetadata.GetRootAsModelMetadata(data, 0))
+given, taken = meta.subgraphMetadata[0].inputTensorMetadata[0], meta.subgraphMetadata[0].outputTensorMetadata[0]
+norm = given.processUnits[0].options
+print(json.dumps({
+    "name": meta.name.decode(), "description": meta.description.decode(), "version": meta.version.decode(),
+    "author": meta.author.decode(), "min_parser": meta.minParserVersion.decode(),
+    "color": given.content.contentProperties.colorSpace,
+    "mean": [float(v) for v in norm.mean], "std": [float(v) for v in norm.std],
+    "labels": [(f.name.decode(), f.type) for f in taken.associatedFiles],
+    "score_range": [float(taken.stats.min[0]), float(taken.stats.max[0])],
+    "packed": zipfile.ZipFile(sys.argv[1]).read("labels.txt").decode().split(),
+}))
+"""
+
+
+@pytest.mark.slow
+def test_mediapipe_reads_the_metadata_of_every_shipped_variant(device_python: Callable[[str], Path]) -> None:
+    shipped = ROOT / "models" / "fashion-mnist-cnn"
+    metadata = read_metadata(shipped)
+    for name, record in metadata["variants"].items():
+        done = subprocess.run(
+            [str(device_python("mediapipe")), "-c", READ_METADATA, str(shipped / record["file"])],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, (name, done.stderr[-1500:])
+        read = json.loads(done.stdout)
+        assert read["name"] == metadata["name"] and read["author"] == "edge-pipeline" and read["min_parser"] == "1.0.0"
+        assert read["version"] == metadata["created_at"] and "fashion-mnist" in read["description"]
+        assert read["color"] == (1 if name.startswith("mediapipe") else 2)  # ColorSpaceType RGB / GRAYSCALE
+        assert (read["mean"], read["std"]) == ([0.0], [1.0])
+        assert read["labels"] == [["labels.txt", 2]]  # TENSOR_AXIS_LABELS
+        assert read["score_range"] == ([0.0, 255.0] if record["output"]["dtype"] == "uint8" else [0.0, 1.0])
+        assert " ".join(read["packed"]) == " ".join(metadata["labels"])
