@@ -107,6 +107,12 @@ OPTIONS: dict[str, Opt] = {
         (DataConfig, "allow_download"),
         flags=("--download/--no-download",),
     ),
+    "cache": Opt(
+        Path | None,
+        "image folders: keep the images decoded at the model's size in this folder, for later runs and stages "
+        "(default: a temporary folder; the images are streamed from it either way)",
+        (DataConfig, "cache"),
+    ),
     # model
     "model": Opt(str, "cnn, mobilenet_v2, mlp or vgg16", (TrainConfig, "model")),
     "alpha": Opt(float, "MobileNetV2 width multiplier: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4", (ModelOptions, "alpha")),
@@ -273,7 +279,7 @@ OPTIONS: dict[str, Opt] = {
         flags=("--threads",),
     ),
 }
-DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit", "download"]
+DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit", "download", "cache"]
 RELOCATE = ["data_moved", "data_dir"]
 MODEL = ["model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout"]
 FIT = ["epochs", "batch_size", "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert"]
@@ -306,6 +312,7 @@ def data_config(v: dict[str, Any]) -> DataConfig:
         seed=v["seed"],
         limit=v["limit"],
         allow_download=v["download"],
+        cache=v["cache"],
     )
 
 

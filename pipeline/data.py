@@ -15,6 +15,7 @@ import numpy as np
 
 from edge_runtime.model_folder import InputSpec
 
+from .disk_images import DiskImages, take
 from .errors import DataError, UsageError
 from .image_folders import FolderListing, Progress, list_folder, load_folder, peek_folder, relative_name
 from .named_datasets import DEBIAN_DATASETS, IDX_FILES, NAMED_DATASETS, NamedDataset, NativeFormat, _read_idx
@@ -56,6 +57,9 @@ class DataConfig:
     seed: int = DEFAULT_SEED
     limit: int | None = None  # use at most this many training+validation images
     allow_download: bool = True
+    # Image folders: decoded once into a file on disk and streamed (pipeline.disk_images), else held in memory.
+    stream: bool = True
+    cache: Path | None = None  # where the decoded folder is kept between runs and stages (default: a temp folder)
 
     def __post_init__(self) -> None:
         if self.data_path is None and self.dataset not in NAMED_DATASETS:
@@ -82,6 +86,7 @@ class DataConfig:
             "test_split": self.test_split if self.data_path is not None else None,
             "seed": self.seed,
             "limit": self.limit,
+            "cache": str(self.cache) if self.cache is not None else None,
         }
 
     @classmethod
@@ -99,6 +104,7 @@ class DataConfig:
             test_split=float(record.get("test_split") or 0.1),
             seed=int(record.get("seed", DEFAULT_SEED)),
             limit=record.get("limit"),
+            cache=Path(record["cache"]) if record.get("cache") else None,
         )
 
 
@@ -129,16 +135,16 @@ DEFAULT_AUGMENTATION = Augmentation(rotation=10.0, shift=0.1, zoom=0.1, shear=0.
 
 @dataclass
 class Split:
-    """Images (N, height, width, channels) uint8 and integer labels (N,)."""
+    """Images (N, height, width, channels) uint8 and integer labels (N,); image folders' images stay on disk."""
 
-    images: np.ndarray
+    images: np.ndarray | DiskImages
     labels: np.ndarray
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def take(self, indices: np.ndarray) -> Split:
-        return Split(self.images[indices], self.labels[indices])
+        return Split(take(self.images, indices), self.labels[indices])
 
 
 @dataclass
@@ -216,12 +222,12 @@ def _recorded_folder(
     present = {relative_name(listing, path) for files in listing.files for path in files}
     new = present - set(assigned) - set(recorded.get("unused", []))
     missing = set(assigned) - present
-    decoded = load_folder(listing, spec, progress, only=set(assigned) & present)
+    decoded = load_folder(listing, spec, progress, set(assigned) & present, config.stream, config.cache)
     labels = np.asarray([classes.index(name.split("/", 1)[0]) for name in decoded.names], dtype=np.int64)
     parts = {}
     for split in SPLITS:
         chosen = [i for i, name in enumerate(decoded.names) if assigned[name] == split]
-        parts[split] = Split(decoded.images[chosen], labels[chosen])
+        parts[split] = Split(take(decoded.images, chosen), labels[chosen])
     changes = None
     if new or missing:
         changes = (
@@ -255,14 +261,14 @@ def load_dataset(
     files_pool = files_test = None
     if config.data_path is not None:
         listing = list_folder(config.data_path)
-        decoded = load_folder(listing, spec, progress)
+        decoded = load_folder(listing, spec, progress, stream=config.stream, cache=config.cache)
         _check_class_sizes(decoded.labels, listing.classes, 3, "a training/validation/test split")
         pool, test = stratified_split(decoded.labels, config.test_split, config.seed, minimum=1)
         names, source, skipped = listing.classes, str(listing.root.resolve()), decoded.skipped
         x_pool, y_pool, x_test, y_test = (
-            decoded.images[pool],
+            take(decoded.images, pool),
             decoded.labels[pool],
-            decoded.images[test],
+            take(decoded.images, test),
             decoded.labels[test],
         )
         files_pool, files_test = np.asarray(decoded.names)[pool], np.asarray(decoded.names)[test]
@@ -277,7 +283,7 @@ def load_dataset(
         if files_pool is not None:
             unused += sorted(set(files_pool.tolist()) - set(files_pool[keep].tolist()))
             files_pool = files_pool[keep]
-        x_pool, y_pool = x_pool[keep], y_pool[keep]
+        x_pool, y_pool = take(x_pool, keep), y_pool[keep]
     _check_class_sizes(y_pool, names, 2, "a training/validation split")
     train, validation = stratified_split(y_pool, config.validation_split, config.seed + 1, minimum=1)
     files = None
@@ -292,8 +298,8 @@ def load_dataset(
     return Dataset(
         name=config.name,
         labels=names,
-        train=Split(x_pool[train], y_pool[train]),
-        validation=Split(x_pool[validation], y_pool[validation]),
+        train=Split(take(x_pool, train), y_pool[train]),
+        validation=Split(take(x_pool, validation), y_pool[validation]),
         test=Split(x_test, y_test),
         source=source,
         skipped=skipped,

@@ -15,6 +15,7 @@ from edge_runtime.errors import ImageError
 from edge_runtime.images import is_image_file, open_image, prepare_pixels
 from edge_runtime.model_folder import InputSpec
 
+from .disk_images import DiskImages, decoded_folder
 from .errors import DataError
 from .named_datasets import NativeFormat
 
@@ -99,50 +100,78 @@ def relative_name(listing: FolderListing, path: Path) -> str:
 class Decoded:
     """A folder's readable images at the model's size, their labels and names, and the skipped files."""
 
-    images: np.ndarray
+    images: np.ndarray | DiskImages  # in memory, or on disk (streamed)
     labels: np.ndarray
     names: list[str]
     skipped: list[str]  # one message per unreadable file
     skipped_names: list[str]
 
 
-def load_folder(
-    listing: FolderListing, spec: InputSpec, progress: Progress | None = None, only: set[str] | None = None
-) -> Decoded:
-    """Decode every file (or those named in `only`) at the model's size, the device's code path; bad files are skipped.
-
-    Raises DataError when too many files are bad or a class is left with none.
-    """
-    jobs = [
+def _jobs(listing: FolderListing, only: set[str] | None) -> list[tuple[Path, int]]:
+    return [
         (path, label)
         for label, files in enumerate(listing.files)
         for path in files
         if only is None or relative_name(listing, path) in only
     ]
-    images, labels, names, skipped, skipped_names = [], [], [], [], []
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        decoded = pool.map(lambda job: _decode(job[0], spec), jobs)
-        for done, ((path, label), result) in enumerate(zip(jobs, decoded, strict=True), start=1):
-            if isinstance(result, str):
-                skipped.append(result)
-                skipped_names.append(relative_name(listing, path))
-            else:
-                images.append(result)
-                labels.append(label)
-                names.append(relative_name(listing, path))
-            if progress is not None:
-                progress(done, len(jobs))
-    if len(skipped) > MAX_BAD_FRACTION * len(jobs):
-        raise DataError(
-            f"{listing.root}: {len(skipped)} of {len(jobs)} files are not readable images "
-            f"({name_all(skipped, listing.root)}); fix or remove them"
+
+
+def load_folder(
+    listing: FolderListing,
+    spec: InputSpec,
+    progress: Progress | None = None,
+    only: set[str] | None = None,
+    stream: bool = False,
+    cache: Path | None = None,
+) -> Decoded:
+    """Decode every file (or those named in `only`) at the model's size, the device's code path; bad files are skipped.
+
+    `stream`: into a file on disk (`cache`, else a temporary folder) instead of memory. Raises DataError when
+    too many files are bad or a class is left with none.
+    """
+    jobs = _jobs(listing, only)
+    if stream:
+        images, written, skipped_at, problems = decoded_folder(
+            jobs, listing.root, spec, lambda path: _decode(path, spec), cache, progress
         )
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(listing.classes))
+    else:
+        decoded, written, skipped_at, problems = [], [], [], []
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+            results = pool.map(lambda job: _decode(job[0], spec), jobs)
+            for done, result in enumerate(results, start=1):
+                if isinstance(result, str):
+                    skipped_at.append(done - 1)
+                    problems.append(result)
+                else:
+                    decoded.append(result)
+                    written.append(done - 1)
+                if progress is not None:
+                    progress(done, len(jobs))
+        images = np.stack(decoded) if decoded else np.zeros((0, spec.height, spec.width, spec.channels), np.uint8)
+    return _checked(listing, jobs, images, written, skipped_at, problems)
+
+
+def _checked(
+    listing: FolderListing,
+    jobs: list[tuple[Path, int]],
+    images: np.ndarray | DiskImages,
+    written: list[int],
+    skipped_at: list[int],
+    problems: list[str],
+) -> Decoded:
+    if len(problems) > MAX_BAD_FRACTION * len(jobs):
+        raise DataError(
+            f"{listing.root}: {len(problems)} of {len(jobs)} files are not readable images "
+            f"({name_all(problems, listing.root)}); fix or remove them"
+        )
+    labels = np.asarray([jobs[i][1] for i in written], dtype=np.int64)
+    counts = np.bincount(labels, minlength=len(listing.classes))
     wanted = np.bincount(np.asarray([label for _, label in jobs], dtype=np.int64), minlength=len(listing.classes))
     for name, count, asked in zip(listing.classes, counts, wanted, strict=True):
         if count == 0 and asked:
             raise DataError(f"{listing.root / name}: none of its files is a readable image")
-    return Decoded(np.stack(images), np.asarray(labels, dtype=np.int64), names, skipped, skipped_names)
+    names = [relative_name(listing, jobs[i][0]) for i in written]
+    return Decoded(images, labels, names, problems, [relative_name(listing, jobs[i][0]) for i in skipped_at])
 
 
 def name_all(problems: list[str], root: Path, shown: int = 5) -> str:

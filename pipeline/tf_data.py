@@ -8,6 +8,8 @@ import numpy as np
 
 from edge_runtime.model_folder import InputSpec
 
+from .disk_images import DiskImages
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -48,6 +50,32 @@ def model_input_array(images: np.ndarray, spec: InputSpec, batch_size: int = 512
     if not parts:
         return np.zeros((0, spec.height, spec.width, spec.channels), np.float32)
     return np.concatenate(parts)
+
+
+def _disk_batches(split: Split, batch_size: int, training: bool, seed: int) -> tf.data.Dataset:
+    """(uint8 images, labels) batches of a split on disk: only the index order and a few batches in memory.
+
+    Images are stored at the model's size already, so `model_input` only casts them; rows are read in
+    parallel by a few batches at a time (the reads release the GIL).
+    """
+    import tensorflow as tf
+
+    images, labels = split.images, split.labels
+    assert isinstance(images, DiskImages)
+    order = tf.data.Dataset.range(len(split))
+    if training:
+        order = order.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)  # indices only: 8 bytes each
+
+    def read(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return images[indices], labels[indices]
+
+    def load(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        pixels, label = tf.numpy_function(read, [indices], [tf.uint8, tf.int64], stateful=False)
+        pixels.set_shape([None, *images.image_shape])
+        label.set_shape([None])
+        return pixels, label
+
+    return order.batch(batch_size).map(load, num_parallel_calls=2)
 
 
 def augmenter(augmentation: Augmentation, seed: int) -> Any:
@@ -91,11 +119,17 @@ def tf_dataset(
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
-    dataset = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-    if training:
-        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(lambda x, y: (model_input(x, spec), y), num_parallel_calls=autotune)
-    if not training and len(split) * spec.height * spec.width * spec.channels * 4 <= CACHE_BUDGET_BYTES:
+    on_disk = isinstance(split.images, DiskImages)
+    if on_disk:  # an image folder streamed from disk: shuffle indices, read each batch's rows
+        dataset = _disk_batches(split, batch_size, training, seed)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+        if training:
+            dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size)
+    dataset = dataset.map(lambda x, y: (model_input(x, spec), y), num_parallel_calls=autotune)
+    fits = len(split) * spec.height * spec.width * spec.channels * 4 <= CACHE_BUDGET_BYTES
+    if not training and not on_disk and fits:
         dataset = dataset.cache()
     if training and augmentation is not None and augmentation.enabled:
         layers = augmenter(augmentation, seed)
