@@ -99,7 +99,7 @@ class Stages:
         if needs_tensorflow:
             import_tensorflow_quietly()
 
-    def train(self, v: dict[str, Any]) -> Path:
+    def train(self, v: dict[str, Any]) -> Path | None:
         from .console import train_summary
         from .evaluate import near_chance
         from .train import train
@@ -107,6 +107,12 @@ class Stages:
         config = train_config(v)
         self._start("train")
         result = train(config, self.reporter)
+        if not result.written:
+            console.print(
+                f"trained as a worker of the cluster ({result.test_accuracy:.2%} on the test split); "
+                "the chief writes the model folder"
+            )
+            return None
         console.print(train_summary(result))
         if near_chance(result.test_accuracy, result.classes):
             console.print(
@@ -355,6 +361,8 @@ def run_command(**v: Any) -> None:
     thread_counts(v["threads"])
     device_configs(Path(), v["on"], v)
     folder = stages.train(v)
+    if folder is None:  # a worker of a multi-worker run: the chief converts, evaluates and reports
+        return
     stages.convert(folder, v)
     failure = stages.evaluate(folder, {**v, "precision": None})
     stages.benchmark(folder, v)

@@ -22,6 +22,7 @@ from .convert import ConvertConfig
 from .data import DataConfig
 from .device import DeviceConfig
 from .device_measure import DeviceEvaluateConfig
+from .distribute import Distribute, DistributeConfig
 from .errors import UsageError
 from .evaluate import EvaluateConfig
 from .mixed import MixedTarget
@@ -162,6 +163,24 @@ OPTIONS: dict[str, Opt] = {
         flags=("--invert/--no-invert",),
     ),
     "tensorboard": Opt(Path | None, "write TensorBoard logs to this folder", (TrainConfig, "tensorboard")),
+    "distribute": Opt(
+        Distribute,
+        "none, mirrored (every local GPU; tf.distribute.MirroredStrategy) or multi-worker (several machines, "
+        "configured by TF_CONFIG; only the chief writes the model folder); --batch-size is per replica",
+        (DistributeConfig, "kind"),
+        parser=_choice(Distribute),
+        metavar="none|mirrored|multi-worker",
+    ),
+    "replicas": Opt(
+        int | None,
+        "mirrored on a machine without GPUs: this many logical CPU devices (to try the distributed path)",
+        (DistributeConfig, "replicas"),
+    ),
+    "mixed_precision": Opt(
+        bool,
+        "train in mixed_float16 (float32 variables and output; for GPUs); the saved model is float32",
+        (DistributeConfig, "mixed_precision"),
+    ),
     "output": Opt(Path | None, "model folder to write (default: models/<dataset>-<model>)", (TrainConfig, "output")),
     "name": Opt(
         str | None, "model name (default: the --output folder name, else <dataset>-<model>)", (TrainConfig, "name")
@@ -283,7 +302,8 @@ DATA = ["dataset", "data", "data_dir", "validation_split", "test_split", "limit"
 RELOCATE = ["data_moved", "data_dir"]
 MODEL = ["model", "alpha", "input_size", "weights", "fine_tune", "fine_tune_epochs", "dropout"]
 FIT = ["epochs", "batch_size", "learning_rate", "seed", "patience", "label_smoothing", "augment", "flip", "invert"]
-TRAIN = [*DATA, *MODEL, *FIT, "tensorboard", "output", "name", "overwrite"]
+DISTRIBUTE = ["distribute", "replicas", "mixed_precision"]
+TRAIN = [*DATA, *MODEL, *FIT, "tensorboard", "output", "name", "overwrite", *DISTRIBUTE]
 DEVICE = ["device_name", "ssh_command", "python", "setup", "interpreter", "timeout"]
 CONVERT = [
     "precision",
@@ -347,6 +367,7 @@ def train_config(v: dict[str, Any]) -> TrainConfig:
         output=v["output"],
         name=v["name"],
         tensorboard=v["tensorboard"],
+        distribute=DistributeConfig(v["distribute"], v["replicas"], v["mixed_precision"]),
         overwrite=v["overwrite"],
     )
 

@@ -131,9 +131,7 @@ def load_folder(
     """
     jobs = _jobs(listing, only)
     if stream:
-        images, written, skipped_at, problems = decoded_folder(
-            jobs, listing.root, spec, lambda path: _decode(path, spec), cache, progress
-        )
+        images, written, skipped_at, problems = _streamed(listing, jobs, spec, cache, progress)
     else:
         decoded, written, skipped_at, problems = [], [], [], []
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
@@ -149,6 +147,31 @@ def load_folder(
                     progress(done, len(jobs))
         images = np.stack(decoded) if decoded else np.zeros((0, spec.height, spec.width, spec.channels), np.uint8)
     return _checked(listing, jobs, images, written, skipped_at, problems)
+
+
+def _streamed(
+    listing: FolderListing, jobs: list[tuple[Path, int]], spec: InputSpec, cache: Path | None, progress: Progress | None
+) -> tuple[DiskImages, list[int], list[int], list[str]]:
+    """The whole folder decoded on disk (so every stage shares one cached file), narrowed to `jobs`."""
+    every = _jobs(listing, None)
+    images, written, skipped_at, problems = decoded_folder(
+        every, listing.root, spec, lambda path: _decode(path, spec), cache, progress
+    )
+    if len(jobs) == len(every):
+        return images, written, skipped_at, problems
+    position = {path: index for index, (path, _) in enumerate(jobs)}
+    keep = [row for row, job in enumerate(written) if every[job][0] in position]
+    bad = [
+        (position[every[job][0]], text)
+        for job, text in zip(skipped_at, problems, strict=True)
+        if every[job][0] in position
+    ]
+    return (
+        images.subset(keep),
+        [position[every[written[row]][0]] for row in keep],
+        [index for index, _ in bad],
+        [text for _, text in bad],
+    )
 
 
 def _checked(

@@ -155,7 +155,7 @@ def build_cnn(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
     x = keras.layers.Dropout(0.3)(x)
     x = keras.layers.Dense(64, activation="relu")(x)
     x = keras.layers.Dropout(0.3)(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="scores", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="cnn")
 
 
@@ -167,7 +167,7 @@ def build_mlp(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
     x = keras.layers.Rescaling(1.0 / 255.0, name="normalise")(inputs)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(128, activation="relu")(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="scores", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="mlp")
 
 
@@ -218,7 +218,7 @@ def _transfer_head(inputs: Any, x: Any, base: Any, classes: int, options: ModelO
     x = base(x, training=False) if options.pretrained else base(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(options.dropout)(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="scores", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -256,7 +256,7 @@ def build_vgg16(spec: InputSpec, classes: int, options: ModelOptions) -> Any:
     )
     x = keras.layers.Dense(256, activation="relu")(x)
     x = keras.layers.Dropout(0.5)(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="scores")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="scores", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="vgg16")
 
 

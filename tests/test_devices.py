@@ -119,6 +119,8 @@ def test_deploy_benchmark_evaluate_and_report_over_ssh(
 ) -> None:
     python = device_python("litert-numpy2")
     args = ssh_device.args(python)
+    # a phone variant too: it takes RGB where the others take gray, so the device gets its own test images
+    assert _run(["convert", str(folder_copy), "--target", "mediapipe", "--precision", "int8"], capsys)[0] == 0
     assert _run(["deploy", str(folder_copy), "--to", "device", *args], capsys)[0] == 0
     deployed = ssh_device.home / "edge-pipeline" / "fmnist-cnn"
     assert (deployed / "edge_runtime" / "predictor.py").is_file() and not (deployed / "model.keras").exists()
@@ -139,6 +141,7 @@ def test_deploy_benchmark_evaluate_and_report_over_ssh(
     drift = json.loads((folder_copy / "drift.json").read_text())
     on_device = drift["devices"]["device"]
     assert on_device["samples"] == 200 and "variants" in drift  # this machine's numbers stay beside the device's
+    assert "mediapipe-int8" in on_device["variants"] and "int8" in on_device["variants"]
     for row in on_device["variants"].values():
         assert row["agreement_with_here"] == 1.0 and 0.5 < row["accuracy"] <= 1.0
 

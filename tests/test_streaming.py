@@ -101,3 +101,19 @@ def test_training_streamed_matches_training_in_memory(
 def _with_bad_files_generic(folder: Path) -> None:
     for index, name in enumerate(sorted(p.name for p in folder.iterdir())):
         (folder / name / f"{name}_05{index}_broken.jpg").write_bytes(b"\xff\xd8 broken")
+
+
+def test_later_stages_read_the_file_training_decoded(image_folder: Path, tmp_path: Path) -> None:
+    """A recorded split (convert, evaluate) narrows the cached folder instead of decoding its subset again."""
+    folder = _with_bad_files(image_folder)
+    cache = tmp_path / "cache"
+    trained = load_dataset(DataConfig(data_path=folder, cache=cache, limit=60), GRAY28)
+    assert trained.files is not None and trained.files["unused"]  # bad files and the ones --limit left out
+    decoded: list[int] = []
+    later = load_dataset(
+        DataConfig(data_path=folder, cache=cache, limit=60), GRAY28, lambda d, t: decoded.append(d), trained.files
+    )
+    assert not decoded and len(list(cache.glob("*.u8"))) == 1
+    assert later.sizes() == trained.sizes()
+    np.testing.assert_array_equal(np.asarray(later.test.images), np.asarray(trained.test.images))
+    np.testing.assert_array_equal(later.train.labels, trained.train.labels)
