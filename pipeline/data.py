@@ -104,7 +104,8 @@ class DataConfig:
             test_split=float(record.get("test_split") or 0.1),
             seed=int(record.get("seed", DEFAULT_SEED)),
             limit=record.get("limit"),
-            cache=Path(record["cache"]) if record.get("cache") else None,
+            # the training run's --cache, when it is on this machine (a copied folder decodes into a temp folder)
+            cache=Path(record["cache"]) if record.get("cache") and Path(record["cache"]).is_dir() else None,
         )
 
 
