@@ -142,6 +142,14 @@ def load_metadata(folder: Path) -> FolderMetadata:
     return FolderMetadata.from_dict(read_json_object(path, "metadata.json"), str(path))
 
 
+def parse_labels(text: str) -> list[str]:
+    """One label a line, trailing blank lines dropped: labels.txt and the labels file inside a .tflite."""
+    labels = [line.strip() for line in text.splitlines()]
+    while labels and not labels[-1]:
+        labels.pop()
+    return labels
+
+
 def read_labels(path: Path) -> list[str]:
     """Read a labels file: one label a line (as TensorFlow's label_image expects)."""
     try:
@@ -150,9 +158,7 @@ def read_labels(path: Path) -> list[str]:
         raise LabelsError(f"{path}: labels file not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise LabelsError(f"{path}: cannot read labels ({error})") from None
-    labels = [line.strip() for line in text.splitlines()]
-    while labels and not labels[-1]:
-        labels.pop()
+    labels = parse_labels(text)
     if not labels:
         raise LabelsError(f"{path}: labels file is empty")
     return labels

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ModelError
-from .model_folder import InputSpec
+from .model_folder import InputSpec, parse_labels
 from .tflite_file import _Table, metadata_buffers
 
 METADATA_NAME = "TFLITE_METADATA"
@@ -129,11 +129,7 @@ def read_embedded(content: bytes, where: str = "model") -> EmbeddedMetadata | No
         mean, std = _normalization(inputs[0]) if inputs else ((), ())
         label_file = _label_file(outputs[0]) if outputs else None
         files = _zip_files(content)
-        labels = None
-        if label_file is not None and label_file in files:
-            labels = [line.strip() for line in files[label_file].decode("utf-8").splitlines()]
-            while labels and not labels[-1]:
-                labels.pop()
+        labels = parse_labels(files[label_file].decode("utf-8")) if label_file in files else None
         return EmbeddedMetadata(
             name=root.string(0),
             description=root.string(1),

@@ -117,7 +117,7 @@ def _check_space(where: Path, needed: int) -> None:
         )
 
 
-def _decoded_in_order(jobs: list[tuple[Path, int]], decode: Any) -> Iterator[tuple[tuple[Path, int], Any]]:
+def decoded_in_order(jobs: list[tuple[Path, int]], decode: Any) -> Iterator[tuple[tuple[Path, int], Any]]:
     """Each job with its decoded image (or error text), in order, at most CHUNK_ROWS in memory."""
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         for start in range(0, len(jobs), CHUNK_ROWS):
@@ -137,7 +137,7 @@ def write_decoded(
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         with open(partial, "wb") as stream:
-            for done, (_, result) in enumerate(_decoded_in_order(jobs, decode), start=1):
+            for done, (_, result) in enumerate(decoded_in_order(jobs, decode), start=1):
                 index = done - 1
                 if isinstance(result, str):
                     skipped.append(index)

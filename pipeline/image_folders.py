@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from edge_runtime.errors import ImageError
 from edge_runtime.images import is_image_file, open_image, prepare_pixels
 from edge_runtime.model_folder import InputSpec
 
-from .disk_images import DiskImages, decoded_folder
+from .disk_images import DiskImages, decoded_folder, decoded_in_order
 from .errors import DataError
 from .named_datasets import NativeFormat
 
@@ -134,17 +133,15 @@ def load_folder(
         images, written, skipped_at, problems = _streamed(listing, jobs, spec, cache, progress)
     else:
         decoded, written, skipped_at, problems = [], [], [], []
-        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-            results = pool.map(lambda job: _decode(job[0], spec), jobs)
-            for done, result in enumerate(results, start=1):
-                if isinstance(result, str):
-                    skipped_at.append(done - 1)
-                    problems.append(result)
-                else:
-                    decoded.append(result)
-                    written.append(done - 1)
-                if progress is not None:
-                    progress(done, len(jobs))
+        for done, (_, result) in enumerate(decoded_in_order(jobs, lambda path: _decode(path, spec)), start=1):
+            if isinstance(result, str):
+                skipped_at.append(done - 1)
+                problems.append(result)
+            else:
+                decoded.append(result)
+                written.append(done - 1)
+            if progress is not None:
+                progress(done, len(jobs))
         images = np.stack(decoded) if decoded else np.zeros((0, spec.height, spec.width, spec.channels), np.uint8)
     return _checked(listing, jobs, images, written, skipped_at, problems)
 

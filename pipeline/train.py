@@ -359,9 +359,7 @@ def _test(model: Any, plan: _Plan) -> tuple[float, float]:
 
 def _float32(model: Any, plan: _Plan) -> Any:
     """A mixed-precision model rebuilt in float32 with the same weights: what is saved, converted and shipped."""
-    import keras
-
-    keras.mixed_precision.set_global_policy("float32")
+    distribute.set_precision_policy(DistributeConfig())  # float32
     plain = build_model(plan.config.model, plan.spec, len(plan.labels), plan.config.options)
     plain.set_weights(model.get_weights())
     return plain
