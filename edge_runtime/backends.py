@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import safe_files
 from .choices import BackendName
 from .errors import BackendError, ModelError, RuntimeTooOldError, UsageError
+from .tflite_check import check_structure
 from .tflite_file import at_least, parse_version, read_requirements, version_text
 
 AUTO = BackendName.AUTO
@@ -163,19 +165,20 @@ def _reason(error: BaseException, lines: list[str]) -> str:
     return type(error).__name__
 
 
-def read_model_bytes(path: Path) -> bytes:
-    """Read a .tflite file and check it looks like one, before any native code parses it."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: model file not found")
-    if path.is_dir():
-        raise ModelError(f"{path}: is a folder with no .tflite model in it")
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        raise ModelError(f"{path}: cannot read model ({error.strerror or error})") from None
+def check_model_bytes(content: bytes, path: Path | str) -> None:
+    """Refuse what is not a sound TFLite FlatBuffer (one ModelError line) before any native code parses it."""
     if len(content) < 8 or content[4:8] != TFLITE_IDENTIFIER:
         raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier; empty, truncated or another format)")
+    check_structure(content, str(path))
+
+
+def read_model_bytes(path: Path) -> bytes:
+    """Read a .tflite file (a regular file, bounded) and check its structure, before any native code parses it."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder with no .tflite model in it")
+    content = safe_files.read_bounded(path, safe_files.MODEL_FILE_BYTES, "model file", ModelError)
+    check_model_bytes(content, path)
     return content
 
 
@@ -190,11 +193,14 @@ def invoke(interpreter: Any, path: Path) -> None:
         raise ModelError(f"{path}: the interpreter failed to run this model: {_reason(error, [])}") from None
 
 
-def load_interpreter(path: Path, threads: int | None = None, backend: str = AUTO) -> tuple[Any, Backend]:
-    """Create and allocate an interpreter for a .tflite file; errors are ModelError lines."""
+def load_interpreter(
+    path: Path, threads: int | None = None, backend: str = AUTO, content: bytes | None = None
+) -> tuple[Any, Backend]:
+    """Create and allocate an interpreter for a .tflite file (or its checked bytes); errors are ModelError lines."""
     if threads is not None and threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
-    content = read_model_bytes(path)
+    if content is None:
+        content = read_model_bytes(path)
     chosen = get_backend(backend)
     with native_stderr_captured() as lines:
         try:
@@ -218,6 +224,13 @@ def load_interpreter(path: Path, threads: int | None = None, backend: str = AUTO
     return interpreter, chosen
 
 
+def _runs_on(path: Path, runtime: str) -> bool:
+    try:
+        return read_requirements(read_model_bytes(path), str(path)).runs_on(runtime)
+    except ModelError:
+        return False
+
+
 def too_old_message(path: Path, content: bytes, reason: str, backend: Backend) -> str:
     """One line for a model whose op version the interpreter lacks: what, what is needed, what to do."""
     match = _OP_VERSION.search(reason)
@@ -229,8 +242,8 @@ def too_old_message(path: Path, content: bytes, reason: str, backend: Backend) -
     )
     siblings = [
         other.name
-        for other in sorted(Path(path).parent.glob("*.tflite"))
-        if other.name != Path(path).name and read_requirements(read_model_bytes(other), str(other)).runs_on(runtime)
+        for other in sorted(Path(path).parent.glob("model_*.tflite"))
+        if other.name != Path(path).name and _runs_on(other, runtime)
     ]
     instead = f"use {' or '.join(siblings[:3])}" if siblings else "use another variant of the model"
     return (

@@ -19,7 +19,9 @@ from .bench import benchmark
 from .choices import BackendName
 from .errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE, EdgeRuntimeError, ImageError, UsageError
 from .images import collect_images
-from .predictor import Predictor, resolve_model
+from .model_choice import resolve_model
+from .predictor import Predictor
+from .text import printable
 
 PROG = "edge-runtime"
 
@@ -133,8 +135,8 @@ def _predict(args: argparse.Namespace) -> int:
         invert=args.invert,
     )
     _say_choice(predictor.choice_note)
-    for assumption in predictor.assumptions:
-        print(f"{PROG}: warning: {assumption}", file=sys.stderr)
+    for assumption in [*predictor.warnings, *predictor.assumptions]:
+        print(f"{PROG}: warning: {printable(assumption)}", file=sys.stderr)
     files, problems = collect_images(args.images)
     good: list[Path] = []
     pixels: list[np.ndarray] = []
@@ -159,7 +161,7 @@ def _predict(args: argparse.Namespace) -> int:
     elif results:
         _print_predictions(results)
     for problem in problems:
-        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        print(f"{PROG}: error: {printable(problem)}", file=sys.stderr)
     if problems:
         print(f"{PROG}: {len(problems)} of {len(problems) + len(results)} inputs failed", file=sys.stderr)
         return FAILURE_EXIT_CODE
@@ -167,14 +169,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _print_predictions(results: list[dict[str, Any]]) -> None:
-    image_width = max(len("image"), *(len(r["image"]) for r in results))
-    label_width = max(len("label"), *(len(c["label"]) for r in results for c in r["top_k"]))
+    """The table form: image paths and labels with control characters escaped (JSON keeps them exact)."""
+    image_width = max(len("image"), *(len(printable(r["image"])) for r in results))
+    label_width = max(len("label"), *(len(printable(c["label"])) for r in results for c in r["top_k"]))
     print(f"{'image':<{image_width}}  {'label':<{label_width}}  {'index':>5}  {'score':>6}")
     for result in results:
         for rank, choice in enumerate(result["top_k"]):
-            name = result["image"] if rank == 0 else ""
+            name = printable(result["image"]) if rank == 0 else ""
             print(
-                f"{name:<{image_width}}  {choice['label']:<{label_width}}  {choice['index']:>5}  "
+                f"{name:<{image_width}}  {printable(choice['label']):<{label_width}}  {choice['index']:>5}  "
                 f"{choice['score']:>6.3f}"
             )
 
@@ -182,7 +185,7 @@ def _print_predictions(results: list[dict[str, Any]]) -> None:
 def _say_choice(note: str | None) -> None:
     """Which variant of a folder runs, and why, in one stderr line (stdout stays the results)."""
     if note:
-        print(f"{PROG}: {note}", file=sys.stderr)
+        print(f"{PROG}: {printable(note)}", file=sys.stderr)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -195,7 +198,7 @@ def _bench(args: argparse.Namespace) -> int:
         return 0
     lat = result.latency
     memory = f"{result.peak_memory_mb:.1f} MB" if result.peak_memory_mb is not None else "n/a"
-    print(f"model        {result.model} ({result.bytes / 1024:.1f} KB)")
+    print(f"model        {printable(result.model)} ({result.bytes / 1024:.1f} KB)")
     print(
         f"backend      {result.backend}, threads {result.threads or 'default'}, warm-up {result.warmup}, runs "
         f"{lat.runs}"
@@ -215,41 +218,43 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(description, indent=2))
         return 0
-    print(f"model     {description['model']} ({description['bytes'] / 1024:.1f} KB), {description['backend']}")
+    lines = [f"model     {description['model']} ({description['bytes'] / 1024:.1f} KB), {description['backend']}"]
     for kind in ("inputs", "outputs"):
         for tensor in description[kind]:
             quant = tensor["quantization"]
             q = f"scale {quant['scale']:.6g}, zero point {quant['zero_point']}" if quant else "not quantized"
-            print(f"{kind[:-1]:<9} {tensor['name']}: {tensor['dtype']} {tensor['shape']} ({q})")
+            lines.append(f"{kind[:-1]:<9} {tensor['name']}: {tensor['dtype']} {tensor['shape']} ({q})")
     ops = ", ".join(f"{name} x{count}" for name, count in description["op_types"].items())
-    print(f"ops       {description['ops']}: {ops}")
+    lines.append(f"ops       {description['ops']}: {ops}")
     needs = description["requirements"]
     versions = ", ".join(f"{name} v{version}" for name, version in needs["ops"].items())
-    print(
+    lines.append(
         f"runtime   needs {needs['min_runtime'] or 'unknown'} ({versions}); {description['backend']} "
         f"implements {description['runtime']}"
     )
     spec = description["input_spec"]
-    print(
+    lines.append(
         f"images    {spec['width']}x{spec['height']} {spec['color']}, invert {spec['invert']}, input = (pixel - "
         f"{spec['mean']:g}) / {spec['std']:g}"
     )
-    print(f"labels    {description['labels']}")
+    lines.append(f"labels    {description['labels']}")
     metadata = description["metadata"]
     if metadata:
         training = metadata.get("training", {})
         accuracy = training.get("test_accuracy")
-        print(
+        lines.append(
             f"metadata  {metadata.get('name')}: {training.get('model')} on {metadata.get('dataset', {}).get('name')}"
             + (f", Keras test accuracy {accuracy:.2%}" if isinstance(accuracy, float) else "")
         )
     embedded = description["embedded_metadata"]
     if embedded and embedded.get("name") is not None:
         inside = f"{embedded['labels']} labels in {embedded['label_file']}" if embedded["labels"] else "no labels"
-        print(
+        lines.append(
             f"inside    TFLite metadata: {embedded['name']} {embedded['version'] or ''} by {embedded['author']}; "
             f"{embedded['color']} input, mean {embedded['mean']} std {embedded['std']}; {inside}"
         )
+    for line in lines:
+        print(printable(line))  # names, labels and paths come from the file: never raw to the terminal
     return 0
 
 
@@ -275,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeRuntimeError as error:
         if args.debug:
             traceback.print_exc()
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {printable(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -288,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(
-            f"{PROG}: error: unexpected {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr
+            f"{PROG}: error: unexpected {type(error).__name__}: {printable(error)} (run with --debug for details)",
+            file=sys.stderr,
         )
         return FAILURE_EXIT_CODE

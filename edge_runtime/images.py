@@ -6,16 +6,25 @@ the pixels it sees on the device come from one piece of code.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import safe_files
 from .errors import ImageError, UsageError
-from .model_folder import InputSpec
+from .folder_records import InputSpec
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# The only formats Pillow may open: never EPS or PostScript (Pillow hands those to Ghostscript), nor the
+# dozens of rarer decoders a hostile file could aim at.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+# Decoded pixels one image may take (README, "Errors"): a 55-megapixel RGB photo. JPEGs are decoded at a
+# reduced scale first when the model needs fewer pixels, so camera photos stay far below it.
+DECODE_BUDGET = 160 << 20
 ImageSource = str | Path | Image.Image | np.ndarray
 
 _HIGH_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -27,35 +36,62 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def open_image(path: Path, draft_size: tuple[int, int] | None = None) -> Image.Image:
-    """Open, fully decode and EXIF-orient an image file; every failure is one ImageError line.
+def decoded_bytes(image: Image.Image) -> int:
+    """Memory a decoded image takes as we process it: its pixels, and float32 work space for 16-bit and float modes."""
+    width, height = image.size
+    per_pixel = 4 if image.mode in _HIGH_BIT_MODES else len(image.getbands())
+    return width * height * per_pixel
+
+
+def _decode(image: Image.Image, where: object, draft_size: tuple[int, int] | None) -> Image.Image:
+    """Decode an opened image (JPEG at a reduced scale when that still covers draft_size) within the budget."""
+    if draft_size is not None and image.format == "JPEG":
+        image.draft("RGB", draft_size)
+    if decoded_bytes(image) > DECODE_BUDGET:
+        width, height = image.size
+        raise ImageError(
+            f"{where}: a {width}x{height} {image.mode} image needs {decoded_bytes(image) / (1 << 20):,.0f} MB to "
+            f"decode, over the {DECODE_BUDGET >> 20} MB limit for one image; scale it down first"
+        )
+    image.load()
+    ImageOps.exif_transpose(image, in_place=True)  # a copy would cost 0.3 ms per photo
+    return image
+
+
+def decode_image(source: Path | BinaryIO, where: object, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Open and decode an image from a path or a binary stream, as one of FORMATS only; failures are ImageError lines.
 
     ``draft_size`` lets JPEG decode at a reduced scale when the model needs far fewer pixels.
     """
-    path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
-            if draft_size is not None and image.format == "JPEG":
-                image.draft("RGB", draft_size)
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # a copy would cost 0.3 ms per photo
-            return image
-    except FileNotFoundError:
-        raise ImageError(f"{path}: image file not found") from None
-    except IsADirectoryError:
-        raise ImageError(f"{path}: is a folder, not an image") from None
+            if isinstance(source, Path):
+                descriptor = safe_files.open_regular(source, "image file", ImageError)
+                with os.fdopen(descriptor, "rb") as stream:
+                    size = os.fstat(stream.fileno()).st_size
+                    if size > safe_files.IMAGE_FILE_BYTES:
+                        limit = safe_files.IMAGE_FILE_BYTES >> 20
+                        raise ImageError(f"{where}: image file is {size >> 20:,} MB, over the {limit} MB limit")
+                    return _decode(Image.open(stream, formats=FORMATS), where, draft_size)
+            return _decode(Image.open(source, formats=FORMATS), where, draft_size)
     except Image.DecompressionBombError:
         raise ImageError(
-            f"{path}: image is too large to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
+            f"{where}: image is too large to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
         ) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image Pillow can read (empty, corrupt or another format)") from None
+        raise ImageError(
+            f"{where}: not an image edge_runtime reads ({', '.join(FORMATS)}); empty, corrupt or another format"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:
         raise ImageError(
-            f"{path}: cannot decode image ({str(error) or type(error).__name__}); the file is truncated or corrupt"
+            f"{where}: cannot decode image ({str(error) or type(error).__name__}); the file is truncated or corrupt"
         ) from None
+
+
+def open_image(path: Path, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Open, fully decode and EXIF-orient an image file (a regular file only); every failure is one ImageError line."""
+    return decode_image(Path(path), Path(path), draft_size)
 
 
 def array_to_image(array: np.ndarray) -> Image.Image:
@@ -76,13 +112,13 @@ def _to_eight_bit(image: Image.Image) -> Image.Image:
     """Normalise any PIL mode to L or RGB, scaling 16-bit and float data instead of clipping it."""
     mode = image.mode
     if mode in _HIGH_BIT_MODES:
-        values = np.asarray(image, dtype=np.float64)
+        values = np.array(image, dtype=np.float32)  # a float32 copy: the decode budget counts it
         peak = float(values.max()) if values.size else 0.0
         if mode == "F" and peak <= 1.0:
-            values = values * 255.0
+            values *= 255.0
         elif peak > 255.0:
-            values = values / 257.0  # 16-bit range 0..65535 onto 0..255
-        return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), "L")
+            values /= 257.0  # 16-bit range 0..65535 onto 0..255
+        return Image.fromarray(np.clip(values, 0, 255, out=values).round().astype(np.uint8), "L")
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         mode = image.mode

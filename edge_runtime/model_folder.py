@@ -1,41 +1,84 @@
-"""The read side of the model-folder format: file names, schema, typed metadata records, labels.
+"""The read side of the model-folder format: file names, the journal of an unfinished commit, labels, checksums.
 
-A model folder (``models/<name>/``) holds ``model.keras``, ``model_<precision>.tflite``
-variants, ``labels.txt`` and ``metadata.json``. This is the one module that parses
-``metadata.json`` (``FolderMetadata``, ``VariantRecord``, ``TensorQuantization``; numpy only), for
-the device's predictor and for ``pipeline`` alike; ``pipeline.bundle`` keeps only the write side.
+A model folder (``models/<name>/``) holds ``model.keras``, ``model_<variant>.tflite`` files, ``labels.txt``
+and ``metadata.json``. This module and ``edge_runtime.folder_records`` (the one parser of metadata.json)
+are its read side, for the device's predictor and for ``pipeline`` alike; ``pipeline.bundle`` writes it.
+
+A folder is untrusted input: only the files its contract names are read (never a hidden or temporary
+file), only regular files inside the folder, each bounded in size (``edge_runtime.safe_files``).
+
+Commits are crash-safe: a writer stages every file as a hidden temporary, writes ``.commit.json`` (the
+renames it is about to make, metadata.json last), renames, then deletes the journal. A writer killed
+half-way leaves the journal; the next writer rolls it forward, and readers meanwhile follow it
+(``FolderView``): the folder reads as the new commit, never as a mix. Readers never wait for writers:
+a read that raced a commit in progress is simply read again (``read_consistent``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import numpy as np
-
+from . import safe_files
 from .choices import Precision, Target
-from .errors import LabelsError, MetadataError
+from .errors import EdgeRuntimeError, LabelsError, MetadataError, ModelError
+from .folder_records import (
+    COLORS,
+    FILE_NAME,
+    METADATA_FILE,
+    SCHEMA_VERSION,
+    TASK,
+    VARIANT_NAME,
+    VARIANT_PREFIX,
+    VARIANT_SUFFIX,
+    FolderMetadata,
+    InputSpec,
+    TensorQuantization,
+    VariantRecord,
+    check_header,
+    variant_filename,
+)
 
-SCHEMA_VERSION = 1
-TASK = "image-classification"
-METADATA_FILE = "metadata.json"
+__all__ = [
+    "COLORS",
+    "JOURNAL_FILE",
+    "KERAS_FILE",
+    "LABELS_FILE",
+    "METADATA_FILE",
+    "SCHEMA_VERSION",
+    "TASK",
+    "VARIANT_PREFIX",
+    "VARIANT_SUFFIX",
+    "FolderMetadata",
+    "FolderView",
+    "InputSpec",
+    "Journal",
+    "TensorQuantization",
+    "VariantRecord",
+    "variant_filename",
+]
+
 LABELS_FILE = "labels.txt"
 KERAS_FILE = "model.keras"
-VARIANT_PREFIX = "model_"
-VARIANT_SUFFIX = ".tflite"
+JOURNAL_FILE = ".commit.json"  # an unfinished commit's renames (pipeline.bundle writes it)
+TEMP_MARKER = ".tmp-"  # hidden temporaries are named .<stem>.tmp-<random><suffix>
 # When a folder is given instead of a file, the first variant present wins: the
 # integer model is the one that is made to ship to a device.
 VARIANT_PREFERENCE = (Precision.INT8, Precision.MIXED, Precision.DYNAMIC, Precision.FLOAT16, Precision.FLOAT32)
-COLORS = ("rgb", "grayscale")
 # The precisions each target is made in. MediaPipe's ImageClassifier takes float32 or uint8 tensors only:
 # the TF converter's int8 with uint8 I/O is its integer model (ai-edge-quantizer writes int8 I/O).
 TARGET_PRECISIONS = {
     Target.TFLITE: tuple(Precision),
     Target.MEDIAPIPE: (Precision.FLOAT32, Precision.FLOAT16, Precision.INT8),
 }
+VARIANT_FILE = re.compile(r"^model_[a-z0-9][a-z0-9.-]{0,63}\.tflite$")
+T = TypeVar("T")
 
 
 def variant_name(precision: str, target: str = Target.TFLITE) -> str:
@@ -55,113 +98,212 @@ def split_variant(name: str) -> tuple[str, str]:
 VARIANT_NAMES = tuple(variant_name(p, t) for t, precisions in TARGET_PRECISIONS.items() for p in precisions)
 
 
-def variant_filename(precision: str) -> str:
-    """File name of a variant in a model folder: ``model_int8.tflite``, ``model_mediapipe-int8.tflite``."""
-    return f"{VARIANT_PREFIX}{precision}{VARIANT_SUFFIX}"
+def is_temporary(name: str) -> bool:
+    """True for the hidden temporaries writers stage files in: never a candidate for anything."""
+    return name.startswith(".") and TEMP_MARKER in name
+
+
+# --- the journal of an unfinished commit ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class InputSpec:
-    """What a device does to an image before the model sees it.
+class Journal:
+    """An unfinished commit: (temporary, final name) renames in order, metadata.json last, and files it removes."""
 
-    The image is converted to ``color``, resized to ``height`` x ``width``, inverted
-    (255 - x) when ``invert`` is set, and fed as ``(pixels - mean) / std``. Our models
-    normalise inside the graph, so for them ``mean`` is 0 and ``std`` is 1: raw pixels.
-    """
-
-    height: int
-    width: int
-    channels: int
-    color: str = "rgb"
-    invert: bool = False
-    dtype: str = "uint8"
-    mean: float = 0.0
-    std: float = 1.0
+    renames: tuple[tuple[str, str], ...]
+    removes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"schema": 1, "renames": [list(pair) for pair in self.renames], "removes": list(self.removes)}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = METADATA_FILE) -> InputSpec:
-        """Parse and validate the ``input`` block of metadata.json."""
-        if not isinstance(data, dict):
-            raise MetadataError(f"{where}: 'input' must be an object with height, width, channels")
+    def from_dict(cls, data: Any, where: str) -> Journal:
+        problem = MetadataError(
+            f"{where}: the journal of an unfinished commit is damaged; remove it and re-run the stage"
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("renames"), list):
+            raise problem
+        renames, removes = [], data.get("removes", [])
+        for pair in data["renames"]:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+                raise problem
+            if not is_temporary(pair[0]) or "/" in pair[0] or not FILE_NAME.match(pair[1]):
+                raise problem
+            renames.append((pair[0], pair[1]))
+        if not isinstance(removes, list) or not all(isinstance(n, str) and FILE_NAME.match(n) for n in removes):
+            raise problem
+        return cls(tuple(renames), tuple(removes))
+
+
+def read_journal(folder: Path) -> Journal | None:
+    """The folder's unfinished commit, if a writer was cut off in one (or is in one right now)."""
+    path = Path(folder) / JOURNAL_FILE
+    if not path.exists():
+        return None
+    try:
+        data = safe_files.read_bounded(path, safe_files.MiB, "journal", MetadataError)
+    except MetadataError as error:
+        if "not found" in str(error):
+            return None  # the commit just finished
+        raise
+    return Journal.from_dict(
+        safe_files.parse_json(data.decode("utf-8", "replace"), str(path), "journal", MetadataError), str(path)
+    )
+
+
+class FolderView:
+    """The files of a model folder as its last commit left them, following an unfinished commit's journal."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        journal = read_journal(self.folder)
+        self.journal = journal is not None
+        self.pending: dict[str, Path] = {}
+        self.removed: set[str] = set()
+        if journal is not None:
+            for temp, final in journal.renames:
+                if (self.folder / temp).is_file():
+                    self.pending[final] = self.folder / temp
+            self.removed = set(journal.removes)
+
+    def path(self, name: str) -> Path | None:
+        """Where `name`'s committed content is now; None when the commit removes it."""
+        if name in self.pending:
+            return self.pending[name]
+        if name in self.removed:
+            return None
+        return self.folder / name
+
+    def exists(self, name: str) -> bool:
+        path = self.path(name)
+        return path is not None and path.is_file()
+
+    def read(self, name: str, limit: int, what: str, error: type[EdgeRuntimeError]) -> bytes:
+        """The bytes of one of the folder's own files: a regular file inside the folder, at most `limit` bytes."""
+        path = self.path(name)
+        if path is None:
+            raise error(f"{self.folder / name}: {what} not found")
+        safe_files.inside(self.folder, path.name, what, error)
+        return safe_files.read_bounded(path, limit, what, error)
+
+
+def _state(folder: Path) -> tuple[Any, ...]:
+    """What changes when a commit runs: metadata.json's identity and the journal's presence."""
+    found = []
+    for name in (METADATA_FILE, JOURNAL_FILE):
         try:
-            spec = cls(
-                height=int(data["height"]),
-                width=int(data["width"]),
-                channels=int(data["channels"]),
-                color=str(data.get("color", "rgb")),
-                invert=bool(data.get("invert", False)),
-                dtype=str(data.get("dtype", "uint8")),
-                mean=float(data.get("mean", 0.0)),
-                std=float(data.get("std", 1.0)),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise MetadataError(f"{where}: 'input' is incomplete or malformed ({error!r})") from None
-        if spec.height < 1 or spec.width < 1 or spec.channels not in (1, 3):
-            raise MetadataError(f"{where}: 'input' has an impossible shape {spec.height}x{spec.width}x{spec.channels}")
-        if spec.color not in COLORS:
-            raise MetadataError(f"{where}: 'input.color' must be one of {', '.join(COLORS)}, not {spec.color!r}")
-        if spec.std == 0:
-            raise MetadataError(f"{where}: 'input.std' must not be 0")
-        return spec
+            info = (Path(folder) / name).stat()
+            found.append((info.st_ino, info.st_mtime_ns, info.st_size))
+        except OSError:
+            found.append(None)
+    return tuple(found)
 
 
-def read_json_object(path: Path, what: str) -> dict[str, Any]:
-    """Read a JSON file that must hold an object, with one-line errors for every failure."""
+def read_consistent(folder: Path, read: Callable[[FolderView], T], attempts: int = 5) -> T:
+    """`read(view)` of a folder no commit changed meanwhile; a read that raced a commit is made again."""
+    failure: EdgeRuntimeError | None = None
+    for attempt in range(attempts):
+        before = _state(folder)
+        view = FolderView(folder)
+        try:
+            result = read(view)
+        except EdgeRuntimeError as error:
+            if _state(folder) == before and not view.journal:
+                raise
+            failure = error
+        else:
+            if _state(folder) == before:
+                return result
+        time.sleep(0.02 * (attempt + 1))
+    raise failure or MetadataError(f"{folder}: kept changing while it was read; is another process writing it?")
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def read_json_object(path: Path, what: str, limit: int = safe_files.METADATA_JSON_BYTES) -> dict[str, Any]:
+    """Read a JSON file that must hold an object: bounded, regular files only, one-line errors."""
+    data = safe_files.read_bounded(Path(path), limit, what, MetadataError)
+    return _json_object(data, path, what)
+
+
+def _json_object(data: bytes, path: Path | str, what: str) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MetadataError(f"{path}: no {what} here") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise MetadataError(f"{path}: cannot read {what} ({error})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise MetadataError(f"{path}: {what} is not valid JSON (line {error.lineno}: {error.msg})") from None
-    if not isinstance(data, dict):
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MetadataError(f"{path}: {what} is not UTF-8 text ({error.reason})") from None
+    value = safe_files.parse_json(text, str(path), what, MetadataError)
+    if not isinstance(value, dict):
         raise MetadataError(f"{path}: {what} must hold a JSON object")
-    return data
+    return value
 
 
-def read_metadata(folder: Path) -> dict[str, Any]:
-    """metadata.json of a model folder as checked JSON (schema, task, input, labels, variants)."""
-    path = Path(folder) / METADATA_FILE
-    data = read_json_object(path, "metadata.json")
-    _check_header(data, str(path))
-    InputSpec.from_dict(data.get("input"), str(path))
-    for precision, record in data.get("variants", {}).items():
-        VariantRecord.from_dict(precision, record, str(path))
-    return data
+def parse_metadata(data: bytes, where: Path | str) -> FolderMetadata:
+    """metadata.json's bytes, parsed and every value checked."""
+    return FolderMetadata.from_dict(_json_object(data, where, "metadata.json"), str(where))
+
+
+def metadata_bytes(view: FolderView) -> bytes:
+    return view.read(METADATA_FILE, safe_files.METADATA_JSON_BYTES, "metadata.json", MetadataError)
+
+
+def metadata_from(view: FolderView) -> FolderMetadata:
+    """The folder's metadata.json (as its last commit wrote it), parsed and checked."""
+    return parse_metadata(metadata_bytes(view), view.folder / METADATA_FILE)
 
 
 def load_metadata(folder: Path) -> FolderMetadata:
     """metadata.json of a model folder as typed records; every problem is a one-line MetadataError."""
-    path = Path(folder) / METADATA_FILE
-    return FolderMetadata.from_dict(read_json_object(path, "metadata.json"), str(path))
+    return read_consistent(Path(folder), metadata_from)
 
 
-def parse_labels(text: str) -> list[str]:
+def read_metadata(folder: Path) -> dict[str, Any]:
+    """metadata.json of a model folder as checked JSON (every value validated, then returned as written)."""
+
+    def read(view: FolderView) -> dict[str, Any]:
+        where = view.folder / METADATA_FILE
+        data = _json_object(
+            view.read(METADATA_FILE, safe_files.METADATA_JSON_BYTES, "metadata.json", MetadataError),
+            where,
+            "metadata.json",
+        )
+        check_header(data, str(where))
+        FolderMetadata.from_dict(data, str(where))
+        return data
+
+    return read_consistent(Path(folder), read)
+
+
+def parse_labels(text: str, where: str = "labels") -> list[str]:
     """One label a line, trailing blank lines dropped: labels.txt and the labels file inside a .tflite."""
     labels = [line.strip() for line in text.splitlines()]
     while labels and not labels[-1]:
         labels.pop()
+    if len(labels) > safe_files.MAX_LABELS:
+        raise LabelsError(f"{where}: {len(labels):,} labels, over the limit of {safe_files.MAX_LABELS:,}")
+    long = next((label for label in labels if len(label) > safe_files.LABEL_CHARS), None)
+    if long is not None:
+        raise LabelsError(
+            f"{where}: a label is {len(long):,} characters long, over the limit of {safe_files.LABEL_CHARS:,}"
+        )
+    return labels
+
+
+def decode_labels(data: bytes, where: str) -> list[str]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LabelsError(f"{where}: labels are not UTF-8 text ({error.reason})") from None
+    labels = parse_labels(text, where)
+    if not labels:
+        raise LabelsError(f"{where}: labels file is empty")
     return labels
 
 
 def read_labels(path: Path) -> list[str]:
-    """Read a labels file: one label a line (as TensorFlow's label_image expects)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LabelsError(f"{path}: labels file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise LabelsError(f"{path}: cannot read labels ({error})") from None
-    labels = parse_labels(text)
-    if not labels:
-        raise LabelsError(f"{path}: labels file is empty")
-    return labels
+    """A labels file: one label a line (as TensorFlow's label_image expects); a regular file, bounded."""
+    data = safe_files.read_bounded(Path(path), safe_files.LABELS_BYTES, "labels file", LabelsError)
+    return decode_labels(data, str(path))
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -173,194 +315,34 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def verify_checksum(path: Path, record: VariantRecord | None) -> None:
-    """Raise MetadataError when a file does not match the sha256 recorded in metadata.json."""
-    if record is None or not record.sha256:
-        return
-    if sha256_file(path) != record.sha256:
+def verify_content(content: bytes, path: Path, record: VariantRecord | None) -> None:
+    """Raise MetadataError when a file's bytes do not match the sha256 recorded in metadata.json."""
+    if record is not None and hashlib.sha256(content).hexdigest() != record.sha256:
         raise MetadataError(
             f"{path}: contents do not match the sha256 in {METADATA_FILE} (damaged or replaced "
             f"file); copy the folder again or re-run `edge-pipeline convert`"
         )
 
 
-def variant_candidates(folder: Path, metadata: FolderMetadata | None) -> list[Path]:
-    """A folder's model files, best first: the recommended variant, then by preference, then the rest."""
-    folder = Path(folder)
+def variant_candidates(view: FolderView, metadata: FolderMetadata | None) -> list[str]:
+    """A folder's model files, best first: the recommended variant, then by preference, then the rest.
+
+    Only the contract's names count (``model_<variant>.tflite``), regular files inside the folder; hidden
+    files and the temporaries of a commit in progress are never candidates.
+    """
+    recorded = {v.file for v in metadata.variants.values()} if metadata else set()
     preferred = [metadata.recommended] if metadata and metadata.recommended else []
     preferred.extend(VARIANT_PREFERENCE)
-    ordered = [folder / variant_filename(p) for p in dict.fromkeys(preferred)]
-    ordered = [path for path in ordered if path.is_file()]
-    return ordered + [path for path in sorted(folder.glob(f"*{VARIANT_SUFFIX}")) if path not in ordered]
-
-
-# --- typed records: the one parser of metadata.json ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TensorQuantization:
-    """dtype and affine quantization of a model input or output: real = (q - zero_point) * scale; scale 0: float."""
-
-    dtype: str
-    scale: float = 0.0
-    zero_point: int = 0
-
-    @property
-    def quantized(self) -> bool:
-        return self.scale != 0.0 and self.dtype in ("int8", "uint8", "int16", "int32")
-
-    @classmethod
-    def of(cls, details: dict[str, Any]) -> TensorQuantization:
-        """From an interpreter's get_input_details()/get_output_details() entry."""
-        scale, zero_point = details.get("quantization", (0.0, 0))
-        return cls(np.dtype(details["dtype"]).name, float(scale), int(zero_point))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TensorQuantization:
-        return cls(str(data["dtype"]), float(data.get("scale", 0.0)), int(data.get("zero_point", 0)))
-
-
-@dataclass(frozen=True)
-class VariantRecord:
-    """One .tflite file of the folder, as recorded in metadata.json."""
-
-    precision: str
-    file: str
-    bytes: int
-    sha256: str
-    input: TensorQuantization
-    output: TensorQuantization
-    route: str
-    io_type: str | None = None
-    calibration_samples: int | None = None
-    seconds: float | None = None
-    min_runtime: str | None = None  # oldest TFLite runtime that runs the file (from the file itself)
-    ops: dict[str, int] | None = None  # each operator's highest version in the file
-    settings: dict[str, Any] | None = None  # converter flags beyond the precision's own (e.g. for --target-runtime)
-    calibration: str | None = None  # how int8 ranges were calibrated (Calibration), for int8 and mixed
-    mixed: dict[str, Any] | None = None  # mixed: the float ops, how they were chosen, agreement reached
-    targets: list[str] | None = None  # where the file runs as it is (Target values); None: written before targets
-    image: InputSpec | None = None  # this file's own input when it differs from the folder's (mediapipe: RGB)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("precision")
-        return data
-
-    def input_spec(self, folder_input: InputSpec) -> InputSpec:
-        """What a device feeds this file: its own input when recorded, else the folder's."""
-        return self.image or folder_input
-
-    @classmethod
-    def from_dict(cls, precision: str, data: Any, where: str = METADATA_FILE) -> VariantRecord:
-        try:
-            return cls(
-                precision=precision,
-                file=str(data["file"]),
-                bytes=int(data["bytes"]),
-                sha256=str(data["sha256"]),
-                input=TensorQuantization.from_dict(data["input"]),
-                output=TensorQuantization.from_dict(data["output"]),
-                route=str(data.get("route", "unknown")),
-                io_type=data.get("io_type"),
-                calibration_samples=data.get("calibration_samples"),
-                seconds=data.get("seconds"),
-                min_runtime=data.get("min_runtime"),
-                ops=data.get("ops"),
-                settings=data.get("settings"),
-                calibration=data.get("calibration"),
-                mixed=data.get("mixed"),
-                targets=data.get("targets"),
-                image=InputSpec.from_dict(data["image"], where) if data.get("image") is not None else None,
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise MetadataError(
-                f"{where}: variant {precision!r} is malformed ({error!r}); re-run `edge-pipeline convert`"
-            ) from None
-
-
-@dataclass
-class FolderMetadata:
-    """metadata.json of a model folder. `dataset` and `training` are owned by their stages."""
-
-    name: str
-    labels: list[str]
-    input: InputSpec
-    dataset: dict[str, Any]
-    training: dict[str, Any]
-    variants: dict[str, VariantRecord] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    conversion: dict[str, Any] | None = None
-    recommended: str | None = None
-    created_at: str = ""
-    updated_at: str = ""
-    versions: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA_VERSION,
-            "name": self.name,
-            "task": TASK,
-            "labels": list(self.labels),
-            "input": self.input.to_dict(),
-            "output": {"classes": len(self.labels), "activation": "softmax"},
-            "dataset": self.dataset,
-            "training": self.training,
-            "variants": {p: v.to_dict() for p, v in self.variants.items()},
-            "conversion": self.conversion,
-            "files": self.files,
-            "recommended": self.recommended,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "versions": self.versions,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = METADATA_FILE) -> FolderMetadata:
-        """Parse and check a metadata.json object; every problem is a one-line MetadataError."""
-        _check_header(data, where)
-        for key in ("name", "labels", "input", "dataset", "training"):
-            if key not in data:
-                raise MetadataError(f"{where}: metadata.json has no {key!r}; the file is incomplete or damaged")
-        if not isinstance(data["dataset"], dict) or not isinstance(data["training"], dict):
-            raise MetadataError(f"{where}: metadata.json 'dataset' and 'training' must be objects")
-        files = data.get("files") or {}
-        if not isinstance(files, dict):
-            raise MetadataError(f"{where}: metadata.json 'files' must be an object")
-        return cls(
-            name=str(data["name"]),
-            labels=list(data["labels"]),
-            input=InputSpec.from_dict(data["input"], where),
-            dataset=data["dataset"],
-            training=data["training"],
-            variants={p: VariantRecord.from_dict(p, v, where) for p, v in (data.get("variants") or {}).items()},
-            files=files,
-            conversion=data.get("conversion"),
-            recommended=data.get("recommended"),
-            created_at=str(data.get("created_at", "")),
-            updated_at=str(data.get("updated_at", "")),
-            versions=dict(data.get("versions") or {}),
-        )
-
-    def variant_for_file(self, filename: str) -> VariantRecord | None:
-        """The variant record that describes `filename`, if any."""
-        return next((v for v in self.variants.values() if v.file == filename), None)
-
-
-def _check_header(data: dict[str, Any], where: str) -> None:
-    schema = data.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool):
-        raise MetadataError(f"{where}: 'schema' must be an integer; the file is damaged")
-    if schema > SCHEMA_VERSION:
-        raise MetadataError(
-            f"{where}: written with schema {schema}, newer than this version understands "
-            f"({SCHEMA_VERSION}); upgrade edge-pipeline/edge_runtime"
-        )
-    task = data.get("task", TASK)
-    if task != TASK:
-        raise MetadataError(f"{where}: task is {task!r}; only {TASK!r} models are supported")
-    labels = data.get("labels", [])
-    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
-        raise MetadataError(f"{where}: 'labels' must be a list of strings")
-    if not isinstance(data.get("variants", {}), dict):
-        raise MetadataError(f"{where}: 'variants' must be an object")
+    names = [variant_filename(p) for p in dict.fromkeys(preferred) if VARIANT_NAME.match(str(p))]
+    names += sorted(recorded)
+    try:
+        present = sorted(entry.name for entry in os.scandir(view.folder) if VARIANT_FILE.match(entry.name))
+    except OSError as error:
+        raise ModelError(f"{view.folder}: cannot list the folder ({error.strerror or error})") from None
+    ordered = []
+    for name in dict.fromkeys([*names, *present]):
+        path = view.path(name)
+        if path is not None and path.is_file():
+            safe_files.inside(view.folder, path.name, "model file", ModelError)  # a symlink out: refused, loudly
+            ordered.append(name)
+    return ordered

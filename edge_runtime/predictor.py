@@ -10,12 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from . import model_folder
-from .backends import AUTO, Backend, get_backend, invoke, load_interpreter, native_stderr_captured, read_model_bytes
+from . import model_folder, safe_files
+from .backends import AUTO, Backend, get_backend, invoke, load_interpreter, native_stderr_captured
 from .errors import LabelsError, MetadataError, ModelError, RuntimeTooOldError, UsageError
 from .images import ImageSource, load_pixels
-from .model_folder import FolderMetadata, InputSpec, TensorQuantization
-from .tflite_file import ModelRequirements, read_requirements
+from .model_choice import ModelChoice, requirements, resolve_model, resolve_variant
+
+__all__ = ["Classification", "Predictor", "fit_labels", "requirements", "resolve_model"]
+from .model_folder import InputSpec, TensorQuantization
+from .tflite_file import read_requirements
 from .tflite_metadata import read_embedded
 
 # TensorFlow's label_image defaults, used for float models that come without metadata.
@@ -34,70 +37,6 @@ class Classification:
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "index": self.index, "score": self.score}
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """The model file to run, the folder metadata describing it, and why it was picked from a folder."""
-
-    path: Path
-    folder: Path | None
-    metadata: FolderMetadata | None
-    note: str | None = None  # one line: which variant of a folder, and why
-    fallbacks: tuple[Path, ...] = ()  # further variants this interpreter should run, best first
-
-
-def resolve_model(model: Path, backend: Backend | None = None) -> ModelChoice:
-    """The file to run for a .tflite file or a model folder; with a backend, one its runtime can run."""
-    model = Path(model)
-    if not model.exists():
-        raise ModelError(f"{model}: no such model file or folder")
-    folder = model if model.is_dir() else model.parent
-    metadata = None
-    if (folder / model_folder.METADATA_FILE).is_file():
-        metadata = model_folder.load_metadata(folder)
-    note, fallbacks = None, ()
-    if model.is_dir():
-        candidates = model_folder.variant_candidates(model, metadata)
-        if not candidates:
-            raise ModelError(f"{model}: folder holds no .tflite model; run `edge-pipeline convert {model}`")
-        runnable = _runnable(candidates, backend) if backend is not None else candidates
-        model, fallbacks = runnable[0], tuple(runnable[1:])
-        note = _choice_note(model, candidates[0], backend)
-    if metadata is not None and metadata.variant_for_file(model.name) is None:
-        metadata = None  # a .tflite dropped into the folder by hand: metadata does not describe it
-    return ModelChoice(model, folder if metadata is not None else None, metadata, note, fallbacks)
-
-
-def requirements(path: Path) -> ModelRequirements:
-    """Operator versions and minimum runtime of a .tflite file."""
-    return read_requirements(read_model_bytes(path), str(path))
-
-
-def _runnable(candidates: list[Path], backend: Backend) -> list[Path]:
-    runtime = backend.runtime_version
-    runnable = [path for path in candidates if requirements(path).runs_on(runtime)]
-    if runnable:
-        return runnable
-    needs = sorted({requirements(path).min_runtime or "?" for path in candidates})
-    raise RuntimeTooOldError(
-        f"{candidates[0].parent}: every variant needs a newer TFLite runtime ({', '.join(needs)}) than "
-        f"{backend.label} (runtime {runtime}); `pip install ai-edge-litert`, or convert with "
-        f"`edge-pipeline convert --target-runtime {'.'.join(runtime.split('.')[:2])}`"
-    )
-
-
-def _choice_note(chosen: Path, best: Path, backend: Backend | None) -> str:
-    """One stderr line: the variant taken from a folder, and why."""
-    if backend is None:
-        return f"using {chosen.name}"
-    if chosen == best:
-        return f"using {chosen.name}, the folder's first choice, on {backend.label}"
-    needed = requirements(best).min_runtime
-    return (
-        f"using {chosen.name}: the folder's first choice {best.name} needs TFLite runtime {needed}, "
-        f"{backend.label} implements {backend.runtime_version}"
-    )
 
 
 def fit_labels(labels: list[str], num_classes: int, where: str) -> list[str]:
@@ -138,7 +77,7 @@ class Predictor:
         if threads is not None and threads < 1:
             raise UsageError(f"--threads must be at least 1, got {threads}")
         self.backend = get_backend(backend)
-        choice = resolve_model(Path(model_path), self.backend)
+        choice = resolve_model(Path(model_path), self.backend, verify)
         self.interpreter, choice = self._load(choice, threads, verify)
         self.model_path, self.folder, self.metadata, self.choice_note = (
             choice.path,
@@ -150,7 +89,9 @@ class Predictor:
         self._input, self._output = self._check_signature()
         self.input_quantization = TensorQuantization.of(self._input)
         self.output_quantization = TensorQuantization.of(self._output)
-        self.embedded = read_embedded(read_model_bytes(self.model_path), str(self.model_path))
+        self.content = choice.content  # the checked bytes the interpreter runs (it keeps them alive anyway)
+        self.embedded, embedded_problem = read_embedded(choice.content, str(self.model_path))
+        self.warnings = [embedded_problem] if embedded_problem else []
         self.spec = self._input_spec(input_mean, input_std, invert)
         self.assumptions = self._assumptions(input_mean, input_std)
         # label_image feeds raw pixels to quantized models; only explicit normalisation changes that.
@@ -164,18 +105,16 @@ class Predictor:
 
     def _load(self, choice: ModelChoice, threads: int | None, verify: bool) -> tuple[Any, ModelChoice]:
         """Load the chosen file; if the interpreter still lacks an op version, the folder's next variant."""
-        if choice.metadata is not None and verify:
-            model_folder.verify_checksum(choice.path, choice.metadata.variant_for_file(choice.path.name))
         try:
-            interpreter, _ = load_interpreter(choice.path, threads, self.backend.name)
+            interpreter, _ = load_interpreter(choice.path, threads, self.backend.name, content=choice.content)
         except RuntimeTooOldError as error:
             if not choice.fallbacks:
                 raise
             refused = str(error).split(": ", 1)[-1].split(";")[0]
             nxt = replace(
-                resolve_model(choice.fallbacks[0]),
+                resolve_variant(choice.path.parent, choice.fallbacks[0], verify),
                 fallbacks=choice.fallbacks[1:],
-                note=f"using {choice.fallbacks[0].name}: {choice.path.name} {refused}",
+                note=f"using {choice.fallbacks[0]}: {choice.path.name} {refused}",
             )
             return self._load(nxt, threads, verify)
         return interpreter, choice
@@ -277,8 +216,9 @@ class Predictor:
         if labels is None and self.embedded is not None and self.embedded.labels:
             return fit_labels(self.embedded.labels, self.num_classes, f"{self.model_path}'s embedded labels")
         beside = (self.folder or self.model_path.parent) / model_folder.LABELS_FILE
-        if labels is None and beside.is_file():
-            labels = beside  # the folder's, or a labels.txt copied next to a bare .tflite
+        if labels is None and beside.exists():
+            # the folder's, or a labels.txt copied next to a bare .tflite: never one that leads out of the folder
+            labels = safe_files.inside(beside.parent, beside.name, "labels file", LabelsError)
         if labels is None:
             return [str(index) for index in range(self.num_classes)]
         if isinstance(labels, (str, Path)):
@@ -380,13 +320,13 @@ class Predictor:
                 "quantization": {"scale": quant.scale, "zero_point": quant.zero_point} if quant.quantized else None,
             }
 
-        ops = _op_counts(self.backend, self.model_path)
+        ops = _op_counts(self.backend, self.content)
         return {
             "model": str(self.model_path),
             "bytes": self.model_path.stat().st_size,
             "backend": self.backend.label,
             "runtime": self.backend.runtime_version,
-            "requirements": requirements(self.model_path).to_dict(),
+            "requirements": read_requirements(self.content, str(self.model_path)).to_dict(),
             "inputs": [tensor(self._input)],
             "outputs": [tensor(self._output)],
             "ops": sum(ops.values()),
@@ -398,14 +338,14 @@ class Predictor:
         }
 
 
-def _op_counts(backend: Backend, model_path: Path) -> dict[str, int]:
+def _op_counts(backend: Backend, content: bytes) -> dict[str, int]:
     """Count the model's operators by type, before any delegate fuses them (empty if unknown)."""
     module = sys.modules.get(backend.interpreter_class.__module__)
     resolver = getattr(module, "OpResolverType", None)
     options = {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES} if resolver else {}
     try:
         with native_stderr_captured():
-            plain = backend.interpreter_class(model_path=str(model_path), **options)
+            plain = backend.interpreter_class(model_content=content, **options)
             details = plain._get_ops_details()  # noqa: SLF001 - the only op listing the Python API offers
     except Exception:  # noqa: BLE001 - optional information
         return {}

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._builtin_ops import BUILTIN_OPERATORS
 from .errors import ModelError
+from .tflite_check import Damaged, Reader, Table
 
 MIN_RUNTIME_KEY = "min_runtime_version"
 # Model table fields (schema.fbs): operator_codes 1, buffers 4, metadata 6.
@@ -45,80 +46,26 @@ def at_least(installed: str, needed: str) -> bool:
     return have + (0,) * (width - len(have)) >= need + (0,) * (width - len(need))
 
 
-class _Table:
-    """A FlatBuffer table: field lookups by vtable slot, with bounds checks."""
+def root(content: bytes, what: str = "the model table") -> Table:
+    """The root table of a FlatBuffer, every later read bounds-checked (tflite_check.Table)."""
+    reader = Reader(content)
+    return Table(reader, reader.u32(0), what)
 
-    def __init__(self, data: bytes, position: int) -> None:
-        self.data = data
-        self.position = position
-        vtable = position - self._i32(position)
-        self._vtable = vtable
-        self._vtable_size = self._u16(vtable)
 
-    def _u16(self, at: int) -> int:
-        return struct.unpack_from("<H", self.data, at)[0]
-
-    def _i32(self, at: int) -> int:
-        return struct.unpack_from("<i", self.data, at)[0]
-
-    def _u32(self, at: int) -> int:
-        return struct.unpack_from("<I", self.data, at)[0]
-
-    def _field(self, slot: int) -> int | None:
-        entry = 4 + 2 * slot
-        if entry >= self._vtable_size:
-            return None
-        offset = self._u16(self._vtable + entry)
-        return self.position + offset if offset else None
-
-    def scalar(self, slot: int, fmt: str, default: int) -> int:
-        at = self._field(slot)
-        return default if at is None else struct.unpack_from("<" + fmt, self.data, at)[0]
-
-    def _target(self, slot: int) -> int | None:
-        at = self._field(slot)
-        return None if at is None else at + self._u32(at)
-
-    def string(self, slot: int) -> str | None:
-        at = self._target(slot)
-        if at is None:
-            return None
-        length = self._u32(at)
-        return self.data[at + 4 : at + 4 + length].decode("utf-8", "replace")
-
-    def tables(self, slot: int) -> list[_Table]:
-        at = self._target(slot)
-        if at is None:
-            return []
-        return [_Table(self.data, at + 4 + 4 * i + self._u32(at + 4 + 4 * i)) for i in range(self._u32(at))]
-
-    def table(self, slot: int) -> _Table | None:
-        at = self._target(slot)
-        return None if at is None else _Table(self.data, at)
-
-    def floats(self, slot: int) -> list[float]:
-        at = self._target(slot)
-        if at is None:
-            return []
-        count = self._u32(at)
-        return list(struct.unpack_from(f"<{count}f", self.data, at + 4))
-
-    def byte_vector(self, slot: int) -> bytes:
-        at = self._target(slot)
-        if at is None:
-            return b""
-        return self.data[at + 4 : at + 4 + self._u32(at)]
+def byte_vector(table: Table, slot: int, what: str) -> bytes:
+    found = table.vector(slot, 1, what)
+    return b"" if found is None else table.r.data[found[0] : found[0] + found[1]]
 
 
 def metadata_buffers(content: bytes) -> dict[str, bytes]:
     """The model's named metadata entries (Model.metadata) and the bytes of each one's buffer."""
-    model = _Table(content, struct.unpack_from("<I", content, 0)[0])
-    buffers = model.tables(_MODEL_BUFFERS)
+    model = root(content)
+    buffers = model.tables(_MODEL_BUFFERS, "buffer")
     entries = {}
-    for entry in model.tables(_MODEL_METADATA):
+    for entry in model.tables(_MODEL_METADATA, "metadata entry"):
         index = entry.scalar(1, "I", 0)
         if index < len(buffers):
-            entries[entry.string(0) or ""] = buffers[index].byte_vector(0)
+            entries[entry.string(0, "name") or ""] = byte_vector(buffers[index], 0, "data")
     return entries
 
 
@@ -144,15 +91,15 @@ class ModelRequirements:
 def read_requirements(content: bytes, where: str = "model") -> ModelRequirements:
     """Operator versions and min_runtime_version of a TFLite flatbuffer; ModelError if it is not one."""
     try:
-        model = _Table(content, struct.unpack_from("<I", content, 0)[0])
+        model = root(content)
         ops: dict[str, int] = {}
-        for code in model.tables(_MODEL_OPERATOR_CODES):
+        for code in model.tables(_MODEL_OPERATOR_CODES, "operator code"):
             builtin = max(code.scalar(0, "b", 0), code.scalar(3, "i", 0))  # as schema_utils' GetBuiltinCode
-            name = code.string(1) if builtin == 32 else op_name(builtin)  # 32: CUSTOM
+            name = code.string(1, "custom code") if builtin == 32 else op_name(builtin)  # 32: CUSTOM
             name = name or "CUSTOM"
             ops[name] = max(ops.get(name, 0), code.scalar(2, "i", 1))
-        recorded = metadata_buffers(content).get(MIN_RUNTIME_KEY, b"")
+        recorded = metadata_buffers(content).get(MIN_RUNTIME_KEY, b"")[:64]
         min_runtime = recorded.split(b"\0", 1)[0].decode("ascii", "replace").strip() or None
-    except (struct.error, IndexError, UnicodeDecodeError) as error:
+    except (Damaged, struct.error, IndexError, UnicodeDecodeError) as error:
         raise ModelError(f"{where}: not a valid TFLite model (truncated or damaged: {error})") from None
     return ModelRequirements(min_runtime, dict(sorted(ops.items())))

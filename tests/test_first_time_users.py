@@ -272,7 +272,8 @@ def test_edge_runtime_polish(tmp_path: Path) -> None:
     assert listed.returncode == 1 and len(results) == 201
     assert results[-1] == {
         "image": str(many / "broken.jpg"),
-        "error": f"{many / 'broken.jpg'}: not an image Pillow can read (empty, corrupt or another format)",
+        "error": f"{many / 'broken.jpg'}: not an image edge_runtime reads (PNG, JPEG, BMP, GIF, WEBP, TIFF); empty, "
+        "corrupt or another format",
     }
     assert results[0]["variant"] == "dynamic" and results[0]["backend"].startswith("litert")
     missing = subprocess.run([*edge, "--backend", "tflite-runtime"], capture_output=True, text=True, check=False)

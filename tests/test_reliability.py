@@ -326,7 +326,7 @@ RUNTIME_CASES: list[tuple[str, Setup, int, str]] = [
         "not an image",
         lambda w: [(w.root / "notes.txt").write_text("hi"), "predict", str(w.folder), str(w.root / "notes.txt")][1:],
         1,
-        "not an image Pillow can read",
+        "not an image edge_runtime reads",
     ),
     (
         "truncated image",
@@ -338,7 +338,7 @@ RUNTIME_CASES: list[tuple[str, Setup, int, str]] = [
         "empty image file",
         lambda w: [(w.root / "zero.png").write_bytes(b""), "predict", str(w.folder), str(w.root / "zero.png")][1:],
         1,
-        "not an image Pillow can read",
+        "not an image edge_runtime reads",
     ),
     (
         "huge image",
