@@ -169,7 +169,13 @@ def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> Benc
     """Time every variant at every thread count; write benchmark.json; return the numbers."""
     reporter = reporter or SilentReporter()
     folder = ModelFolder(config.folder)
+    with folder.writing("benchmark"):
+        return _benchmark(folder, config, reporter)
+
+
+def _benchmark(folder: ModelFolder, config: BenchmarkConfig, reporter: Reporter) -> BenchmarkResult:
     metadata = folder.load()
+    folder.check_room(2 * bundle.MB, "benchmark")
     paths = folder.verified_variants(metadata, config.precisions, "benchmark")
     precisions = list(paths)
     timings = {

@@ -20,31 +20,29 @@ the folder as it was.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import importlib.metadata
-import json
 import os
 import platform
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from edge_runtime import model_folder as layout
+from edge_runtime import safe_files
 from edge_runtime.choices import Precision
 from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.folder_records import FILE_NAME
 from edge_runtime.model_folder import (
     FolderMetadata,
     TensorQuantization,
     VariantRecord,
-    read_json_object,
     sha256_file,
     split_variant,
     variant_filename,
 )
 
+from . import folder_writes
 from .errors import FolderError
-from .signals import interrupts_deferred
 
 SCHEMA_VERSION = layout.SCHEMA_VERSION
 KERAS_FILE = layout.KERAS_FILE
@@ -81,9 +79,8 @@ DERIVED_FILES = (
     QUANTIZATION_PNG,
     CALIBRATION_PNG,
 )
-TEMP_MARKER = ".tmp-"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+LOCK_FILE = folder_writes.LOCK_FILE
+MB = folder_writes.MB
 DISTRIBUTIONS = ("edge-pipeline", "tensorflow", "keras", "ai-edge-litert", "numpy", "pillow")
 
 
@@ -98,51 +95,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-# --- atomic writes -------------------------------------------------------------------------
-
-
-def _temp_path(path: Path) -> Path:
-    """A fresh hidden name beside `path` that keeps its suffix (Keras and matplotlib need it)."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}{TEMP_MARKER}", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    Path(name).chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; the published file should be like any other
-    return Path(name)
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path)
-    try:
-        yield temp
-        with open(temp, "rb+") as stream:
-            os.fsync(stream.fileno())
-        temp.replace(path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as temp:
-        temp.write_bytes(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, to_json(data))
+now = folder_writes.now
+to_json = folder_writes.to_json
+atomic_path = folder_writes.atomic_path
+atomic_write_text = folder_writes.atomic_write_text
+atomic_write_json = folder_writes.atomic_write_json
+Transaction = folder_writes.Transaction
 
 
 # --- metadata --------------------------------------------------------------------------------
@@ -169,67 +127,6 @@ def file_record(path: Path) -> dict[str, Any]:
 
 
 # --- the folder -------------------------------------------------------------------------------
-
-
-class Transaction:
-    """Files a stage writes, staged as hidden temporaries and committed together.
-
-    Nothing in the folder changes until `commit`, which renames every staged file into place
-    and writes metadata.json last, with Ctrl-C held back until it is done.
-    """
-
-    def __init__(self, folder: ModelFolder) -> None:
-        self.folder = folder
-        self._staged: dict[str, Path] = {}
-        self._removed: set[str] = set()
-
-    def path(self, name: str) -> Path:
-        """A temporary path to write `name` to (for libraries that write by file name)."""
-        if name not in self._staged:
-            self.folder.path.mkdir(parents=True, exist_ok=True)
-            self._staged[name] = _temp_path(self.folder.path / name)
-        return self._staged[name]
-
-    def write_bytes(self, name: str, data: bytes) -> Path:
-        target = self.path(name)
-        target.write_bytes(data)
-        return target
-
-    def write_text(self, name: str, text: str) -> Path:
-        return self.write_bytes(name, text.encode("utf-8"))
-
-    def write_json(self, name: str, data: Any) -> Path:
-        return self.write_text(name, to_json(data))
-
-    def remove(self, name: str) -> None:
-        """Delete `name` from the folder at commit time."""
-        self._removed.add(name)
-
-    def record(self, name: str) -> dict[str, Any]:
-        """bytes and sha256 of a staged file, for metadata.json."""
-        return file_record(self._staged[name])
-
-    def commit(self, metadata: Metadata) -> None:
-        metadata.updated_at = now()
-        text = to_json(metadata.to_dict())
-        metadata_temp = self.path(METADATA_FILE)
-        metadata_temp.write_text(text, encoding="utf-8")
-        for temp in self._staged.values():
-            with open(temp, "rb+") as stream:
-                os.fsync(stream.fileno())
-        with interrupts_deferred():
-            for name in self._removed - set(self._staged):
-                (self.folder.path / name).unlink(missing_ok=True)
-            for name, temp in self._staged.items():
-                if name != METADATA_FILE:
-                    temp.replace(self.folder.path / name)
-            metadata_temp.replace(self.folder.path / METADATA_FILE)
-        self._staged.clear()
-
-    def abort(self) -> None:
-        for temp in self._staged.values():
-            temp.unlink(missing_ok=True)
-        self._staged.clear()
 
 
 class ModelFolder:
@@ -260,12 +157,7 @@ class ModelFolder:
 
     def load(self) -> Metadata:
         """Read and check metadata.json; every problem is a one-line FolderError."""
-        if not self.path.exists():
-            raise FolderError(
-                f"{self.path}: no such model folder; train one with `edge-pipeline train --output {self.path}`"
-            )
-        if not self.path.is_dir():
-            raise FolderError(f"{self.path}: is a file, not a model folder")
+        self._check_exists()
         if not self.has_metadata():
             raise FolderError(
                 f"{self.path}: no metadata.json, so this is not a finished model folder; run `edge-pipeline train "
@@ -276,19 +168,34 @@ class ModelFolder:
         except EdgeRuntimeError as error:
             raise FolderError(str(error)) from None
 
+    def _check_exists(self) -> None:
+        if not self.path.exists():
+            raise FolderError(
+                f"{self.path}: no such model folder; train one with `edge-pipeline train --output {self.path}`"
+            )
+        if not self.path.is_dir():
+            raise FolderError(f"{self.path}: is a file, not a model folder")
+
     def verified(self, name: str, metadata: Metadata) -> Path:
-        """Path of a file after checking it exists and matches its checksum in metadata.json."""
-        path = self.path / name
+        """Path of one of the folder's own files after checking it: a regular file inside the folder, whose
+        sha256 matches metadata.json (every file metadata.json records is checked; others are refused)."""
         record: dict[str, Any] | None = metadata.files.get(name)
         if record is None:
-            for variant in metadata.variants.values():
-                if variant.file == name:
-                    record = {"sha256": variant.sha256}
-        if not path.is_file():
+            record = next(({"sha256": v.sha256} for v in metadata.variants.values() if v.file == name), None)
+        if not FILE_NAME.match(name):
+            raise FolderError(f"{self.path}: {name!r} is not a file name a model folder may hold")
+        try:
+            path = safe_files.inside(self.path, name, "file", FolderError)
+            descriptor = safe_files.open_regular(path, "file", FolderError)
+        except FolderError as error:
+            if "not found" not in str(error):
+                raise
             raise FolderError(
-                f"{path}: missing; metadata.json lists it, so the folder is incomplete: re-run the stage that writes it"
-            )
-        if record and record.get("sha256") and sha256_file(path) != record["sha256"]:
+                f"{self.path / name}: missing; metadata.json lists it, so the folder is incomplete: re-run the stage "
+                "that writes it"
+            ) from None
+        os.close(descriptor)
+        if record and sha256_file(path) != record["sha256"]:
             raise FolderError(
                 f"{path}: does not match its sha256 in metadata.json (damaged or replaced); re-run the stage that "
                 "writes it"
@@ -327,8 +234,8 @@ class ModelFolder:
         """
         current = self.file(name)
         if keep and current.is_file() and name in metadata.files:
-            with contextlib.suppress(EdgeRuntimeError):
-                old = read_json_object(current, name)
+            with contextlib.suppress(EdgeRuntimeError, FolderError):
+                old = folder_writes.read_results_json(self.verified(name, metadata), name)
                 data = {**{key: old[key] for key in keep if key in old}, **data}
         with self.transaction() as tx:
             tx.write_json(name, data)
@@ -368,20 +275,23 @@ class ModelFolder:
         """split.json, written when the model was trained on an image folder (None for named datasets)."""
         if SPLIT_JSON not in metadata.files:
             return None
-        return read_json_object(self.verified(SPLIT_JSON, metadata), SPLIT_JSON)
+        return folder_writes.read_results_json(self.verified(SPLIT_JSON, metadata), SPLIT_JSON)
 
-    def clean_temporaries(self) -> None:
-        """Remove temporaries left by a process that was killed before it could clean up."""
-        if self.path.is_dir():
-            for leftover in self.path.glob(f".*{TEMP_MARKER}*"):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
+    def writing(self, command: str, create: bool = False) -> contextlib.AbstractContextManager[None]:
+        """Hold this folder's lock for a stage that writes it (see pipeline.folder_writes); only `train` creates it."""
+        if not create:
+            self._check_exists()
+        return folder_writes.writing(self.path, command)
+
+    def check_room(self, needed: int, stage: str) -> None:
+        folder_writes.check_room(self.path, needed, stage)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Stage a stage's files; call `commit` to publish them, anything else leaves no trace."""
-        self.clean_temporaries()
-        transaction = Transaction(self)
+        if not folder_writes.holding(self.path):
+            raise RuntimeError(f"{self.path}: a transaction outside `writing()`; every writer must hold the lock")
+        transaction = Transaction(self.path)
         try:
             yield transaction
         finally:

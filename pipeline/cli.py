@@ -22,6 +22,7 @@ from rich.console import Console
 
 from edge_runtime.backends import native_stderr_captured
 from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.text import printable
 
 from .cli_options import (
     BENCH,
@@ -37,6 +38,7 @@ from .cli_options import (
     thread_counts,
     train_config,
 )
+from .console_text import user
 from .device import DeviceConfig
 from .errors import GateFailed, Interrupted, PipelineError, UsageError, cause
 
@@ -95,7 +97,7 @@ class Stages:
 
     def _start(self, name: str, needs_tensorflow: bool = True) -> None:
         self.current = name
-        console.rule(f"[bold]{name}")
+        console.rule(f"[bold]{user(name)}")
         if needs_tensorflow:
             import_tensorflow_quietly()
 
@@ -146,7 +148,7 @@ class Stages:
         result = evaluate(config, self.reporter)
         console.print(drift_table(result))
         for note in [*([result.resolution] if result.resolution else []), *disagreement_notes(result)]:
-            console.print(f"[dim]{note}[/dim]", highlight=False)
+            console.print(f"[dim]{user(note)}[/dim]", highlight=False)
         if result.failed:
             lost = ", ".join(f"{d.precision} {d.change_pp:+.2f} pp" for d in result.failed)
             finest = (
@@ -192,17 +194,17 @@ class Stages:
         report = write_report(config, self.reporter)
         console.print(report_table(report))
         style = "bold" if report.recommended else "bold red"
-        console.print(f"[{style}]{report.recommendation}[/{style}]", highlight=False)
+        console.print(f"[{style}]{user(report.recommendation)}[/{style}]", highlight=False)
         for line in report.runtime_notes:
-            console.print(line, highlight=False)
-        console.print(f"report: {folder / 'report.md'}", highlight=False)
+            console.print(user(line), highlight=False)
+        console.print(f"report: {user(folder / 'report.md')}", highlight=False)
 
     def deploy(self, config: DeviceConfig) -> None:
         from .console import deploy_summary
         from .device import deploy
 
         self._start(f"deploy to {config.device_name}", needs_tensorflow=False)
-        console.print(deploy_summary(deploy(config, self.reporter)), highlight=False)
+        console.print(user(deploy_summary(deploy(config, self.reporter))), highlight=False)
 
     def benchmark_on(self, configs: list[DeviceConfig], v: dict[str, Any]) -> None:
         from .console import device_benchmark_table
@@ -394,7 +396,7 @@ def datasets_command(data_dir: Annotated[Path | None, typer.Option(help="also lo
         where = str(found[0]) if found else "[yellow]not on disk[/yellow] (Keras would download it)"
         console.print(
             f"[bold]{named.name:<14}[/bold] {named.native.height}x{named.native.width}x{named.native.channels}, "
-            f"{len(named.labels)} classes: {where}"
+            f"{len(named.labels)} classes: {where if not found else user(where)}"
         )
 
 
@@ -402,7 +404,7 @@ def datasets_command(data_dir: Annotated[Path | None, typer.Option(help="also lo
 
 
 def _fail(message: str, code: int) -> int:
-    error_console.print(f"{PROG}: error: {message}", highlight=False, markup=False, soft_wrap=True)
+    error_console.print(f"{PROG}: error: {printable(message)}", highlight=False, markup=False, soft_wrap=True)
     return code
 
 

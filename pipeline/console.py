@@ -20,8 +20,10 @@ from rich.progress import (
 from rich.table import Table
 
 from edge_runtime.model_folder import split_variant
+from edge_runtime.text import printable
 
 from .benchmark import BenchmarkResult
+from .console_text import user
 from .convert import ConvertResult
 from .evaluate import DriftResult
 from .progress import SilentTask
@@ -54,7 +56,7 @@ class RichReporter:
         self._open = 0
 
     def status(self, message: str) -> None:
-        self.console.print(f"  {message}", highlight=False, markup=False, soft_wrap=True)
+        self.console.print(f"  {printable(message)}", highlight=False, markup=False, soft_wrap=True)
 
     @contextlib.contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Any]:
@@ -96,7 +98,7 @@ def _table(title: str, columns: list[str]) -> Table:
 
 
 def train_summary(result: TrainResult) -> Table:
-    table = Table(title=f"trained {result.name}", title_justify="left", show_header=False)
+    table = Table(title=f"trained {user(result.name)}", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     spec = result.input
@@ -120,7 +122,7 @@ def train_summary(result: TrainResult) -> Table:
         table.add_row("skipped", f"{len(result.skipped)} unreadable files")
     table.add_row(
         "written",
-        f"{result.folder}/ (model.keras {result.model_bytes / 1024:,.0f} KB, labels.txt, history.json/.png, "
+        f"{user(result.folder)}/ (model.keras {result.model_bytes / 1024:,.0f} KB, labels.txt, history.json/.png, "
         "metadata.json)",
     )
     return table
@@ -128,7 +130,7 @@ def train_summary(result: TrainResult) -> Table:
 
 def convert_table(result: ConvertResult) -> Table:
     table = _table(
-        f"converted {result.folder} in {result.seconds:.1f} s (files model_<variant>.tflite)",
+        f"converted {user(result.folder)} in {result.seconds:.1f} s (files model_<variant>.tflite)",
         ["variant", "size KB", "x float32", "input", "output", "min runtime", "route"],
     )
     # each family against its own float32 (mediapipe-int8 against mediapipe-float32), else the plain one
@@ -150,7 +152,7 @@ def convert_table(result: ConvertResult) -> Table:
             v.route,
         )
     for line in result.skipped:
-        table.caption = (table.caption + "\n" if table.caption else "") + line
+        table.caption = (table.caption + "\n" if table.caption else "") + user(line)
     return table
 
 
@@ -168,7 +170,7 @@ def drift_table(result: DriftResult) -> Table:
             f"{v.change_pp:+.2f}",
             f"{v.agreement:.2%}",
             f"{v.mean_abs_diff:.5f}",
-            f"{worst.label} {worst.change_pp:+.1f}" if worst else "-",
+            f"{user(worst.label)} {worst.change_pp:+.1f}" if worst else "-",
             f"{v.images_per_s:,.0f}",
             "[green]pass[/green]" if v.passed else "[red]FAIL[/red]",
         )
@@ -190,7 +192,8 @@ def benchmark_table(result: BenchmarkResult) -> Table:
         + ["images/s @" + str(threads[0]) + "t", "peak MB"]
     )
     table = _table(
-        f"latency ({result.machine['cpu']}, {result.machine['cores']} cores, {result.machine['interpreter']})", columns
+        user(f"latency ({result.machine['cpu']}, {result.machine['cores']} cores, {result.machine['interpreter']})"),
+        columns,
     )
     for v in result.variants:
         cells = [v.precision, f"{v.bytes / 1024:,.1f}"]
@@ -208,7 +211,7 @@ def report_table(report: Report) -> Table:
     columns = table_columns(report)
     keep = [i for i, column in enumerate(columns) if not column.startswith("p99")]
     table = _table(
-        f"{report.name}: variants side by side (* recommended; p99 in report.md)", [columns[i] for i in keep]
+        f"{user(report.name)}: variants side by side (* recommended; p99 in report.md)", [columns[i] for i in keep]
     )
     for cells in table_rows(report):
         table.add_row(*(cells[i] for i in keep))
@@ -226,12 +229,12 @@ def deploy_summary(result: Any) -> str:
 def device_benchmark_table(result: Any) -> Table:
     threads = result.settings["threads"]
     table = _table(
-        f"latency on {result.name}: {describe(result.facts)}",
+        user(f"latency on {result.name}: {describe(result.facts)}"),
         ["variant", *[f"p50/p99 ms @{t}t" for t in threads], "peak MB"],
     )
     for precision, row in result.variants.items():
         if "error" in row:
-            table.add_row(precision, *(["-"] * len(threads)), f"cannot run: {row['error']}")
+            table.add_row(precision, *(["-"] * len(threads)), f"cannot run: {user(row['error'])}")
             continue
         timed = row.get("threads", {})
         cells = [
@@ -244,11 +247,11 @@ def device_benchmark_table(result: Any) -> Table:
 
 
 def device_drift_table(name: str, entry: dict[str, Any]) -> Table:
-    title = f"accuracy on {name} ({entry['samples']:,} test images; Keras {entry['keras_accuracy']:.2%})"
+    title = user(f"accuracy on {name} ({entry['samples']:,} test images; Keras {entry['keras_accuracy']:.2%})")
     table = _table(title, ["variant", "accuracy", "agreement with Keras", "same class as here"])
     for precision, row in entry["variants"].items():
         if "error" in row:
-            table.add_row(precision, "-", "-", f"cannot run: {row['error']}")
+            table.add_row(precision, "-", "-", f"cannot run: {user(row['error'])}")
         else:
             table.add_row(
                 precision, f"{row['accuracy']:.2%}", f"{row['agreement']:.2%}", f"{row['agreement_with_here']:.2%}"

@@ -274,10 +274,17 @@ def _stage_all(
 def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertResult:
     """Write `model_<variant>.tflite` for each precision of each target and record them in metadata.json."""
     reporter = reporter or SilentReporter()
-    start = time.perf_counter()
     folder = ModelFolder(config.folder)
+    with folder.writing("convert"):
+        return _convert(folder, config, reporter)
+
+
+def _convert(folder: ModelFolder, config: ConvertConfig, reporter: Reporter) -> ConvertResult:
+    start = time.perf_counter()
     metadata = folder.load()
     keras_path = folder.verified(bundle.KERAS_FILE, metadata)
+    steps = sum(len(TARGET_PRECISIONS[t]) for t in config.targets)
+    folder.check_room(int(keras_path.stat().st_size * 1.3 * steps) + 8 * bundle.MB, "convert")
     data = None
     if config.needs_data:
         data = conversion_data(metadata, config, folder.recorded_split(metadata))

@@ -322,7 +322,13 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     """
     reporter = reporter or SilentReporter()
     folder = ModelFolder(config.folder)
+    with folder.writing("evaluate"):
+        return _evaluate(folder, config, reporter)
+
+
+def _evaluate(folder: ModelFolder, config: EvaluateConfig, reporter: Reporter) -> DriftResult:
     metadata = folder.load()
+    folder.check_room(8 * bundle.MB, "evaluate")
     paths = folder.verified_variants(metadata, config.precisions, "evaluate")
     keras_path = folder.verified(bundle.KERAS_FILE, metadata)
     test = _test_split(folder, metadata, config, reporter).test

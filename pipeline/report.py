@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.model_folder import read_json_object
 from edge_runtime.predictor import Predictor, requirements
 
 from . import bundle, plots, report_quant
@@ -23,6 +22,7 @@ from .bundle import Metadata, ModelFolder, VariantInfo
 from .data import DataConfig, balanced_indices, load_dataset, model_input_array
 from .errors import DataError, FolderError, UsageError
 from .evaluate import DEFAULT_MAX_DROP, DriftResult, resolution_note, within_budget
+from .folder_writes import read_results_json as read_json_object
 from .progress import Reporter, SilentReporter
 from .quantization import QuantizationReport
 from .recommend import ReportRow, alternatives, chance_verdict, recommend, runtime_notes
@@ -301,9 +301,15 @@ def _record_files(tx: bundle.Transaction, metadata: Metadata, has: dict[str, boo
 def write_report(config: ReportConfig, reporter: Reporter | None = None) -> Report:
     """Build the report and write report.md/.json/.csv and its PNGs into the folder."""
     reporter = reporter or SilentReporter()
-    report = build_report(config)
     folder = ModelFolder(config.folder)
+    with folder.writing("report"):
+        return _write_report(folder, config, reporter)
+
+
+def _write_report(folder: ModelFolder, config: ReportConfig, reporter: Reporter) -> Report:
+    report = build_report(config)
     metadata = folder.load()
+    folder.check_room(16 * bundle.MB, "report")
     has = {bundle.HISTORY_PNG: folder.file(bundle.HISTORY_PNG).is_file()}
     with folder.transaction() as tx:
         threads = report.reference_threads

@@ -372,6 +372,16 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     """
     reporter = reporter or SilentReporter()
     cluster = distribute.cluster_for(config.distribute)  # before any TensorFlow operation: multi-worker needs that
+    if cluster is not None and not cluster.chief:
+        return _train(config, reporter, callbacks, cluster)  # writes nothing: no lock (the chief holds it)
+    folder = ModelFolder(config.folder)
+    # Before the lock file goes in: a folder that is not a model folder is refused without a trace left in it.
+    folder.check_writable_for(bundle.model_identity(config.model, config.data.to_record()), config.overwrite)
+    with folder.writing("train", create=True):
+        return _train(config, reporter, callbacks, cluster)
+
+
+def _train(config: TrainConfig, reporter: Reporter, callbacks: Sequence[Any], cluster: Cluster | None) -> TrainResult:
     distribute.set_precision_policy(config.distribute)
     try:
         plan = _prepare(config, reporter, cluster)
@@ -385,6 +395,8 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
             f"model: {plan.config.model}, {model.count_params():,} parameters, input "
             f"{spec.height}x{spec.width}x{spec.channels}" + (f"; {_where(cluster)}" if cluster is not None else "")
         )
+        if plan.writes:  # the model, and the checkpoints training keeps (optimizer state: twice the weights)
+            plan.folder.check_room(model.count_params() * 4 * 6 + 16 * bundle.MB, "train")
         fitted = _fit_phases(model, plan, reporter, callbacks)
         test_loss, test_accuracy = _test(model, plan)
         if config.distribute.mixed_precision:

@@ -50,7 +50,7 @@ def test_trained_folder_is_complete_and_metadata_is_valid(trained_folder: Path) 
         assert sha256_file(trained_folder / name) == record["sha256"], name
     history = json.loads((trained_folder / "history.json").read_text())
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history) and len(history["loss"]) == 3
-    assert not list(trained_folder.glob(".*")), "no temporary files are left behind"
+    assert [p.name for p in trained_folder.glob(".*")] == [".lock"], "no temporary files are left behind"
 
 
 def test_same_seed_same_model(tmp_path: Path) -> None:
