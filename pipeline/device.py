@@ -19,17 +19,27 @@ from pathlib import Path
 from typing import Any
 
 import edge_runtime
+from edge_runtime import model_folder as layout
+from edge_runtime import safe_files
+from edge_runtime.errors import EdgeRuntimeError, MetadataError
+from edge_runtime.model_folder import LABELS_FILE, METADATA_FILE
+from edge_runtime.text import printable
 
 from . import device_programs as programs
+from . import remote
 from .bundle import Metadata, ModelFolder
 from .choices import BackendName
-from .errors import UsageError
+from .errors import FolderError, UnsafeTarget, UsageError
 from .progress import Reporter, SilentReporter
 from .remote import DEFAULT_TIMEOUT, RemoteError, Ssh, Target
 
 REMOTE_ROOT = "~/edge-pipeline"  # default parent of deployed folders, and of the venv --setup makes
 VENV = f"{REMOTE_ROOT}/venv"
-MANIFEST = "deployed.json"
+# A deployed directory: the marker (the manifest of every file, sha256 each), the runtime, the model files.
+MARKER = ".edge-pipeline-deploy"
+RUNTIME_DIR = "runtime"
+MODEL_DIR = "model"
+SAFE_NAME = remote.SAFE_NAME
 # What --setup installs from the device's own package index, per interpreter.
 SETUP_PACKAGES = {
     BackendName.LITERT: ["numpy", "pillow", "ai-edge-litert"],
@@ -80,8 +90,12 @@ class Device:
         return json.loads(self.ssh.run([self.python, "-c", source, argument], what, stdin).strip().splitlines()[-1])
 
     def edge_runtime(self, words: list[str], what: str) -> Any:
-        """`python -m edge_runtime WORDS` in the deployed folder; the completed process (the caller reads failures)."""
-        return self.ssh.call([self.python, "-m", "edge_runtime", *words], what, cwd=self.directory)
+        """`edge_runtime WORDS` there: the deployed runtime/, run isolated (`python -I`) in the deployed model/.
+
+        The completed process is returned; the caller reads failures.
+        """
+        boot = [self.python, "-I", "-c", programs.BOOT, f"{self.directory}/{RUNTIME_DIR}"]
+        return self.ssh.call([*boot, *words], what, cwd=f"{self.directory}/{MODEL_DIR}")
 
 
 def _python(config: DeviceConfig, ssh: Ssh, reporter: Reporter) -> str:
@@ -106,19 +120,50 @@ def connect(config: DeviceConfig, metadata: Metadata, reporter: Reporter | None 
     target = config.parsed
     ssh = Ssh(target, config.ssh_command, config.timeout)
     python = _python(config, ssh, reporter)
-    directory = target.directory or f"{REMOTE_ROOT}/{metadata.name}"
+    directory = target.directory or f"{REMOTE_ROOT}/{checked_name(metadata.name)}"
     return Device(ssh, python, directory, config.device_name)
 
 
-def _payload(folder: ModelFolder, metadata: Metadata) -> dict[str, bytes]:
+def checked_name(name: str) -> str:
+    """The model's name as the last part of the device's directory: only letters, digits, '.', '_', '-'."""
+    if not SAFE_NAME.match(name) or name in (".", ".."):
+        raise UnsafeTarget(
+            f"the model's name {printable(name)!r} is not a safe directory name on a device (letters, digits, '.', '_' "
+            "and '-' only); pass --to HOST:DIR"
+        )
+    return name
+
+
+def _model_files(view: layout.FolderView) -> dict[str, bytes]:
+    """The files the folder's contract names, as its last commit wrote them, each checked against metadata.json.
+
+    Only regular files inside the folder (a symlink that leaves it is refused), only `model_<variant>.tflite`,
+    labels.txt and metadata.json: never model.keras, never anything else a folder may hold.
+    """
+    raw = layout.metadata_bytes(view)
+    metadata = layout.parse_metadata(raw, view.folder / METADATA_FILE)
+    files = {f"{MODEL_DIR}/{METADATA_FILE}": raw}
+    for variant in metadata.variants.values():
+        content = view.read(variant.file, safe_files.MODEL_FILE_BYTES, "model file", MetadataError)
+        layout.verify_content(content, view.folder / variant.file, variant)
+        files[f"{MODEL_DIR}/{variant.file}"] = content
+    if view.exists(LABELS_FILE):
+        labels = view.read(LABELS_FILE, safe_files.LABELS_BYTES, "labels file", MetadataError)
+        recorded = metadata.files.get(LABELS_FILE)
+        if recorded is None or hashlib.sha256(labels).hexdigest() != recorded["sha256"]:
+            raise MetadataError(f"{view.folder / LABELS_FILE}: does not match its sha256 in metadata.json")
+        files[f"{MODEL_DIR}/{LABELS_FILE}"] = labels
+    return files
+
+
+def _payload(folder: ModelFolder) -> dict[str, bytes]:
     """What goes to the device: edge_runtime's sources and the folder's variants, labels and metadata."""
     package = Path(edge_runtime.__file__).parent
-    files = {f"edge_runtime/{p.name}": p.read_bytes() for p in sorted(package.glob("*.py"))}
-    for variant in metadata.variants.values():
-        files[variant.file] = folder.verified(variant.file, metadata).read_bytes()
-    for name in ("labels.txt", "metadata.json"):
-        if folder.file(name).is_file():
-            files[name] = folder.file(name).read_bytes()
+    files = {f"{RUNTIME_DIR}/edge_runtime/{p.name}": p.read_bytes() for p in sorted(package.glob("*.py"))}
+    try:
+        files.update(layout.read_consistent(folder.path, _model_files))
+    except EdgeRuntimeError as error:
+        raise FolderError(str(error)) from None
     return files
 
 
@@ -127,7 +172,7 @@ def _archive(files: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
     listing = json.dumps({"files": manifest, "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%S")}).encode()
     stream = io.BytesIO()
     with tarfile.open(fileobj=stream, mode="w") as tar:
-        for name, data in {**files, MANIFEST: listing}.items():
+        for name, data in {**files, MARKER: listing}.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
@@ -146,7 +191,7 @@ class DeployResult:
 
 def ensure_deployed(device: Device, folder: ModelFolder, metadata: Metadata, force: bool = False) -> DeployResult:
     """Copy the folder unless the device already holds exactly these files; then read the device's facts."""
-    files = _payload(folder, metadata)
+    files = _payload(folder)
     archive, manifest = _archive(files)
     there = device.program(programs.STATUS, device.directory, "checking what is deployed")
     copied = force or there["files"] != manifest

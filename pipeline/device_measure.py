@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor
 
-from . import bundle
+from . import bundle, folder_writes
 from . import device_programs as programs
 from .bundle import Metadata, ModelFolder
 from .data import DataConfig, balanced_indices, load_dataset, model_input_array
@@ -54,6 +54,14 @@ def benchmark_on(
 ) -> DeviceBenchmark:
     reporter = reporter or SilentReporter()
     folder = ModelFolder(config.folder)
+    with folder.writing("benchmark --on"):
+        return _benchmark_on(folder, config, (threads, warmup, runs), reporter)
+
+
+def _benchmark_on(
+    folder: ModelFolder, config: DeviceConfig, counts: tuple[tuple[int, ...], int, int], reporter: Reporter
+) -> DeviceBenchmark:
+    threads, warmup, runs = counts
     metadata = folder.load()
     device = connect(config, metadata, reporter)
     ensure_deployed(device, folder, metadata)
@@ -82,8 +90,7 @@ def _store(folder: ModelFolder, metadata: Metadata, name: str, device: str, entr
     path = folder.file(name)
     data: dict[str, Any] = {}
     if path.is_file() and name in metadata.files:
-        folder.verified(name, metadata)
-        data = json.loads(path.read_text())
+        data = folder_writes.read_results_json(folder.verified(name, metadata), name)
     data.setdefault("devices", {})[device] = entry
     folder.commit_json(name, data, metadata)
 
@@ -122,6 +129,11 @@ def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) 
     """Accuracy and agreement (with Keras, and with this machine's run of the same file) of every variant there."""
     reporter = reporter or SilentReporter()
     folder = ModelFolder(config.device.folder)
+    with folder.writing("evaluate --on"):
+        return _evaluate_on(folder, config, reporter)
+
+
+def _evaluate_on(folder: ModelFolder, config: DeviceEvaluateConfig, reporter: Reporter) -> dict[str, Any]:
     metadata = folder.load()
     images, labels = _test_images(folder, metadata, config.samples, config)
     import keras
@@ -140,6 +152,7 @@ def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) 
     try:
         for pixels, name in inputs.values():
             device.program(programs.PUT, f"{device.directory}/{name}", "sending the test images", stdin=_npy(pixels))
+            # the runtime runs in model/: the images lie beside it
         with reporter.task(f"evaluating on {device.name}", total=len(metadata.variants)) as task:
             for precision, spec in specs.items():
                 variants[precision] = _variant_on(
@@ -165,7 +178,7 @@ def _variant_on(
     pixels, images_file, labels, keras_top = data
     variant = metadata.variants[precision]
     row: dict[str, Any] = {"file": variant.file, "sha256": variant.sha256}
-    done = device.edge_runtime(["scores", variant.file, images_file], f"running {variant.file}")
+    done = device.edge_runtime(["scores", variant.file, f"../{images_file}"], f"running {variant.file}")
     if done.returncode != 0:
         row["error"] = _failure(device, done, f"running {variant.file}")
         return row

@@ -6,37 +6,54 @@ Kept to the standard library and Python 3.7 syntax (Raspberry Pi OS and Debian r
 
 from __future__ import annotations
 
-# Unpack a tar stream from stdin beside the target directory, check every file against the
-# manifest inside it (deployed.json), then swap it into place; the old copy is removed only after.
+# Unpack a tar stream from stdin beside the target directory, check every file against the manifest
+# inside it, then swap it into place; the old copy is removed only after. The target is replaced only
+# when it is empty or carries the marker an earlier deploy left (or the older layout's deployed.json):
+# anything else is refused, so a hostile or mistaken DIR can never delete what was there.
 RECEIVE = r"""
-import glob, hashlib, io, json, os, shutil, sys, tarfile, tempfile, time
+import glob, hashlib, io, json, os, re, shutil, sys, tarfile, tempfile, time
+MARKER, LEGACY = ".edge-pipeline-deploy", "deployed.json"
+ALLOWED = re.compile(
+    r"^(\.edge-pipeline-deploy|runtime/edge_runtime/[a-z_][a-z0-9_]*\.py"
+    r"|model/(model_[a-z0-9][a-z0-9.-]*\.tflite|labels\.txt|metadata\.json))$"
+)
 target = os.path.abspath(os.path.expanduser(sys.argv[1]))
 parent, base = os.path.split(target)
+def ours(path):
+    if os.path.isfile(os.path.join(path, MARKER)):
+        return True
+    try:
+        with open(os.path.join(path, LEGACY)) as stream:
+            return isinstance(json.load(stream).get("files"), dict)
+    except (OSError, ValueError, AttributeError):
+        return False
+if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+    sys.exit("refused: " + target + " exists and was not made by edge-pipeline deploy; choose another DIR or remove it")
+if os.path.isdir(target) and os.listdir(target) and not ours(target):
+    sys.exit("refused: " + target + " exists and was not made by edge-pipeline deploy; choose another DIR or remove it")
 os.makedirs(parent, exist_ok=True)
 for stale in glob.glob(os.path.join(glob.escape(parent), "." + glob.escape(base) + ".[to][ml][pd]-*")):
-    if time.time() - os.path.getmtime(stale) > 3600:  # left by a deploy that was cut off an hour ago or more
+    if time.time() - os.path.getmtime(stale) > 3600 and not os.path.islink(stale):  # a deploy cut off long ago
         shutil.rmtree(stale, ignore_errors=True)
 temp = tempfile.mkdtemp(prefix="." + base + ".tmp-", dir=parent)
 os.chmod(temp, 0o755)
 try:
     with tarfile.open(fileobj=io.BytesIO(sys.stdin.buffer.read()), mode="r:") as tar:
         for member in tar.getmembers():
-            parts = member.name.split("/")
-            if not member.isfile() or member.name.startswith("/") or ".." in parts:
-                sys.exit("refusing unsafe archive member " + repr(member.name))
-            source = tar.extractfile(member)
-            path = os.path.join(temp, *parts)
+            if not member.isfile() or not ALLOWED.match(member.name):
+                sys.exit("refusing unexpected archive member " + repr(member.name))
+            path = os.path.join(temp, *member.name.split("/"))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as out:
-                shutil.copyfileobj(source, out)
-    with open(os.path.join(temp, "deployed.json")) as stream:
+                shutil.copyfileobj(tar.extractfile(member), out)
+    with open(os.path.join(temp, MARKER)) as stream:
         manifest = json.load(stream)
     for name, digest in manifest["files"].items():
-        with open(os.path.join(temp, name), "rb") as stream:
+        with open(os.path.join(temp, *name.split("/")), "rb") as stream:
             if hashlib.sha256(stream.read()).hexdigest() != digest:
                 sys.exit("checksum mismatch on arrival: " + name)
     old = None
-    if os.path.exists(target):
+    if os.path.isdir(target):
         old = tempfile.mkdtemp(prefix="." + base + ".old-", dir=parent)
         os.rmdir(old)
         os.rename(target, old)
@@ -54,25 +71,33 @@ except BaseException:
     raise
 """
 
-# What is deployed there and still intact: {"files": {name: sha256}} of deployed.json's files that match.
+# What is deployed there and still intact: {"files": {name: sha256}} of the marker's files that match.
 STATUS = r"""
 import hashlib, json, os, sys
 target = os.path.expanduser(sys.argv[1])
 found = {}
 try:
-    with open(os.path.join(target, "deployed.json")) as stream:
+    with open(os.path.join(target, ".edge-pipeline-deploy")) as stream:
         listed = json.load(stream)["files"]
-except (OSError, ValueError, KeyError):
+except (OSError, ValueError, KeyError, TypeError):
     listed = {}
 for name, digest in listed.items():
     try:
-        with open(os.path.join(target, name), "rb") as stream:
+        with open(os.path.join(target, *name.split("/")), "rb") as stream:
             if hashlib.sha256(stream.read()).hexdigest() == digest:
                 found[name] = digest
     except OSError:
         pass
 print(json.dumps({"directory": os.path.abspath(target), "files": found}))
 """
+
+# Run edge_runtime from the deployed runtime/ directory, isolated (`python -I`): neither the current
+# directory (the model files) nor PYTHONPATH nor user site-packages is on sys.path, so a model folder
+# can never provide a module the device imports.
+BOOT = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "runpy.run_module('edge_runtime', run_name='__main__', alter_sys=True)"
+)
 
 # Write stdin to a file through a temporary name.
 PUT = r"""

@@ -29,6 +29,10 @@ class ConversionError(PipelineError):
     """TensorFlow could not convert the model to TFLite."""
 
 
+class UnsafeTarget(PipelineError):
+    """A deploy target that could destroy what is there: refused before anything is sent (exit 1)."""
+
+
 class GateFailed(PipelineError):
     """A quality gate (e.g. --max-drop) was not met."""
 

@@ -18,13 +18,16 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PipelineError, UsageError
+from edge_runtime.text import printable
+
+from .errors import PipelineError, UnsafeTarget, UsageError
 
 SSH_COMMAND_ENV = "EDGE_PIPELINE_SSH_COMMAND"
 DEFAULT_TIMEOUT = 600.0  # seconds one remote command may take
 CONNECT_TIMEOUT = 15  # seconds to establish the connection
 ALIVE = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")  # a dead device is noticed in 15 s
 _HOST = re.compile(r"^[A-Za-z0-9_.:%\[\]-]+$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # the last part of a device directory deploy may make
 
 
 class RemoteError(PipelineError):
@@ -49,6 +52,8 @@ class Target:
             raise UsageError(f"--to/--on {text!r} is not [USER@]HOST[:DIR]")
         if user and (user.startswith("-") or any(c.isspace() for c in user)):
             raise UsageError(f"--to/--on {text!r}: {user!r} is not a user name")
+        if directory:
+            directory = _checked_directory(text, directory)
         return cls(host, user or None, directory or None)
 
     @property
@@ -57,6 +62,18 @@ class Target:
 
     def __str__(self) -> str:
         return self.destination + (f":{self.directory}" if self.directory else "")
+
+
+def _checked_directory(text: str, directory: str) -> str:
+    """DIR must end in a name of its own: deploy makes that directory, and replaces only one it made."""
+    parts = directory.rstrip("/").split("/")
+    last = parts[-1]
+    if ".." in parts or last in (".", "..") or not SAFE_NAME.match(last):
+        raise UnsafeTarget(
+            f"--to/--on {printable(text)!r}: DIR must end in a directory name of its own (letters, digits, '.', '_', "
+            f"'-'), not {printable(last)!r}: deploy makes that directory and only ever replaces one it made"
+        )
+    return directory.rstrip("/")
 
 
 def remote_word(text: str) -> str:

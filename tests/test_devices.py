@@ -123,9 +123,12 @@ def test_deploy_benchmark_evaluate_and_report_over_ssh(
     assert _run(["convert", str(folder_copy), "--target", "mediapipe", "--precision", "int8"], capsys)[0] == 0
     assert _run(["deploy", str(folder_copy), "--to", "device", *args], capsys)[0] == 0
     deployed = ssh_device.home / "edge-pipeline" / "fmnist-cnn"
-    assert (deployed / "edge_runtime" / "predictor.py").is_file() and not (deployed / "model.keras").exists()
-    manifest = json.loads((deployed / "deployed.json").read_text())["files"]
-    assert {"model_int8.tflite", "model_mixed.tflite", "labels.txt", "metadata.json"} <= set(manifest)
+    assert (deployed / "runtime" / "edge_runtime" / "predictor.py").is_file()
+    assert not (deployed / "model" / "model.keras").exists() and not (deployed / "model" / "edge_runtime").exists()
+    manifest = json.loads((deployed / ".edge-pipeline-deploy").read_text())["files"]
+    assert {
+        f"model/{name}" for name in ("model_int8.tflite", "model_mixed.tflite", "labels.txt", "metadata.json")
+    } <= set(manifest)
     assert not [p for p in deployed.parent.iterdir() if p.name.startswith(".")]  # no temporaries left
 
     bench = ["benchmark", str(folder_copy), "--on", "device", "--threads", "1,2", "--runs", "20", "--warmup", "2"]
@@ -248,10 +251,10 @@ def test_names_with_spaces_and_quotes_cannot_inject(
 ) -> None:
     odd = tmp_path / 'it\'s a "model" $(touch pwned)'
     shutil.copytree(folder_copy, odd)
-    target = 'device:~/edge pipeline/it\'s "x"; touch pwned'
+    target = 'device:~/edge pipeline/it\'s "x"; touch pwned/model-1'
     assert _run(["deploy", str(odd), "--to", target, *ssh_device.args(device_python("litert-numpy2"))], capsys)[0] == 0
-    landed = ssh_device.home / "edge pipeline" / 'it\'s "x"; touch pwned'
-    assert (landed / "labels.txt").is_file() and (landed / "edge_runtime" / "cli.py").is_file()
+    landed = ssh_device.home / "edge pipeline" / 'it\'s "x"; touch pwned' / "model-1"
+    assert (landed / "model" / "labels.txt").is_file() and (landed / "runtime" / "edge_runtime" / "cli.py").is_file()
     assert not list(ssh_device.home.rglob("pwned")) and not (ssh_device.home / "edge").exists()
 
 
@@ -272,12 +275,16 @@ def test_a_full_disk_is_one_line_and_keeps_what_was_there(
             "deploy",
             str(folder_copy),
             "--to",
-            "device:~/small/model",
+            "device:~/small/fresh",
             *ssh_device.args(device_python("litert-numpy2")),
         ]
         code, err = _run(argv, capsys)
         assert code == 1 and len(err) == 1 and "the disk is full" in err[0], err
         assert [p.name for p in small.iterdir()] == ["model"] and (small / "model" / "kept.txt").is_file()
+        # and a directory deploy did not make is never replaced, full disk or not
+        code, err = _run([*argv[:3], "device:~/small/model", *argv[4:]], capsys)
+        assert code == 1 and "exists and was not made by edge-pipeline deploy" in err[0], err
+        assert (small / "model" / "kept.txt").read_text() == "an earlier deployment"
     finally:
         subprocess.run(["umount", str(small)], check=False)
 
