@@ -19,7 +19,7 @@ from typing import Any
 from edge_runtime.backends import get_backend, load_interpreter
 from edge_runtime.bench import LatencyStats, fill_inputs, time_invokes
 
-from . import bundle
+from . import bundle, device_programs
 from .bundle import ModelFolder
 from .choices import Precision, parse_precisions
 from .errors import UsageError
@@ -137,11 +137,17 @@ def machine_info() -> dict[str, Any]:
 
 
 def peak_memory(path: Path, threads: int) -> tuple[float | None, float | None]:
-    """(peak MiB, load ms) of `edge-runtime bench` on one model, in a fresh process."""
+    """(peak MiB, load ms) of `edge-runtime bench` on one model, in a fresh process.
+
+    Isolated (`python -I`, edge_runtime's own folder put on the path): a model folder that is the current
+    directory can never provide a module the process imports.
+    """
     command = [
         sys.executable,
-        "-m",
-        "edge_runtime",
+        "-I",
+        "-c",
+        device_programs.BOOT,
+        str(Path(__file__).resolve().parent.parent),
         "bench",
         str(path),
         "--threads",
@@ -152,13 +158,7 @@ def peak_memory(path: Path, threads: int) -> tuple[float | None, float | None]:
         "10",
         "--json",
     ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if completed.returncode != 0:
         return None, None
     data = json.loads(completed.stdout)
