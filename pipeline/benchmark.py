@@ -139,12 +139,10 @@ def machine_info() -> dict[str, Any]:
 def peak_memory(path: Path, threads: int) -> tuple[float | None, float | None]:
     """(peak MiB, load ms) of `edge-runtime bench` on one model, in a fresh process.
 
-    Isolated (`python -I`, edge_runtime's own folder put on the path): a model folder that is the current
-    directory can never provide a module the process imports.
+    edge_runtime's own folder first on the path, the current directory (maybe a model folder) off it.
     """
     command = [
         sys.executable,
-        "-I",
         "-c",
         device_programs.BOOT,
         str(Path(__file__).resolve().parent.parent),

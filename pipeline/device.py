@@ -90,11 +90,11 @@ class Device:
         return json.loads(self.ssh.run([self.python, "-c", source, argument], what, stdin).strip().splitlines()[-1])
 
     def edge_runtime(self, words: list[str], what: str) -> Any:
-        """`edge_runtime WORDS` there: the deployed runtime/, run isolated (`python -I`) in the deployed model/.
+        """`edge_runtime WORDS` there: the deployed runtime/, run in the deployed model/ without it on sys.path.
 
         The completed process is returned; the caller reads failures.
         """
-        boot = [self.python, "-I", "-c", programs.BOOT, f"{self.directory}/{RUNTIME_DIR}"]
+        boot = [self.python, "-c", programs.BOOT, f"{self.directory}/{RUNTIME_DIR}"]
         return self.ssh.call([*boot, *words], what, cwd=f"{self.directory}/{MODEL_DIR}")
 
 

@@ -91,12 +91,14 @@ for name, digest in listed.items():
 print(json.dumps({"directory": os.path.abspath(target), "files": found}))
 """
 
-# Run edge_runtime from the deployed runtime/ directory, isolated (`python -I`): neither the current
-# directory (the model files) nor PYTHONPATH nor user site-packages is on sys.path, so a model folder
-# can never provide a module the device imports.
+# Run edge_runtime from the deployed runtime/ directory with the current directory (the model files)
+# taken off sys.path before anything is imported (sys and os are loaded at start-up), so a model
+# folder can never provide a module the device imports. Not `python -I`: that would also drop
+# PYTHONPATH, which `pip install --target` set-ups (the emulated Pi's among them) rely on.
 BOOT = (
-    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "runpy.run_module('edge_runtime', run_name='__main__', alter_sys=True)"
+    "import os, sys; here = os.getcwd(); "
+    "sys.path[:] = [sys.argv.pop(1)] + [p for p in sys.path if p and os.path.abspath(p) != here]; "
+    "import runpy; runpy.run_module('edge_runtime', run_name='__main__', alter_sys=True)"
 )
 
 # Write stdin to a file through a temporary name.

@@ -397,6 +397,9 @@ def test_code_in_a_model_folder_never_runs_on_the_device(ws: Workspace, device: 
         or name in ("model/labels.txt", "model/metadata.json")
         for name in copied
     ), copied
+    # and modules that land in the device's model directory some other way are not imported either
+    for module in ("runpy", "json", "numpy", "argparse"):
+        (deployed / "model" / f"{module}.py").write_text(f"open({str(sentinel)!r}, 'w').write('ran')\n")
     bench = [str(BIN / "edge-pipeline"), "benchmark", str(ws.folder), "--on", "device:~/safe", "--runs", "2"]
     done = run(
         [*bench, "--threads", "1", "--warmup", "0", "--ssh-command", str(device.ssh), "--python", sys.executable]
