@@ -39,7 +39,7 @@ MODEL ?= models/fashion-mnist-cnn
 pi-check: setup
 	@command -v debootstrap >/dev/null && command -v qemu-aarch64-static >/dev/null || \
 		$(SUDO) apt-get install -y -qq debootstrap qemu-user-static
-	$(BIN)/python -m pipeline.emulator check $(MODEL)
+	$(BIN)/python -m pipeline.devices.emulator check $(MODEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/work

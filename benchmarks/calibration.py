@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from edge_runtime.choices import Calibration
-from pipeline import bundle
-from pipeline.convert import ConvertConfig, convert
-from pipeline.evaluate import EvaluateConfig, evaluate
+from pipeline import folder as bundle
+from pipeline.conversion.stage import ConvertConfig, convert
+from pipeline.measure.evaluate import EvaluateConfig, evaluate
 
 # The mixed targets of the accuracy-aware quantization issue: (minimum test agreement, maximum size vs float32).
 MIXED_TARGETS = {"cnn": (0.998, 0.5), "mobilenet_v2-a0.35-32px": (0.993, 0.45)}

@@ -32,9 +32,9 @@ BUDGET_MB = 250.0
 TRAIN = """
 import sys
 from pathlib import Path
-from pipeline.data import DataConfig
-from pipeline.models import ModelOptions
-from pipeline.train import HyperParams, TrainConfig, train
+from pipeline.data.dataset import DataConfig
+from pipeline.training.models import ModelOptions
+from pipeline.training.stage import HyperParams, TrainConfig, train
 folder, out, stream = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "stream"
 config = TrainConfig(
     data=DataConfig(data_path=folder, stream=stream),
@@ -54,7 +54,7 @@ def photos(root: Path, count: int) -> Path:
     folder = root / f"photos-{count}"
     if (folder / ".complete").is_file():
         return folder
-    from pipeline.named_datasets import NAMED_DATASETS
+    from pipeline.data.named import NAMED_DATASETS
 
     (x, y, _, _), _ = NAMED_DATASETS["fashion-mnist"].load(None, False)
     rng = np.random.default_rng(0)

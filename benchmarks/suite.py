@@ -30,18 +30,19 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks import calibration, official_tool, runtime_costs  # noqa: E402
-from pipeline import bundle, plots  # noqa: E402
-from pipeline.benchmark import BenchmarkConfig, benchmark, machine_info  # noqa: E402
-from pipeline.convert import ConvertConfig, convert  # noqa: E402
-from pipeline.data import DataConfig, load_dataset, model_input_array  # noqa: E402
-from pipeline.evaluate import (  # noqa: E402
+from pipeline import folder as bundle  # noqa: E402
+from pipeline import plots  # noqa: E402
+from pipeline.conversion.stage import ConvertConfig, convert  # noqa: E402
+from pipeline.data.dataset import DataConfig, load_dataset, model_input_array  # noqa: E402
+from pipeline.measure.benchmark import BenchmarkConfig, benchmark, machine_info  # noqa: E402
+from pipeline.measure.evaluate import (  # noqa: E402
     BORDERLINE_MARGIN,
     EvaluateConfig,
     evaluate,
 )
-from pipeline.models import ModelOptions  # noqa: E402
-from pipeline.report import ReportConfig, write_report  # noqa: E402
-from pipeline.train import HyperParams, TrainConfig, train  # noqa: E402
+from pipeline.reporting.build import ReportConfig, write_report  # noqa: E402
+from pipeline.training.models import ModelOptions  # noqa: E402
+from pipeline.training.stage import HyperParams, TrainConfig, train  # noqa: E402
 
 THREADS = (1, 2)
 
@@ -145,8 +146,8 @@ def mobilenet_224(work: Path, alpha: float) -> dict[str, Path]:
     import keras
 
     from edge_runtime.model_folder import InputSpec
-    from pipeline.conversion import Converter, Recipe
-    from pipeline.models import build_model
+    from pipeline.conversion.converter import Converter, Recipe
+    from pipeline.training.models import build_model
 
     folder = work / f"mobilenet_v2-a{alpha}-224px-untrained"
     paths = {p: folder / f"model_{p}.tflite" for p in ("float32", "int8")}

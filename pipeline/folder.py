@@ -41,7 +41,7 @@ from edge_runtime.model_folder import (
     variant_filename,
 )
 
-from . import folder_writes
+from . import commits as folder_writes
 from .errors import FolderError
 
 SCHEMA_VERSION = layout.SCHEMA_VERSION

@@ -16,20 +16,20 @@ from typing import Annotated, Any
 
 import typer
 
-from .benchmark import BenchmarkConfig
 from .choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target, parse, parse_precisions
-from .convert import ConvertConfig
-from .data import DataConfig
-from .device import DeviceConfig
-from .device_measure import DeviceEvaluateConfig
-from .distribute import Distribute, DistributeConfig
+from .conversion.mixed import MixedTarget
+from .conversion.stage import ConvertConfig
+from .data.dataset import DataConfig
+from .devices.deploy import DeviceConfig
+from .devices.measure import DeviceEvaluateConfig
+from .devices.ssh import SSH_COMMAND_ENV
 from .errors import UsageError
-from .evaluate import EvaluateConfig
-from .mixed import MixedTarget
-from .models import ModelOptions
-from .remote import SSH_COMMAND_ENV
-from .report import ReportConfig
-from .train import HyperParams, TrainConfig
+from .measure.benchmark import BenchmarkConfig
+from .measure.evaluate import EvaluateConfig
+from .reporting.build import ReportConfig
+from .training.distribute import Distribute, DistributeConfig
+from .training.models import ModelOptions
+from .training.stage import HyperParams, TrainConfig
 
 
 def _choice(kind: type[Choice]) -> Callable[[str], Choice]:
@@ -337,8 +337,8 @@ def data_config(v: dict[str, Any]) -> DataConfig:
 
 
 def train_config(v: dict[str, Any]) -> TrainConfig:
-    from .models import check_options, get_spec
-    from .train import augmentation_for
+    from .training.models import check_options, get_spec
+    from .training.stage import augmentation_for
 
     options = ModelOptions(
         alpha=v["alpha"],

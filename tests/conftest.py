@@ -46,7 +46,7 @@ def fashion_arrays() -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST test images (N, 28, 28, 1) and labels, from the Debian package."""
     if not (FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST is not installed")
-    from pipeline.data import _read_idx
+    from pipeline.data.dataset import _read_idx
 
     images = _read_idx(FASHION_MNIST / "t10k-images-idx3-ubyte.gz")[..., None]
     labels = _read_idx(FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
@@ -61,10 +61,10 @@ def trained_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     if not (FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST is not installed")
-    from pipeline.convert import ConvertConfig, convert
-    from pipeline.data import DataConfig
-    from pipeline.evaluate import EvaluateConfig, evaluate
-    from pipeline.train import HyperParams, TrainConfig, train
+    from pipeline.conversion.stage import ConvertConfig, convert
+    from pipeline.data.dataset import DataConfig
+    from pipeline.measure.evaluate import EvaluateConfig, evaluate
+    from pipeline.training.stage import HyperParams, TrainConfig, train
 
     folder = tmp_path_factory.mktemp("models") / "fmnist-cnn"
     train(TrainConfig(data=DataConfig(limit=4000), hparams=HyperParams(epochs=3), output=folder))

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.benchmark import BenchmarkConfig, benchmark
-from pipeline.bundle import PRECISIONS, VARIANTS
-from pipeline.cli import OPTIONS
-from pipeline.report import ReportConfig, ReportRow, build_report, recommend, write_report
+from pipeline.cli.app import OPTIONS
+from pipeline.folder import PRECISIONS, VARIANTS
+from pipeline.measure.benchmark import BenchmarkConfig, benchmark
+from pipeline.reporting.build import ReportConfig, ReportRow, build_report, recommend, write_report
 from tests.conftest import ROOT, requires_fashion_mnist
 
 SHIPPED = ROOT / "models" / "fashion-mnist-cnn"

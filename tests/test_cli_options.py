@@ -7,10 +7,10 @@ import dataclasses
 import typer
 
 from edge_runtime.choices import IoType, Precision, Route
-from pipeline.cli import app
-from pipeline.cli_options import OPTIONS
-from pipeline.convert import ConvertConfig
-from pipeline.train import HyperParams
+from pipeline.cli.app import app
+from pipeline.conversion.stage import ConvertConfig
+from pipeline.options import OPTIONS
+from pipeline.training.stage import HyperParams
 
 COMMANDS = ("train", "convert", "evaluate", "benchmark", "deploy", "report", "run")
 
@@ -40,7 +40,7 @@ def test_every_registered_cli_default_equals_its_config_default() -> None:
 
 
 def test_precision_default_means_every_precision() -> None:
-    from pipeline.cli_options import precisions
+    from pipeline.options import precisions
 
     assert OPTIONS["precision"].value is None and precisions(None) == tuple(Precision) == ConvertConfig.precisions
     assert precisions([Precision.INT8, Precision("float16")]) == (Precision.INT8, Precision.FLOAT16)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edge_runtime.choices import IoType, Precision, Route
-from pipeline.conversion import Recipe, convert_model
-from pipeline.mixed import MixedTarget
+from pipeline.conversion.converter import Recipe, convert_model
+from pipeline.conversion.mixed import MixedTarget
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import pytest
 
 from edge_runtime.backends import load_interpreter
 from edge_runtime.model_folder import read_metadata, sha256_file
-from pipeline.bundle import PRECISIONS, ModelFolder
-from pipeline.cli import main
-from pipeline.console import disagreement_notes
-from pipeline.convert import ConvertConfig, convert
+from pipeline.cli.app import main
+from pipeline.cli.console import disagreement_notes
+from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.errors import DataError, FolderError, UsageError
-from pipeline.evaluate import DriftResult, EvaluateConfig, VariantDrift, compare, evaluate
+from pipeline.folder import PRECISIONS, ModelFolder
+from pipeline.measure.evaluate import DriftResult, EvaluateConfig, VariantDrift, compare, evaluate
 from tests.conftest import requires_fashion_mnist
 
 pytestmark = requires_fashion_mnist

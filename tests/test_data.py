@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from edge_runtime.model_folder import InputSpec
-from pipeline.data import (
+from pipeline.data.dataset import (
     DataConfig,
     Split,
     balanced_indices,
@@ -265,7 +265,7 @@ def test_model_input_resizes_converts_colour_and_inverts() -> None:
 
 
 def test_augmentation_applies_only_when_training() -> None:
-    from pipeline.data import DEFAULT_AUGMENTATION
+    from pipeline.data.dataset import DEFAULT_AUGMENTATION
 
     rng = np.random.default_rng(0)
     split = Split(rng.integers(0, 256, (16, 28, 28, 1), dtype=np.uint8), np.arange(16) % 2)

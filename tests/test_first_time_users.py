@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.benchmark import BenchmarkConfig, benchmark
-from pipeline.convert import ConvertConfig, convert
-from pipeline.data import DataConfig
+from pipeline.conversion.stage import ConvertConfig, convert
+from pipeline.data.dataset import DataConfig
 from pipeline.errors import DataError, FolderError
-from pipeline.evaluate import EvaluateConfig, allowed_drop, evaluate, near_chance, within_budget
+from pipeline.measure.benchmark import BenchmarkConfig, benchmark
+from pipeline.measure.evaluate import EvaluateConfig, allowed_drop, evaluate, near_chance, within_budget
 from pipeline.progress import SilentReporter
-from pipeline.report import ReportConfig, write_report
-from pipeline.train import HyperParams, TrainConfig, resolve_batch_size, train
+from pipeline.reporting.build import ReportConfig, write_report
+from pipeline.training.stage import HyperParams, TrainConfig, resolve_batch_size, train
 from tests.conftest import ROOT, folder_digest, requires_fashion_mnist, without_metadata
 
 pytestmark = [pytest.mark.slow, requires_fashion_mnist]
@@ -281,7 +281,7 @@ def test_edge_runtime_polish(tmp_path: Path) -> None:
 
 
 def test_thread_counts_over_the_cores_say_so() -> None:
-    from pipeline.report import Report, table_columns
+    from pipeline.reporting.build import Report, table_columns
 
     report = Report(
         name="m",

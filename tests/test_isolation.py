@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.data import NAMED_DATASETS
+from pipeline.data.dataset import NAMED_DATASETS
 from tests.conftest import DEVICES, requires_fashion_mnist
 from tests.conftest import board as make_board
 

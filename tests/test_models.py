@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from edge_runtime.model_folder import InputSpec
-from pipeline.data import NativeFormat
+from pipeline.data.dataset import NativeFormat
 from pipeline.errors import DataError, UsageError
-from pipeline.models import MODELS, ModelOptions, build_model, check_options, get_spec, unfreeze_top
+from pipeline.training.models import MODELS, ModelOptions, build_model, check_options, get_spec, unfreeze_top
 
 NONE = ModelOptions(weights="none", alpha=0.35)
 

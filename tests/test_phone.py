@@ -185,8 +185,8 @@ def test_uint8_input_reads_raw_pixels_even_when_calibration_images_are_dim(
     import keras
     from ai_edge_litert.interpreter import Interpreter
 
-    from pipeline.conversion import Converter, Recipe
-    from pipeline.phone import phone_model, phone_pixels, raw_uint8_input
+    from pipeline.conversion.converter import Converter, Recipe
+    from pipeline.conversion.phone import phone_model, phone_pixels, raw_uint8_input
 
     spec = Predictor(trained_folder).spec
     model = phone_model(keras.models.load_model(trained_folder / "model.keras", compile=False), spec)

@@ -14,13 +14,14 @@ import pytest
 from edge_runtime.backends import load_interpreter
 from edge_runtime.choices import Calibration
 from edge_runtime.model_folder import load_metadata
-from pipeline import bundle, quantize
-from pipeline.convert import ConvertConfig, convert
+from pipeline import folder as bundle
+from pipeline.conversion import quantizer as quantize
+from pipeline.conversion.layer_error import ROUNDING_FLOOR
+from pipeline.conversion.mixed import MixedTarget, candidates, lower_bound
+from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.errors import UsageError
-from pipeline.evaluate import EvaluateConfig, evaluate
-from pipeline.layer_error import ROUNDING_FLOOR
-from pipeline.mixed import MixedTarget, candidates, lower_bound
-from pipeline.report import ReportConfig, write_report
+from pipeline.measure.evaluate import EvaluateConfig, evaluate
+from pipeline.reporting.build import ReportConfig, write_report
 
 
 def test_wilson_lower_bound_is_below_the_estimate_and_tightens_with_more_images() -> None:

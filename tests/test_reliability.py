@@ -26,7 +26,7 @@ from edge_runtime.cli import main as runtime_main
 from edge_runtime.errors import EdgeRuntimeError, ImageError, ModelError
 from edge_runtime.images import load_pixels, prepare_pixels
 from edge_runtime.model_folder import InputSpec
-from pipeline.cli import main as pipeline_main
+from pipeline.cli.app import main as pipeline_main
 from tests.conftest import CORAL, ROOT, folder_digest, requires_fashion_mnist, write_image_folder
 
 pytestmark = requires_fashion_mnist

@@ -6,9 +6,9 @@ import json
 
 from edge_runtime.bench import LatencyStats
 from edge_runtime.model_folder import FolderMetadata, TensorQuantization, load_metadata
-from pipeline.benchmark import BenchmarkResult
-from pipeline.bundle import VARIANTS
-from pipeline.evaluate import DriftResult
+from pipeline.folder import VARIANTS
+from pipeline.measure.benchmark import BenchmarkResult
+from pipeline.measure.evaluate import DriftResult
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "models" / "fashion-mnist-cnn"

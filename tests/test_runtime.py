@@ -17,7 +17,7 @@ from edge_runtime.cli import main
 from edge_runtime.errors import BackendError, LabelsError, ModelError
 from edge_runtime.images import load_pixels
 from edge_runtime.model_folder import InputSpec
-from pipeline.bundle import PRECISIONS
+from pipeline.folder import PRECISIONS
 from tests.conftest import CORAL, ROOT, requires_coral, requires_fashion_mnist, without_metadata
 
 CAT_CLASSES = {"tiger cat", "Egyptian cat", "tabby, tabby cat"}

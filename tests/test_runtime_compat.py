@@ -93,8 +93,8 @@ def test_shipped_folder_on_tflite_runtime_2_14(tmp_path: Path, device_python: Ca
 def test_target_runtime_2_14_makes_every_variant_run_there(
     folder_copy: Path, tmp_path: Path, device_python: Callable[[str], Path]
 ) -> None:
-    from pipeline.convert import ConvertConfig, convert
-    from pipeline.evaluate import EvaluateConfig, evaluate
+    from pipeline.conversion.stage import ConvertConfig, convert
+    from pipeline.measure.evaluate import EvaluateConfig, evaluate
 
     result = convert(ConvertConfig(folder=folder_copy, calibration_samples=100, target_runtime="2.14"))
     every = ["float32", "float16", "dynamic", "int8", "mixed"]
@@ -117,7 +117,7 @@ def test_target_runtime_2_14_makes_every_variant_run_there(
 
 
 def _emulator() -> object:
-    from pipeline.emulator import EmulatorError, build, missing_tools
+    from pipeline.devices.emulator import EmulatorError, build, missing_tools
 
     if missing_tools() and not os.environ.get("CI"):
         pytest.skip(
@@ -131,7 +131,7 @@ def _emulator() -> object:
 
 @pytest.mark.slow
 def test_emulated_pi_runs_the_shipped_folder_with_both_interpreters() -> None:
-    from pipeline.emulator import check
+    from pipeline.devices.emulator import check
 
     rows = check(SHIPPED, _emulator())
     assert all(row.held for row in rows), [row for row in rows if not row.held]
@@ -147,7 +147,7 @@ def test_emulated_pi_runs_the_shipped_folder_with_both_interpreters() -> None:
 @pytest.mark.slow
 @requires_fashion_mnist
 def test_emulated_pi_runs_a_fresh_conversion(trained_folder: Path, tmp_path: Path) -> None:
-    from pipeline.emulator import check
+    from pipeline.devices.emulator import check
 
     folder = tmp_path / "fresh"
     shutil.copytree(trained_folder, folder)
@@ -160,7 +160,7 @@ def test_emulated_pi_runs_a_fresh_conversion(trained_folder: Path, tmp_path: Pat
 @pytest.mark.slow
 @requires_fashion_mnist
 def test_a_precision_that_cannot_meet_the_target_is_skipped_and_removed(folder_copy: Path) -> None:
-    from pipeline.convert import ConvertConfig, convert
+    from pipeline.conversion.stage import ConvertConfig, convert
 
     before = read_metadata(folder_copy)["variants"]["float16"]["min_runtime"]
     result = convert(ConvertConfig(folder=folder_copy, precisions=("float32", "float16"), target_runtime="1.12"))

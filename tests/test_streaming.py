@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edge_runtime.model_folder import InputSpec
-from pipeline.data import DataConfig, load_dataset
-from pipeline.disk_images import DiskImages
+from pipeline.data.dataset import DataConfig, load_dataset
+from pipeline.data.streamed import DiskImages
 from tests.conftest import requires_fashion_mnist, write_image_folder
 
 GRAY28 = InputSpec(28, 28, 1, "grayscale")
@@ -80,7 +80,7 @@ def test_training_streamed_matches_training_in_memory(
     tmp_path: Path, fashion_arrays: tuple[np.ndarray, np.ndarray]
 ) -> None:
     """Same splits, same seeded order: the two paths train to the same accuracy (within one test image)."""
-    from pipeline.train import HyperParams, TrainConfig, train
+    from pipeline.training.stage import HyperParams, TrainConfig, train
 
     images, labels = fashion_arrays
     folder = write_image_folder(tmp_path / "photos", images, labels, {0: "top", 1: "trouser", 7: "sneaker"}, 120)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from edge_runtime.model_folder import SCHEMA_VERSION, read_labels, read_metadata, sha256_file
-from pipeline.bundle import ModelFolder
-from pipeline.data import DataConfig
+from pipeline.data.dataset import DataConfig
 from pipeline.errors import FolderError
-from pipeline.models import ModelOptions
-from pipeline.train import HyperParams, TrainConfig, train
+from pipeline.folder import ModelFolder
+from pipeline.training.models import ModelOptions
+from pipeline.training.stage import HyperParams, TrainConfig, train
 from tests.conftest import requires_fashion_mnist
 
 pytestmark = requires_fashion_mnist

@@ -24,7 +24,9 @@ from edge_runtime.backends import native_stderr_captured
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.text import printable
 
-from .cli_options import (
+from ..devices.deploy import DeviceConfig
+from ..errors import GateFailed, Interrupted, PipelineError, UsageError, cause
+from ..options import (
     BENCH,
     CONVERT,
     DEVICE,
@@ -38,9 +40,7 @@ from .cli_options import (
     thread_counts,
     train_config,
 )
-from .console_text import user
-from .device import DeviceConfig
-from .errors import GateFailed, Interrupted, PipelineError, UsageError, cause
+from .markup import user
 
 PROG = "edge-pipeline"
 app = typer.Typer(
@@ -102,9 +102,9 @@ class Stages:
             import_tensorflow_quietly()
 
     def train(self, v: dict[str, Any]) -> Path | None:
+        from ..measure.evaluate import near_chance
+        from ..training.stage import train
         from .console import train_summary
-        from .evaluate import near_chance
-        from .train import train
 
         config = train_config(v)
         self._start("train")
@@ -125,16 +125,16 @@ class Stages:
         return result.folder
 
     def convert(self, folder: Path, v: dict[str, Any]) -> None:
+        from ..conversion.stage import convert
         from .console import convert_table
-        from .convert import convert
 
         config = convert_config(folder, v)
         self._start("convert")
         console.print(convert_table(convert(config, self.reporter)))
 
     def evaluate(self, folder: Path, v: dict[str, Any]) -> GateFailed | None:
+        from ..measure.evaluate import EvaluateConfig, evaluate
         from .console import disagreement_notes, drift_table
-        from .evaluate import EvaluateConfig, evaluate
 
         config = EvaluateConfig(
             folder=folder,
@@ -169,7 +169,7 @@ class Stages:
         return None
 
     def benchmark(self, folder: Path, v: dict[str, Any]) -> None:
-        from .benchmark import BenchmarkConfig, benchmark
+        from ..measure.benchmark import BenchmarkConfig, benchmark
         from .console import benchmark_table
 
         config = BenchmarkConfig(
@@ -179,8 +179,8 @@ class Stages:
         console.print(benchmark_table(benchmark(config, self.reporter)))
 
     def report(self, folder: Path, v: dict[str, Any]) -> None:
+        from ..reporting.build import ReportConfig, write_report
         from .console import report_table
-        from .report import ReportConfig, write_report
 
         config = ReportConfig(
             folder=folder,
@@ -200,15 +200,15 @@ class Stages:
         console.print(f"report: {user(folder / 'report.md')}", highlight=False)
 
     def deploy(self, config: DeviceConfig) -> None:
+        from ..devices.deploy import deploy
         from .console import deploy_summary
-        from .device import deploy
 
         self._start(f"deploy to {config.device_name}", needs_tensorflow=False)
         console.print(user(deploy_summary(deploy(config, self.reporter))), highlight=False)
 
     def benchmark_on(self, configs: list[DeviceConfig], v: dict[str, Any]) -> None:
+        from ..devices.measure import benchmark_on
         from .console import device_benchmark_table
-        from .device_measure import benchmark_on
 
         for config in configs:
             self._start(f"benchmark on {config.device_name}", needs_tensorflow=False)
@@ -216,8 +216,8 @@ class Stages:
             console.print(device_benchmark_table(result))
 
     def evaluate_on(self, configs: list[DeviceConfig], samples: int, v: dict[str, Any]) -> None:
+        from ..devices.measure import DeviceEvaluateConfig, evaluate_on
         from .console import device_drift_table
-        from .device_measure import DeviceEvaluateConfig, evaluate_on
 
         for config in configs:
             self._start(f"evaluate on {config.device_name}")
@@ -262,7 +262,7 @@ def _stages() -> Stages:
 
 def _version(value: bool) -> None:
     if value:
-        from . import __version__
+        from .. import __version__
 
         console.print(f"{PROG} {__version__}", highlight=False)
         raise typer.Exit()
@@ -380,7 +380,7 @@ def run_command(**v: Any) -> None:
 @app.command("models")
 def models_command() -> None:
     """List the models this tool can train."""
-    from .models import MODELS
+    from ..training.models import MODELS
 
     for spec in MODELS.values():
         console.print(f"[bold]{spec.name:<14}[/bold] {spec.summary}", highlight=False)
@@ -389,7 +389,7 @@ def models_command() -> None:
 @app.command("datasets")
 def datasets_command(data_dir: Annotated[Path | None, typer.Option(help="also look here")] = None) -> None:
     """List the named datasets and where a local copy was found."""
-    from .data import NAMED_DATASETS
+    from ..data.dataset import NAMED_DATASETS
 
     for named in NAMED_DATASETS.values():
         found = named.find_local(data_dir)

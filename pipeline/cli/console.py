@@ -22,14 +22,14 @@ from rich.table import Table
 from edge_runtime.model_folder import split_variant
 from edge_runtime.text import printable
 
-from .benchmark import BenchmarkResult
-from .console_text import user
-from .convert import ConvertResult
-from .evaluate import DriftResult
-from .progress import SilentTask
-from .report import Report, table_columns, table_rows
-from .report_devices import describe
-from .train import TrainResult
+from ..conversion.stage import ConvertResult
+from ..measure.benchmark import BenchmarkResult
+from ..measure.evaluate import DriftResult
+from ..progress import SilentTask
+from ..reporting.build import Report, table_columns, table_rows
+from ..reporting.devices import describe
+from ..training.stage import TrainResult
+from .markup import user
 
 
 class _RichTask:

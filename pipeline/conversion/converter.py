@@ -8,12 +8,12 @@ releases, so it is not used. If the SavedModel route fails, Keras' own
 
 Integer recipes calibrated our way (`--calibration min-max|moving-average`) and the `mixed` precision
 go another route: the float32 model is converted once as above and quantized by ai-edge-quantizer
-(`pipeline.quantize`; `pipeline.mixed` searches which ops stay float).
+(`pipeline.conversion.quantizer`; `pipeline.conversion.mixed` searches which ops stay float).
 
 A recipe states its converter settings once, in the form Keras' litert exporter takes as keyword
 arguments (attributes, with `target_spec` as a nested dict); `Recipe.configure` applies them to a
 `TFLiteConverter` the same way, so both routes convert with the same settings.
-`pipeline.convert` stages the results in a model folder; the benchmark suite calls this directly.
+`pipeline.conversion.stage` stages the results in a model folder; the benchmark suite calls this directly.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from edge_runtime.backends import native_stderr_captured
 from edge_runtime.choices import Calibration, IoType, Precision, Route
 from edge_runtime.tflite_file import ModelRequirements, read_requirements
 
-from . import layer_error, mixed, quantize
-from .errors import ConversionError
+from ..errors import ConversionError
+from ..progress import Reporter, SilentReporter
+from ..signals import InterruptLatch, interrupts_after_native_call
+from . import layer_error, mixed
+from . import quantizer as quantize
 from .mixed import MixedTarget
-from .progress import Reporter, SilentReporter
-from .signals import InterruptLatch, interrupts_after_native_call
 
 # Converter flags that lower operator versions, added one after another until a variant runs on
 # --target-runtime. Measured on the default cnn (TF 2.21): dynamic-range with per-channel dense

@@ -2,7 +2,7 @@
 
 - the images: calibration (class-balanced training images), selection (validation images the
   mixed search decides on) and the test split (reported on, never chosen on);
-- per-layer error of the int8 variant against float32 (`pipeline.layer_error`);
+- per-layer error of the int8 variant against float32 (`pipeline.conversion.layer_error`);
 - the mixed search's candidates and what each scored;
 - a calibration sweep: int8 agreement with Keras on the test split for each --calibration-samples
   count, drawn with several seeds, so calibration noise is visible next to the gaps it could explain.
@@ -19,11 +19,11 @@ import numpy as np
 
 from edge_runtime.choices import Calibration, Precision, Route
 
-from .conversion import Conversion, Converter, Recipe
-from .data import Dataset, balanced_indices, model_input_array
+from ..data.dataset import Dataset, balanced_indices, model_input_array
+from ..progress import Reporter
+from .converter import Conversion, Converter, Recipe
 from .layer_error import LayerError
 from .mixed import top1
-from .progress import Reporter
 
 CHUNK = 1000
 SWEEP_SEEDS = 3  # each --calibration-samples count of a sweep is drawn this many times

@@ -21,7 +21,7 @@ import numpy as np
 
 from edge_runtime.backends import native_stderr_captured
 
-from .quantize import input_tensor
+from .quantizer import input_tensor
 
 ROUNDING_FLOOR = 1 / np.sqrt(12)  # rmse_scale of pure rounding to a uniform grid
 

@@ -28,9 +28,9 @@ import numpy as np
 
 from edge_runtime.backends import native_stderr_captured
 
-from . import quantize
-from .errors import ConversionError, UsageError
-from .quantize import Op, Ranges
+from ..errors import ConversionError, UsageError
+from . import quantizer as quantize
+from .quantizer import Op, Ranges
 
 DEFAULT_MIN_AGREEMENT = 99.5  # percent of selection images whose top-1 class matches Keras
 DEFAULT_MAX_FLOAT_SHARE = 0.5  # the mixed file may be at most this share of the float32 file

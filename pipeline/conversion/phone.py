@@ -17,7 +17,7 @@ import numpy as np
 
 from edge_runtime.model_folder import InputSpec
 
-from .errors import ConversionError
+from ..errors import ConversionError
 
 # Pillow's convert("L"): L = R * 299/1000 + G * 587/1000 + B * 114/1000 (ITU-R 601-2 luma).
 LUMA = (0.299, 0.587, 0.114)

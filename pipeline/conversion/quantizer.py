@@ -10,7 +10,7 @@ cannot do what we need:
 - **ops kept in float**: a recipe entry with `algorithm_key="no_quantize"` for an op's scope (its
   output tensor names joined by ";" plus a trailing ";"), which the `mixed` precision searches over.
 AEQ keeps tensor names, so a quantized tensor can be compared with its float twin by name
-(`pipeline.layer_error`). It writes every operator at version 1 (the TF converter writes the
+(`pipeline.conversion.layer_error`). It writes every operator at version 1 (the TF converter writes the
 version
 its kernel needs), so a file's recorded minimum runtime is a lower bound; litert 2.3 and
 tflite-runtime 2.14 run them (tests).
@@ -34,7 +34,7 @@ from edge_runtime.backends import native_stderr_captured
 from edge_runtime.choices import Calibration
 from edge_runtime.tflite_file import op_name
 
-from .errors import ConversionError
+from ..errors import ConversionError
 
 Ranges = dict[str, Any]  # tensor name -> AEQ's "quantization statistical values" ({"min": ..., "max": ...})
 

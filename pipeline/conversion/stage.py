@@ -1,6 +1,6 @@
 """Convert a model folder's Keras model to TFLite in every precision (`edge-pipeline convert`).
 
-The conversion itself is `pipeline.conversion` (no folder: recipes and a Converter); this stage
+The conversion itself is `pipeline.conversion.converter` (no folder: recipes and a Converter); this stage
 calibrates on the folder's training split, stages each variant in the folder's transaction, checks it
 loads in edge_runtime, and records it (route, fallbacks, minimum runtime, operator versions).
 """
@@ -21,17 +21,17 @@ from edge_runtime.errors import ModelError
 from edge_runtime.model_folder import TARGET_PRECISIONS, InputSpec, variant_filename, variant_name
 from edge_runtime.tflite_file import ModelRequirements, parse_version
 
-from . import bundle
-from .bundle import Metadata, ModelFolder, TensorInfo, VariantInfo
-from .choices import Calibration, IoType, Precision, Route, Target, parse, parse_precisions, parse_targets
-from .conversion import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
-from .data import DataConfig, load_dataset
-from .embed import ModelCard, embed
-from .errors import ConversionError, DataError, UsageError
+from .. import folder as bundle
+from ..choices import Calibration, IoType, Precision, Route, Target, parse, parse_precisions, parse_targets
+from ..data.dataset import DataConfig, load_dataset
+from ..errors import ConversionError, DataError, UsageError
+from ..folder import Metadata, ModelFolder, TensorInfo, VariantInfo
+from ..progress import Reporter, SilentReporter
+from .converter import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
+from .diagnostics import QuantData, QuantizationReport, measure
+from .metadata_writer import ModelCard, embed
 from .mixed import MixedTarget, NoCandidate, check_target
 from .phone import phone_model, phone_pixels, phone_spec, raw_uint8_input
-from .progress import Reporter, SilentReporter
-from .quantization import QuantData, QuantizationReport, measure
 
 MIN_CALIBRATION_SAMPLES = 10
 # int8 ranges are calibrated on this many class-balanced training images by default, or on all of

@@ -15,11 +15,11 @@ import numpy as np
 
 from edge_runtime.model_folder import InputSpec
 
-from .disk_images import DiskImages, take
-from .errors import DataError, UsageError
+from ..errors import DataError, UsageError
 from .image_folders import FolderListing, Progress, list_folder, load_folder, peek_folder, relative_name
-from .named_datasets import DEBIAN_DATASETS, IDX_FILES, NAMED_DATASETS, NamedDataset, NativeFormat, _read_idx
-from .tf_data import CACHE_BUDGET_BYTES, augmenter, model_input, model_input_array, tf_dataset
+from .named import DEBIAN_DATASETS, IDX_FILES, NAMED_DATASETS, NamedDataset, NativeFormat, _read_idx
+from .streamed import DiskImages, take
+from .tf_pipeline import CACHE_BUDGET_BYTES, augmenter, model_input, model_input_array, tf_dataset
 
 DEFAULT_SEED = 42  # splits, shuffling and initial weights: the same seed gives the same model
 

@@ -14,9 +14,9 @@ from edge_runtime.errors import ImageError
 from edge_runtime.images import is_image_file, open_image, prepare_pixels
 from edge_runtime.model_folder import InputSpec
 
-from .disk_images import DiskImages, decoded_folder, decoded_in_order
-from .errors import DataError
-from .named_datasets import NativeFormat
+from ..errors import DataError
+from .named import NativeFormat
+from .streamed import DiskImages, decoded_folder, decoded_in_order
 
 Progress = Callable[[int, int], None]
 MAX_BAD_FRACTION = 0.25

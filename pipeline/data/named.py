@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import DataError, cause
+from ..errors import DataError, cause
 
 DEBIAN_DATASETS = Path("/usr/share/datasets")
 

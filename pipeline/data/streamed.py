@@ -29,7 +29,7 @@ import numpy as np
 
 from edge_runtime.model_folder import InputSpec
 
-from .errors import DataError
+from ..errors import DataError
 
 CHUNK_ROWS = 256  # images decoded in flight at once
 

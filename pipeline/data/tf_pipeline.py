@@ -8,12 +8,12 @@ import numpy as np
 
 from edge_runtime.model_folder import InputSpec
 
-from .disk_images import DiskImages
+from .streamed import DiskImages
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from .data import Augmentation, Split
+    from .dataset import Augmentation, Split
 
 CACHE_BUDGET_BYTES = 1 << 30  # preprocessed evaluation data kept in memory up to 1 GiB
 

@@ -25,13 +25,13 @@ from edge_runtime.errors import EdgeRuntimeError, MetadataError
 from edge_runtime.model_folder import LABELS_FILE, METADATA_FILE
 from edge_runtime.text import printable
 
-from . import device_programs as programs
-from . import remote
-from .bundle import Metadata, ModelFolder
-from .choices import BackendName
-from .errors import FolderError, UnsafeTarget, UsageError
-from .progress import Reporter, SilentReporter
-from .remote import DEFAULT_TIMEOUT, RemoteError, Ssh, Target
+from ..choices import BackendName
+from ..errors import FolderError, UnsafeTarget, UsageError
+from ..folder import Metadata, ModelFolder
+from ..progress import Reporter, SilentReporter
+from . import programs
+from . import ssh as remote
+from .ssh import DEFAULT_TIMEOUT, RemoteError, Ssh, Target
 
 REMOTE_ROOT = "~/edge-pipeline"  # default parent of deployed folders, and of the venv --setup makes
 VENV = f"{REMOTE_ROOT}/venv"

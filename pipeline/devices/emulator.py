@@ -1,7 +1,7 @@
 """An emulated Raspberry Pi: Raspberry Pi OS's userland (Debian bookworm arm64, Python 3.11) under qemu-user.
 
-`python -m pipeline.emulator build` makes it once into a cache folder (outside git);
-`python -m pipeline.emulator check MODEL_DIR` (`make pi-check MODEL=...`) copies `edge_runtime/`
+`python -m pipeline.devices.emulator build` makes it once into a cache folder (outside git);
+`python -m pipeline.devices.emulator check MODEL_DIR` (`make pi-check MODEL=...`) copies `edge_runtime/`
 and the model folder to a board folder and runs `predict` and `bench` there with each interpreter.
 
 How (measured on a Debian x86_64 machine, no root tricks, no binfmt):
@@ -303,7 +303,7 @@ def check(model_dir: Path, emulator: Emulator) -> list[CheckRow]:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in ("build", "check") or (args[0] == "check" and len(args) != 2):
-        print("usage: python -m pipeline.emulator build | check MODEL_DIR", file=sys.stderr)
+        print("usage: python -m pipeline.devices.emulator build | check MODEL_DIR", file=sys.stderr)
         return 2
     try:
         emulator = build(log=lambda line: print(f"pi-check: {line}", file=sys.stderr))

@@ -20,13 +20,14 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor
 
-from . import bundle, folder_writes
-from . import device_programs as programs
-from .bundle import Metadata, ModelFolder
-from .data import DataConfig, balanced_indices, load_dataset, model_input_array
-from .device import Device, DeviceConfig, connect, ensure_deployed
-from .errors import DataError, UsageError
-from .progress import Reporter, SilentReporter
+from .. import commits as folder_writes
+from .. import folder as bundle
+from ..data.dataset import DataConfig, balanced_indices, load_dataset, model_input_array
+from ..errors import DataError, UsageError
+from ..folder import Metadata, ModelFolder
+from ..progress import Reporter, SilentReporter
+from . import programs
+from .deploy import Device, DeviceConfig, connect, ensure_deployed
 
 DEFAULT_SAMPLES = 1000
 IMAGES_STEM = ".evaluate-images"  # test images sent to the device, one .npy per distinct model input

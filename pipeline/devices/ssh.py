@@ -20,7 +20,7 @@ from typing import Any
 
 from edge_runtime.text import printable
 
-from .errors import PipelineError, UnsafeTarget, UsageError
+from ..errors import PipelineError, UnsafeTarget, UsageError
 
 SSH_COMMAND_ENV = "EDGE_PIPELINE_SSH_COMMAND"
 DEFAULT_TIMEOUT = 600.0  # seconds one remote command may take

@@ -19,11 +19,12 @@ from typing import Any
 from edge_runtime.backends import get_backend, load_interpreter
 from edge_runtime.bench import LatencyStats, fill_inputs, time_invokes
 
-from . import bundle, device_programs
-from .bundle import ModelFolder
-from .choices import Precision, parse_precisions
-from .errors import UsageError
-from .progress import Reporter, SilentReporter
+from .. import folder as bundle
+from ..choices import Precision, parse_precisions
+from ..devices import programs as device_programs
+from ..errors import UsageError
+from ..folder import ModelFolder
+from ..progress import Reporter, SilentReporter
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor
 
-from . import bundle
-from .bundle import ModelFolder
-from .choices import Precision, parse_precisions
-from .data import DataConfig, load_dataset, model_input_array
-from .errors import DataError, UsageError
-from .progress import Reporter, SilentReporter
+from .. import folder as bundle
+from ..choices import Precision, parse_precisions
+from ..data.dataset import DataConfig, load_dataset, model_input_array
+from ..errors import DataError, UsageError
+from ..folder import ModelFolder
+from ..progress import Reporter, SilentReporter
 
 CHUNK = 1000
 DEFAULT_MAX_DROP = 1.0  # percentage points of top-1 accuracy a variant may lose against Keras

@@ -16,18 +16,20 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor, requirements
 
-from . import bundle, plots, report_quant
-from .benchmark import BenchmarkResult
-from .bundle import Metadata, ModelFolder, VariantInfo
-from .data import DataConfig, balanced_indices, load_dataset, model_input_array
-from .errors import DataError, FolderError, UsageError
-from .evaluate import DEFAULT_MAX_DROP, DriftResult, resolution_note, within_budget
-from .folder_writes import read_results_json as read_json_object
-from .progress import Reporter, SilentReporter
-from .quantization import QuantizationReport
+from .. import folder as bundle
+from .. import plots
+from ..commits import read_results_json as read_json_object
+from ..conversion.diagnostics import QuantizationReport
+from ..data.dataset import DataConfig, balanced_indices, load_dataset, model_input_array
+from ..errors import DataError, FolderError, UsageError
+from ..folder import Metadata, ModelFolder, VariantInfo
+from ..measure.benchmark import BenchmarkResult
+from ..measure.evaluate import DEFAULT_MAX_DROP, DriftResult, resolution_note, within_budget
+from ..progress import Reporter, SilentReporter
+from . import quantization as report_quant
+from .devices import DeviceColumn, describe, device_check, device_columns, for_device
 from .recommend import ReportRow, alternatives, chance_verdict, recommend, runtime_notes
-from .report_devices import DeviceColumn, describe, device_check, device_columns, for_device
-from .report_render import table_columns, table_rows, to_csv, to_markdown
+from .render import table_columns, table_rows, to_csv, to_markdown
 
 __all__ = [
     "Report",

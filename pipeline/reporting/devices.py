@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 from .recommend import ReportRow
 
 

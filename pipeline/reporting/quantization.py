@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import bundle
-from .layer_error import ROUNDING_FLOOR, worst
-from .quantization import QuantizationReport
+from .. import folder as bundle
+from ..conversion.diagnostics import QuantizationReport
+from ..conversion.layer_error import ROUNDING_FLOOR, worst
 
 WORST_LAYERS = 8
 QUANTIZATION_PNG = bundle.QUANTIZATION_PNG

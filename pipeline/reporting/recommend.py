@@ -8,9 +8,9 @@ from edge_runtime.choices import Target
 from edge_runtime.model_folder import split_variant
 from edge_runtime.tflite_file import at_least
 
-from .bundle import Metadata
-from .evaluate import near_chance
-from .train_settings import steps_per_epoch, suggested_batch_size, too_few_steps
+from ..folder import Metadata
+from ..measure.evaluate import near_chance
+from ..training.settings import steps_per_epoch, suggested_batch_size, too_few_steps
 
 # A variant this close to the fastest counts as "as fast"; then the smaller one wins, and
 # between variants this close in size, the one that agrees with Keras more often.

@@ -6,10 +6,12 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from . import bundle, report_devices, report_quant
+from .. import folder as bundle
+from . import devices as report_devices
+from . import quantization as report_quant
 
 if TYPE_CHECKING:
-    from .report import Report
+    from .build import Report
 
 
 def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:

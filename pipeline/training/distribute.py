@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .choices import Choice
-from .errors import UsageError
-from .progress import Reporter
+from ..choices import Choice
+from ..errors import UsageError
+from ..progress import Reporter
 
 
 class Distribute(Choice):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from .progress import Reporter
+from ..progress import Reporter
 
 
 def keras_progress(reporter: Reporter, epochs: int, first_epoch: int = 0) -> Any:

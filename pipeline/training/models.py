@@ -14,8 +14,8 @@ from typing import Any
 
 from edge_runtime.model_folder import InputSpec
 
-from .data import NativeFormat
-from .errors import DataError, UsageError, cause
+from ..data.dataset import NativeFormat
+from ..errors import DataError, UsageError, cause
 
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from edge_runtime.model_folder import InputSpec
 
-from . import bundle
-from .bundle import Metadata, ModelFolder
-from .errors import FolderError
-from .progress import Reporter
+from .. import folder as bundle
+from ..errors import FolderError
+from ..folder import Metadata, ModelFolder
+from ..progress import Reporter
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from .stage import TrainConfig
 
 DEFAULT_BATCH_SIZE = 128
 # Fewer optimizer steps an epoch than this and a small folder's model tends to stay at chance:

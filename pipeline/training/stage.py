@@ -10,9 +10,9 @@ from typing import Any
 
 from edge_runtime.model_folder import InputSpec
 
-from . import bundle, distribute, plots
-from .bundle import ModelFolder
-from .data import (
+from .. import folder as bundle
+from .. import plots
+from ..data.dataset import (
     DEFAULT_AUGMENTATION,
     DEFAULT_SEED,
     Augmentation,
@@ -22,13 +22,15 @@ from .data import (
     native_format,
     tf_dataset,
 )
+from ..data.image_folders import name_all
+from ..errors import UsageError
+from ..folder import ModelFolder
+from ..progress import Reporter, SilentReporter
+from . import distribute
 from .distribute import Cluster, DistributeConfig, FitPlan
-from .errors import UsageError
-from .image_folders import name_all
+from .keras_parts import keras_progress, loss_function
 from .models import ModelOptions, build_model, check_options, get_spec, unfreeze_top
-from .progress import Reporter, SilentReporter
-from .train_settings import DEFAULT_BATCH_SIZE, check_retrain, resolve_batch_size, training_settings
-from .training_parts import keras_progress, loss_function
+from .settings import DEFAULT_BATCH_SIZE, check_retrain, resolve_batch_size, training_settings
 
 __all__ = ["DEFAULT_BATCH_SIZE", "HyperParams", "TrainConfig", "TrainResult", "resolve_batch_size", "train"]
 
