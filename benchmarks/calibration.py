@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_runtime.choices import Calibration
-from pipeline import folder as bundle
 from pipeline.conversion.stage import ConvertConfig, convert
+from pipeline.folder import METADATA_FILE, ModelFolder
 from pipeline.measure.evaluate import EvaluateConfig, evaluate
 
 # The mixed targets of the accuracy-aware quantization issue: (minimum test agreement, maximum size vs float32).
@@ -31,7 +31,7 @@ def compare(name: str, folder: Path) -> list[dict[str, Any]]:
         for method in Calibration:
             convert(ConvertConfig(folder=copy, precisions=("int8",), calibration=method))
             drift = evaluate(EvaluateConfig(folder=copy, precisions=("int8",), max_drop=100.0)).variants[0]
-            size = bundle.ModelFolder(copy).load().variants["int8"].bytes
+            size = ModelFolder(copy).load().variants["int8"].bytes
             rows.append(
                 {
                     "model": name,
@@ -46,7 +46,7 @@ def compare(name: str, folder: Path) -> list[dict[str, Any]]:
 
 def mixed_choice(name: str, folder: Path) -> dict[str, Any] | None:
     """The folder's mixed record (float ops, selection and test agreement) with its size against float32."""
-    metadata = json.loads((folder / bundle.METADATA_FILE).read_text())
+    metadata = json.loads((folder / METADATA_FILE).read_text())
     mixed = metadata["variants"].get("mixed")
     if not mixed:
         return None

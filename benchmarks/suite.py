@@ -30,10 +30,21 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks import calibration, official_tool, runtime_costs  # noqa: E402
-from pipeline import folder as bundle  # noqa: E402
 from pipeline import plots  # noqa: E402
 from pipeline.conversion.stage import ConvertConfig, convert  # noqa: E402
-from pipeline.data.dataset import DataConfig, load_dataset, model_input_array  # noqa: E402
+from pipeline.data.dataset import DataConfig, load_dataset  # noqa: E402
+from pipeline.data.tf_pipeline import model_input_array  # noqa: E402
+from pipeline.folder import (  # noqa: E402
+    DRIFT_JSON,
+    KERAS_FILE,
+    METADATA_FILE,
+    PRECISIONS,
+    REPORT_JSON,
+    ModelFolder,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+)
 from pipeline.measure.benchmark import BenchmarkConfig, benchmark, machine_info  # noqa: E402
 from pipeline.measure.evaluate import (  # noqa: E402
     BORDERLINE_MARGIN,
@@ -84,8 +95,8 @@ def log(message: str) -> None:
 
 def build_folder(entry: Entry, work: Path, reuse: bool, runs: int = 200, reconvert: bool = False) -> Path:
     folder = work / entry.name
-    trained = reconvert and (folder / bundle.KERAS_FILE).is_file() and (folder / bundle.METADATA_FILE).is_file()
-    if not (reuse and (folder / bundle.REPORT_JSON).is_file()):
+    trained = reconvert and (folder / KERAS_FILE).is_file() and (folder / METADATA_FILE).is_file()
+    if not (reuse and (folder / REPORT_JSON).is_file()):
         if trained:
             log(f"{entry.name}: keeping the trained model")
         else:
@@ -109,10 +120,10 @@ def build_folder(entry: Entry, work: Path, reuse: bool, runs: int = 200, reconve
 
 
 def rows_of(entry: Entry, folder: Path) -> list[dict[str, Any]]:
-    report = json.loads((folder / bundle.REPORT_JSON).read_text())
-    metadata = bundle.ModelFolder(folder).load()
+    report = json.loads((folder / REPORT_JSON).read_text())
+    metadata = ModelFolder(folder).load()
     training = metadata.training
-    drift = json.loads((folder / bundle.DRIFT_JSON).read_text())["variants"]
+    drift = json.loads((folder / DRIFT_JSON).read_text())["variants"]
     rows = []
     for row in report["rows"]:
         changes = drift.get(row["precision"], {})
@@ -362,7 +373,7 @@ def main() -> int:
 
     log("runtime costs: cold start, per-image overhead, evaluation throughput")
     cnn = folders["cnn"]
-    metadata = bundle.ModelFolder(cnn).load()
+    metadata = ModelFolder(cnn).load()
     dataset = load_dataset(DataConfig(), metadata.input)
     sample = args.work / "sample.png"
     Image.fromarray(dataset.test.images[0][:, :, 0]).save(sample)
@@ -378,7 +389,7 @@ def main() -> int:
         "cold_start": runtime_costs.cold_start(cnn / "model_int8.tflite", sample, repeats=repeats),
         "per_image_overhead": [runtime_costs.per_image_overhead(path, camera, runs=runs // 4) for path in big.values()],
         "evaluation_throughput": runtime_costs.evaluation_throughput(
-            cnn, model_input_array(dataset.test.images, metadata.input).astype(np.uint8), list(bundle.PRECISIONS)
+            cnn, model_input_array(dataset.test.images, metadata.input).astype(np.uint8), list(PRECISIONS)
         ),
     }
     log("trust check against the official benchmark")
@@ -401,15 +412,15 @@ def main() -> int:
         plots.TradeoffPoint(f"{r['precision']}", r["p50_ms"]["1"], r["accuracy"], r["size_kb"], group=r["model"])
         for r in rows
     ]
-    with bundle.atomic_path(args.out / "comparison.png") as picture:
+    with atomic_path(args.out / "comparison.png") as picture:
         plots.tradeoff_plot(
             points,
             picture,
             "Fashion-MNIST: models x precisions (1 thread)",
             latency_label="p50 latency at 1 thread (ms, log scale when wide)",
         )
-    bundle.atomic_write_json(args.out / "results.json", results)
-    bundle.atomic_write_text(args.out / "README.md", markdown(results))
+    atomic_write_json(args.out / "results.json", results)
+    atomic_write_text(args.out / "README.md", markdown(results))
     log(f"done in {results['seconds']} s: {args.out / 'README.md'}")
     return 0
 

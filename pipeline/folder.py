@@ -41,7 +41,7 @@ from edge_runtime.model_folder import (
     variant_filename,
 )
 
-from . import commits as folder_writes
+from . import commits
 from .errors import FolderError
 
 SCHEMA_VERSION = layout.SCHEMA_VERSION
@@ -79,8 +79,8 @@ DERIVED_FILES = (
     QUANTIZATION_PNG,
     CALIBRATION_PNG,
 )
-LOCK_FILE = folder_writes.LOCK_FILE
-MB = folder_writes.MB
+LOCK_FILE = commits.LOCK_FILE
+MB = commits.MB
 DISTRIBUTIONS = ("edge-pipeline", "tensorflow", "keras", "ai-edge-litert", "numpy", "pillow")
 
 
@@ -95,12 +95,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-now = folder_writes.now
-to_json = folder_writes.to_json
-atomic_path = folder_writes.atomic_path
-atomic_write_text = folder_writes.atomic_write_text
-atomic_write_json = folder_writes.atomic_write_json
-Transaction = folder_writes.Transaction
+now = commits.now
+to_json = commits.to_json
+atomic_path = commits.atomic_path
+atomic_write_text = commits.atomic_write_text
+atomic_write_json = commits.atomic_write_json
+Transaction = commits.Transaction
 
 
 # --- metadata --------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ class ModelFolder:
         current = self.file(name)
         if keep and current.is_file() and name in metadata.files:
             with contextlib.suppress(EdgeRuntimeError, FolderError):
-                old = folder_writes.read_results_json(self.verified(name, metadata), name)
+                old = commits.read_results_json(self.verified(name, metadata), name)
                 data = {**{key: old[key] for key in keep if key in old}, **data}
         with self.transaction() as tx:
             tx.write_json(name, data)
@@ -275,21 +275,21 @@ class ModelFolder:
         """split.json, written when the model was trained on an image folder (None for named datasets)."""
         if SPLIT_JSON not in metadata.files:
             return None
-        return folder_writes.read_results_json(self.verified(SPLIT_JSON, metadata), SPLIT_JSON)
+        return commits.read_results_json(self.verified(SPLIT_JSON, metadata), SPLIT_JSON)
 
     def writing(self, command: str, create: bool = False) -> contextlib.AbstractContextManager[None]:
         """Hold this folder's lock for a stage that writes it (see pipeline.folder_writes); only `train` creates it."""
         if not create:
             self._check_exists()
-        return folder_writes.writing(self.path, command)
+        return commits.writing(self.path, command)
 
     def check_room(self, needed: int, stage: str) -> None:
-        folder_writes.check_room(self.path, needed, stage)
+        commits.check_room(self.path, needed, stage)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Stage a stage's files; call `commit` to publish them, anything else leaves no trace."""
-        if not folder_writes.holding(self.path):
+        if not commits.holding(self.path):
             raise RuntimeError(f"{self.path}: a transaction outside `writing()`; every writer must hold the lock")
         transaction = Transaction(self.path)
         try:

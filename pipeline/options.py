@@ -21,15 +21,15 @@ from .conversion.mixed import MixedTarget
 from .conversion.stage import ConvertConfig
 from .data.dataset import DataConfig
 from .devices.deploy import DeviceConfig
-from .devices.measure import DeviceEvaluateConfig
+from .devices.on_device import DeviceEvaluateConfig
 from .devices.ssh import SSH_COMMAND_ENV
 from .errors import UsageError
 from .measure.benchmark import BenchmarkConfig
 from .measure.evaluate import EvaluateConfig
 from .reporting.build import ReportConfig
+from .training.config import HyperParams, TrainConfig
 from .training.distribute import Distribute, DistributeConfig
 from .training.models import ModelOptions
-from .training.stage import HyperParams, TrainConfig
 
 
 def _choice(kind: type[Choice]) -> Callable[[str], Choice]:

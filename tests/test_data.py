@@ -17,11 +17,10 @@ from pipeline.data.dataset import (
     balanced_indices,
     list_folder,
     load_dataset,
-    model_input,
     native_format,
     stratified_split,
-    tf_dataset,
 )
+from pipeline.data.tf_pipeline import model_input, tf_dataset
 from pipeline.errors import DataError, UsageError
 from tests.conftest import FASHION_MNIST, requires_fashion_mnist
 

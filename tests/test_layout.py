@@ -57,3 +57,86 @@ def test_edge_runtime_imports_neither_pipeline_nor_tensorflow() -> None:
             assert not any(n.split(".")[0] in ("pipeline", "keras") for n in names), path.name
             # tensorflow only as the named last-resort backend, imported by string in backends.py
             assert not any(n.split(".")[0] == "tensorflow" for n in names), path.name
+
+
+def _module_name(path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path, modules: set[str]) -> set[str]:
+    """The pipeline modules a module imports anywhere (top level, TYPE_CHECKING blocks and functions alike)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+        else:
+            continue
+        found.update(t for t in targets if t in modules and t != name)
+    return found
+
+
+def test_no_import_cycles_in_pipeline() -> None:
+    paths = sorted((ROOT / "pipeline").rglob("*.py"))
+    modules = {_module_name(p) for p in paths}
+    graph = {_module_name(p): _imports(p, modules) for p in paths}
+    cycles, index, low, stack, on_stack, counter = [], {}, {}, [], set(), [0]
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    assert not cycles, cycles
+
+
+def _stem(name: str) -> str:
+    """A module name without the endings that only change its form (quantize, quantizer, quantization)."""
+    for ending in ("ation", "ion", "ing", "er", "es", "e", "s"):
+        if name.endswith(ending) and len(name) - len(ending) >= 4:
+            return name[: -len(ending)]
+    return name
+
+
+def test_no_two_modules_whose_names_differ_only_in_form() -> None:
+    names = {}
+    for path in (ROOT / "pipeline").rglob("*.py"):
+        name = path.parent.name if path.name == "__init__.py" else path.stem
+        if name in ("pipeline", "__main__"):
+            continue
+        names.setdefault(_stem(name), set()).add(name)
+    assert not {stem: found for stem, found in names.items() if len(found) > 1}
+
+
+def test_each_package_says_what_lives_there() -> None:
+    for init in (ROOT / "pipeline").rglob("__init__.py"):
+        docstring = ast.get_docstring(ast.parse(init.read_text()))
+        assert docstring and len(docstring.split("\n\n")[0].splitlines()) <= 2, init

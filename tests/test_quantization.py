@@ -14,12 +14,12 @@ import pytest
 from edge_runtime.backends import load_interpreter
 from edge_runtime.choices import Calibration
 from edge_runtime.model_folder import load_metadata
-from pipeline import folder as bundle
-from pipeline.conversion import quantizer as quantize
+from pipeline.conversion import quantizer
 from pipeline.conversion.layer_error import ROUNDING_FLOOR
 from pipeline.conversion.mixed import MixedTarget, candidates, lower_bound
 from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.errors import UsageError
+from pipeline.folder import CALIBRATION_PNG, DRIFT_JSON, METADATA_FILE, QUANTIZATION_JSON, QUANTIZATION_PNG, REPORT_MD
 from pipeline.measure.evaluate import EvaluateConfig, evaluate
 from pipeline.reporting.build import ReportConfig, write_report
 
@@ -31,7 +31,7 @@ def test_wilson_lower_bound_is_below_the_estimate_and_tightens_with_more_images(
 
 
 def test_candidates_are_runs_from_both_ends_and_the_worst_single_ops(trained_folder: Path) -> None:
-    ops = quantize.float_ops((trained_folder / "model_float32.tflite").read_bytes())
+    ops = quantizer.float_ops((trained_folder / "model_float32.tflite").read_bytes())
     assert [op.index for op in ops] == list(range(len(ops))) and ops[0].kind == "CONV_2D"
     assert all(op.scope.endswith(";") for op in ops) and ops[0].weight_bytes > 0
     found = candidates(ops, worst_first=[5, 2, 9, 0])
@@ -51,7 +51,7 @@ def test_int8_by_ai_edge_quantizer_is_integer_end_to_end(trained_folder: Path) -
 
 
 def test_per_layer_error_is_recorded_and_reported(trained_folder: Path) -> None:
-    data = json.loads((trained_folder / bundle.QUANTIZATION_JSON).read_text())
+    data = json.loads((trained_folder / QUANTIZATION_JSON).read_text())
     layers = data["layers"]
     assert data["calibration"] == "min-max" and data["calibration_samples"] == 200
     convs = [layer for layer in layers if layer["op"] == "CONV_2D"]
@@ -64,7 +64,7 @@ def test_mixed_is_chosen_on_validation_images_and_reported_on_test(trained_folde
     metadata = load_metadata(trained_folder)
     mixed, float32 = metadata.variants["mixed"], metadata.variants["float32"]
     record = mixed.mixed or {}
-    validation = json.loads((trained_folder / bundle.METADATA_FILE).read_text())["dataset"]["sizes"]["validation"]
+    validation = json.loads((trained_folder / METADATA_FILE).read_text())["dataset"]["sizes"]["validation"]
     assert record["selection_images"] == min(2000, validation)
     assert record["chosen_by"] in ("none", "input-run", "output-run", "single-op")
     # The search weighs the converted models; the files add about 1.2 KB of TFLite metadata each.
@@ -72,7 +72,7 @@ def test_mixed_is_chosen_on_validation_images_and_reported_on_test(trained_folde
     assert mixed.bytes <= 0.5 * float32.bytes and record["size_ratio"] == pytest.approx(
         mixed.bytes / float32.bytes, abs=metadata_bytes / float32.bytes + 1e-3
     )
-    drift = json.loads((trained_folder / bundle.DRIFT_JSON).read_text())["variants"]["mixed"]
+    drift = json.loads((trained_folder / DRIFT_JSON).read_text())["variants"]["mixed"]
     assert record["test_agreement"] == pytest.approx(100 * drift["agreement"], abs=0.01)  # the same number, twice
     if record["target_met"]:
         assert record["selection_lower_bound"] >= record["min_agreement"]
@@ -85,7 +85,7 @@ def test_an_impossible_target_gives_the_best_candidate_marked_not_met(folder_cop
     record = metadata.variants["mixed"].mixed or {}
     assert not record["target_met"] and record["candidates_tried"] >= 2
     assert metadata.variants["mixed"].bytes <= 0.3 * metadata.variants["float32"].bytes
-    tried = json.loads((folder_copy / bundle.QUANTIZATION_JSON).read_text())["mixed_candidates"]
+    tried = json.loads((folder_copy / QUANTIZATION_JSON).read_text())["mixed_candidates"]
     assert max(t["selection_agreement"] for t in tried) == record["selection_agreement"]
 
 
@@ -98,10 +98,10 @@ def test_calibration_sweep_shows_each_count_over_three_draws(folder_copy: Path) 
     assert load_metadata(folder_copy).variants["int8"].calibration_samples == 60  # the variant uses the largest
     evaluate(EvaluateConfig(folder=folder_copy, max_drop=100.0))
     write_report(ReportConfig(folder=folder_copy, samples=0))
-    report = (folder_copy / bundle.REPORT_MD).read_text()
+    report = (folder_copy / REPORT_MD).read_text()
     assert "### Calibration sweep" in report and "| 20 | 3 |" in report and "| 60 | 3 |" in report
     assert "### How the mixed variant was chosen" in report and "### int8 layers furthest from float" in report
-    for picture in (bundle.CALIBRATION_PNG, bundle.QUANTIZATION_PNG):
+    for picture in (CALIBRATION_PNG, QUANTIZATION_PNG):
         assert (folder_copy / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

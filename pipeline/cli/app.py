@@ -207,7 +207,7 @@ class Stages:
         console.print(user(deploy_summary(deploy(config, self.reporter))), highlight=False)
 
     def benchmark_on(self, configs: list[DeviceConfig], v: dict[str, Any]) -> None:
-        from ..devices.measure import benchmark_on
+        from ..devices.on_device import benchmark_on
         from .console import device_benchmark_table
 
         for config in configs:
@@ -216,7 +216,7 @@ class Stages:
             console.print(device_benchmark_table(result))
 
     def evaluate_on(self, configs: list[DeviceConfig], samples: int, v: dict[str, Any]) -> None:
-        from ..devices.measure import DeviceEvaluateConfig, evaluate_on
+        from ..devices.on_device import DeviceEvaluateConfig, evaluate_on
         from .console import device_drift_table
 
         for config in configs:

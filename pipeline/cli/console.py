@@ -27,7 +27,7 @@ from ..measure.benchmark import BenchmarkResult
 from ..measure.evaluate import DriftResult
 from ..progress import SilentTask
 from ..reporting.build import Report, table_columns, table_rows
-from ..reporting.devices import describe
+from ..reporting.device_columns import describe
 from ..training.stage import TrainResult
 from .markup import user
 

@@ -34,8 +34,7 @@ from edge_runtime.tflite_file import ModelRequirements, read_requirements
 from ..errors import ConversionError
 from ..progress import Reporter, SilentReporter
 from ..signals import InterruptLatch, interrupts_after_native_call
-from . import layer_error, mixed
-from . import quantizer as quantize
+from . import layer_error, mixed, quantizer
 from .mixed import MixedTarget
 
 # Converter flags that lower operator versions, added one after another until a variant runs on
@@ -196,7 +195,7 @@ class Converter:
         self.reporter = reporter or SilentReporter()
         self._saved_model: Path | None = None
         self._float: dict[Route, Conversion] = {}
-        self._ranges: dict[tuple[Calibration, str], quantize.Ranges] = {}
+        self._ranges: dict[tuple[Calibration, str], quantizer.Ranges] = {}
 
     def _saved_model_route(self, recipe: Recipe, calibration: np.ndarray | None, latch: InterruptLatch) -> bytes:
         import tensorflow as tf
@@ -240,16 +239,16 @@ class Converter:
             self._float[route] = self.convert(Recipe(Precision.FLOAT32), route)
         return self._float[route]
 
-    def ranges(self, method: Calibration, calibration: np.ndarray, route: Route = Route.AUTO) -> quantize.Ranges:
+    def ranges(self, method: Calibration, calibration: np.ndarray, route: Route = Route.AUTO) -> quantizer.Ranges:
         key = (method, hashlib.sha1(np.ascontiguousarray(calibration).tobytes()).hexdigest())
         if key not in self._ranges:
-            self._ranges[key] = quantize.calibrate(self.float_model(route).content, calibration, method)
+            self._ranges[key] = quantizer.calibrate(self.float_model(route).content, calibration, method)
         return self._ranges[key]
 
     def layer_errors(self, quantized: bytes, calibration: np.ndarray) -> list[layer_error.LayerError]:
         """Each int8 activation of `quantized` against the float32 model, on the first calibration images."""
         source = self.float_model().content
-        producers = {name: op for op in quantize.float_ops(source) for name in op.outputs}
+        producers = {name: op for op in quantizer.float_ops(source) for name in op.outputs}
         return layer_error.layer_errors(source, quantized, calibration[:LAYER_ERROR_IMAGES], producers)
 
     def _quantized(self, recipe: Recipe, route: Route, calibration: np.ndarray | None) -> Conversion:
@@ -259,14 +258,14 @@ class Converter:
         source = self.float_model(route)
         ranges = self.ranges(recipe.calibrated_by, calibration, route)
         with interrupts_after_native_call():
-            content, details = quantize.quantize(source.content, ranges), {}
+            content, details = quantizer.quantize(source.content, ranges), {}
             if recipe.precision is Precision.MIXED:
                 content, details = self._mixed(recipe, source.content, ranges, content, calibration)
         requirements = read_requirements(content, recipe.precision.value)
         return Conversion(content, recipe, f"{source.route}+ai-edge-quantizer", source.failures, requirements, details)
 
     def _mixed(
-        self, recipe: Recipe, source: bytes, ranges: quantize.Ranges, int8: bytes, calibration: np.ndarray
+        self, recipe: Recipe, source: bytes, ranges: quantizer.Ranges, int8: bytes, calibration: np.ndarray
     ) -> tuple[bytes, dict[str, Any]]:
         if self.selection is None or not len(self.selection):
             raise ConversionError("mixed needs validation images to choose its float ops on")

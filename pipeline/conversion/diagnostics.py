@@ -19,7 +19,8 @@ import numpy as np
 
 from edge_runtime.choices import Calibration, Precision, Route
 
-from ..data.dataset import Dataset, balanced_indices, model_input_array
+from ..data.dataset import Dataset, balanced_indices
+from ..data.tf_pipeline import model_input_array
 from ..progress import Reporter
 from .converter import Conversion, Converter, Recipe
 from .layer_error import LayerError

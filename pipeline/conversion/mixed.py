@@ -29,7 +29,7 @@ import numpy as np
 from edge_runtime.backends import native_stderr_captured
 
 from ..errors import ConversionError, UsageError
-from . import quantizer as quantize
+from . import quantizer
 from .quantizer import Op, Ranges
 
 DEFAULT_MIN_AGREEMENT = 99.5  # percent of selection images whose top-1 class matches Keras
@@ -143,7 +143,7 @@ def top1(content: bytes, images: np.ndarray, batch: int = 250) -> np.ndarray:
         chunk = images[start : start + batch]
         interpreter.resize_tensor_input(detail["index"], [len(chunk), *detail["shape"][1:]])
         interpreter.allocate_tensors()
-        interpreter.set_tensor(detail["index"], quantize.input_tensor(detail, chunk))
+        interpreter.set_tensor(detail["index"], quantizer.input_tensor(detail, chunk))
         interpreter.invoke()
         classes.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).argmax(axis=1))
     return np.concatenate(classes)
@@ -164,21 +164,21 @@ def search(
     When none meets the target, the candidate with the best selection agreement, marked not met.
     """
     images, reference = selection
-    int8 = quantize.quantize(float_model, ranges)
+    int8 = quantizer.quantize(float_model, ranges)
     cap = target.max_float_share * len(float_model)
     if len(int8) > cap:
         raise NoCandidate(
             f"even all-int8 is {len(int8) / len(float_model):.2f}x the float32 size, more than --max-float-share "
             f"{target.max_float_share:g} (a model this small gains little from int8)"
         )
-    proposed = candidates(quantize.float_ops(float_model), worst_first)
+    proposed = candidates(quantizer.float_ops(float_model), worst_first)
     estimates = [len(int8) + FLOAT_WEIGHT_COST * sum(op.weight_bytes for op in c.ops) for c in proposed]
     order = sorted((e, i) for i, e in enumerate(estimates) if e <= cap * ESTIMATE_SLACK)
     tried: list[dict[str, Any]] = []
     best: MixedChoice | None = None
     for done, (_, index) in enumerate(order):
         candidate = proposed[index]
-        content = quantize.quantize(float_model, ranges, candidate.ops) if candidate.ops else int8
+        content = quantizer.quantize(float_model, ranges, candidate.ops) if candidate.ops else int8
         if progress:
             progress(done + 1, len(order))
         if len(content) > cap:

@@ -21,11 +21,20 @@ from edge_runtime.errors import ModelError
 from edge_runtime.model_folder import TARGET_PRECISIONS, InputSpec, variant_filename, variant_name
 from edge_runtime.tflite_file import ModelRequirements, parse_version
 
-from .. import folder as bundle
 from ..choices import Calibration, IoType, Precision, Route, Target, parse, parse_precisions, parse_targets
 from ..data.dataset import DataConfig, load_dataset
 from ..errors import ConversionError, DataError, UsageError
-from ..folder import Metadata, ModelFolder, TensorInfo, VariantInfo
+from ..folder import (
+    KERAS_FILE,
+    MB,
+    QUANTIZATION_JSON,
+    VARIANTS,
+    Metadata,
+    ModelFolder,
+    TensorInfo,
+    Transaction,
+    VariantInfo,
+)
 from ..progress import Reporter, SilentReporter
 from .converter import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
 from .diagnostics import QuantData, QuantizationReport, measure
@@ -220,7 +229,7 @@ def _too_new(precision: str, needs: ModelRequirements, target: str) -> str:
 
 
 def _stage_one(
-    family: Family, precision: Precision, config: ConvertConfig, tx: bundle.Transaction, reporter: Reporter
+    family: Family, precision: Precision, config: ConvertConfig, tx: Transaction, reporter: Reporter
 ) -> tuple[Conversion, VariantInfo | None]:
     """Convert one precision of a family, embed its TFLite metadata and stage it; None when too new for the runtime."""
     began = time.perf_counter()
@@ -245,7 +254,7 @@ def _plan(families: list[Family], config: ConvertConfig) -> list[tuple[Family, P
 
 
 def _stage_all(
-    families: list[Family], config: ConvertConfig, tx: bundle.Transaction, reporter: Reporter
+    families: list[Family], config: ConvertConfig, tx: Transaction, reporter: Reporter
 ) -> tuple[ConvertResult, dict[str, Conversion]]:
     result, made, plan = ConvertResult(config.folder, []), {}, _plan(families, config)
     with reporter.task("converting", total=len(plan)) as task:
@@ -282,9 +291,9 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
 def _convert(folder: ModelFolder, config: ConvertConfig, reporter: Reporter) -> ConvertResult:
     start = time.perf_counter()
     metadata = folder.load()
-    keras_path = folder.verified(bundle.KERAS_FILE, metadata)
+    keras_path = folder.verified(KERAS_FILE, metadata)
     steps = sum(len(TARGET_PRECISIONS[t]) for t in config.targets)
-    folder.check_room(int(keras_path.stat().st_size * 1.3 * steps) + 8 * bundle.MB, "convert")
+    folder.check_room(int(keras_path.stat().st_size * 1.3 * steps) + 8 * MB, "convert")
     data = None
     if config.needs_data:
         data = conversion_data(metadata, config, folder.recorded_split(metadata))
@@ -304,13 +313,13 @@ def _convert(folder: ModelFolder, config: ConvertConfig, reporter: Reporter) -> 
             int8 = Recipe.for_precision(Precision.INT8, config.io_type, config.calibration)
             result.quantization, mixed_agreement = measure(plain, int8, config.route, data, made, reporter)
             result.variants = [_with_test_agreement(v, mixed_agreement) for v in result.variants]
-            tx.write_json(bundle.QUANTIZATION_JSON, result.quantization.to_dict())
-            metadata.files[bundle.QUANTIZATION_JSON] = tx.record(bundle.QUANTIZATION_JSON)
+            tx.write_json(QUANTIZATION_JSON, result.quantization.to_dict())
+            metadata.files[QUANTIZATION_JSON] = tx.record(QUANTIZATION_JSON)
         for name in (variant_name(p, f.target) for f, p in _plan(made_for, config)):
             metadata.variants.pop(name, None)
         metadata.variants.update({v.precision: v for v in result.variants})
         metadata.conversion = _conversion_record(metadata, config, result)
-        metadata.variants = {n: metadata.variants[n] for n in bundle.VARIANTS if n in metadata.variants}
+        metadata.variants = {n: metadata.variants[n] for n in VARIANTS if n in metadata.variants}
         tx.commit(metadata)
     result.seconds = time.perf_counter() - start
     return result

@@ -1,8 +1,8 @@
 """Data for training and evaluation: configuration, the three splits, and loading.
 
-Named datasets live in `named_datasets`, image folders in `image_folders`, the TensorFlow side
-(`tf_dataset`, `model_input`) in `tf_data`; their public names are re-exported here.
-Everything here returns plain numpy arrays of uint8 pixels.
+Named datasets live in `data.named`, image folders in `data.image_folders`; their public names are
+re-exported here. The TensorFlow side (`tf_dataset`, `model_input_array`) is `data.tf_pipeline`, which
+builds on this module (never the other way). Everything here returns plain numpy arrays of uint8 pixels.
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ from ..errors import DataError, UsageError
 from .image_folders import FolderListing, Progress, list_folder, load_folder, peek_folder, relative_name
 from .named import DEBIAN_DATASETS, IDX_FILES, NAMED_DATASETS, NamedDataset, NativeFormat, _read_idx
 from .streamed import DiskImages, take
-from .tf_pipeline import CACHE_BUDGET_BYTES, augmenter, model_input, model_input_array, tf_dataset
 
 DEFAULT_SEED = 42  # splits, shuffling and initial weights: the same seed gives the same model
 
 __all__ = [
-    "CACHE_BUDGET_BYTES",
     "DEBIAN_DATASETS",
     "IDX_FILES",
     "NAMED_DATASETS",
@@ -32,13 +30,9 @@ __all__ = [
     "NamedDataset",
     "NativeFormat",
     "_read_idx",
-    "augmenter",
     "list_folder",
     "load_folder",
-    "model_input",
-    "model_input_array",
     "peek_folder",
-    "tf_dataset",
 ]
 
 

@@ -30,8 +30,7 @@ from ..errors import FolderError, UnsafeTarget, UsageError
 from ..folder import Metadata, ModelFolder
 from ..progress import Reporter, SilentReporter
 from . import programs
-from . import ssh as remote
-from .ssh import DEFAULT_TIMEOUT, RemoteError, Ssh, Target
+from .ssh import DEFAULT_TIMEOUT, SAFE_NAME, RemoteError, Ssh, Target
 
 REMOTE_ROOT = "~/edge-pipeline"  # default parent of deployed folders, and of the venv --setup makes
 VENV = f"{REMOTE_ROOT}/venv"
@@ -39,7 +38,7 @@ VENV = f"{REMOTE_ROOT}/venv"
 MARKER = ".edge-pipeline-deploy"
 RUNTIME_DIR = "runtime"
 MODEL_DIR = "model"
-SAFE_NAME = remote.SAFE_NAME
+
 # What --setup installs from the device's own package index, per interpreter.
 SETUP_PACKAGES = {
     BackendName.LITERT: ["numpy", "pillow", "ai-edge-litert"],

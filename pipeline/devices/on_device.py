@@ -20,11 +20,11 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor
 
-from .. import commits as folder_writes
-from .. import folder as bundle
-from ..data.dataset import DataConfig, balanced_indices, load_dataset, model_input_array
+from .. import commits
+from ..data.dataset import DataConfig, balanced_indices, load_dataset
+from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, UsageError
-from ..folder import Metadata, ModelFolder
+from ..folder import BENCHMARK_JSON, DRIFT_JSON, KERAS_FILE, Metadata, ModelFolder, now
 from ..progress import Reporter, SilentReporter
 from . import programs
 from .deploy import Device, DeviceConfig, connect, ensure_deployed
@@ -47,7 +47,7 @@ class DeviceBenchmark:
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # precision -> {sha256, threads|error}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"created_at": bundle.now(), "facts": self.facts, "settings": self.settings, "variants": self.variants}
+        return {"created_at": now(), "facts": self.facts, "settings": self.settings, "variants": self.variants}
 
 
 def benchmark_on(
@@ -82,7 +82,7 @@ def _benchmark_on(
                     row.setdefault("threads", {})[str(count)] = timed["latency"]
                     row["peak_memory_mb"], row["backend"] = timed.get("peak_memory_mb"), timed.get("backend")
                 task.advance()
-    _store(folder, metadata, bundle.BENCHMARK_JSON, device.name, result.to_dict())
+    _store(folder, metadata, BENCHMARK_JSON, device.name, result.to_dict())
     return result
 
 
@@ -91,7 +91,7 @@ def _store(folder: ModelFolder, metadata: Metadata, name: str, device: str, entr
     path = folder.file(name)
     data: dict[str, Any] = {}
     if path.is_file() and name in metadata.files:
-        data = folder_writes.read_results_json(folder.verified(name, metadata), name)
+        data = commits.read_results_json(folder.verified(name, metadata), name)
     data.setdefault("devices", {})[device] = entry
     folder.commit_json(name, data, metadata)
 
@@ -139,7 +139,7 @@ def _evaluate_on(folder: ModelFolder, config: DeviceEvaluateConfig, reporter: Re
     images, labels = _test_images(folder, metadata, config.samples, config)
     import keras
 
-    model = keras.models.load_model(folder.verified(bundle.KERAS_FILE, metadata), compile=False)
+    model = keras.models.load_model(folder.verified(KERAS_FILE, metadata), compile=False)
     keras_top = model.predict(model_input_array(images, metadata.input), batch_size=256, verbose=0).argmax(axis=1)
     device = connect(config.device, metadata, reporter)
     ensure_deployed(device, folder, metadata)
@@ -169,7 +169,7 @@ def _evaluate_on(folder: ModelFolder, config: DeviceEvaluateConfig, reporter: Re
         "keras_accuracy": float((keras_top == labels).mean()),
         "variants": variants,
     }
-    _store(folder, metadata, bundle.DRIFT_JSON, device.name, {"created_at": bundle.now(), **entry})
+    _store(folder, metadata, DRIFT_JSON, device.name, {"created_at": now(), **entry})
     return entry
 
 

@@ -19,11 +19,10 @@ from typing import Any
 from edge_runtime.backends import get_backend, load_interpreter
 from edge_runtime.bench import LatencyStats, fill_inputs, time_invokes
 
-from .. import folder as bundle
 from ..choices import Precision, parse_precisions
-from ..devices import programs as device_programs
+from ..devices import programs
 from ..errors import UsageError
-from ..folder import ModelFolder
+from ..folder import BENCHMARK_JSON, MB, ModelFolder, library_versions, now
 from ..progress import Reporter, SilentReporter
 
 
@@ -97,7 +96,7 @@ class BenchmarkResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "created_at": bundle.now(),
+            "created_at": now(),
             "machine": self.machine,
             "settings": self.settings,
             "variants": {v.precision: v.to_dict() for v in self.variants},
@@ -122,7 +121,7 @@ def cpu_model() -> str:
 
 def machine_info() -> dict[str, Any]:
     """CPU, cores, OS and library versions: what a latency number needs beside it."""
-    versions = bundle.library_versions()
+    versions = library_versions()
     try:
         backend = get_backend().label
     except Exception:  # noqa: BLE001 - recorded, not required
@@ -145,7 +144,7 @@ def peak_memory(path: Path, threads: int) -> tuple[float | None, float | None]:
     command = [
         sys.executable,
         "-c",
-        device_programs.BOOT,
+        programs.BOOT,
         str(Path(__file__).resolve().parent.parent),
         "bench",
         str(path),
@@ -174,7 +173,7 @@ def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> Benc
 
 def _benchmark(folder: ModelFolder, config: BenchmarkConfig, reporter: Reporter) -> BenchmarkResult:
     metadata = folder.load()
-    folder.check_room(2 * bundle.MB, "benchmark")
+    folder.check_room(2 * MB, "benchmark")
     paths = folder.verified_variants(metadata, config.precisions, "benchmark")
     precisions = list(paths)
     timings = {
@@ -219,6 +218,6 @@ def _benchmark(folder: ModelFolder, config: BenchmarkConfig, reporter: Reporter)
         variants=[timings[p] for p in precisions],
     )
     folder.commit_json(
-        bundle.BENCHMARK_JSON, result.to_dict(), metadata, keep=("devices",)
+        BENCHMARK_JSON, result.to_dict(), metadata, keep=("devices",)
     )  # results from devices (--on HOST) stay
     return result

@@ -16,11 +16,11 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor
 
-from .. import folder as bundle
 from ..choices import Precision, parse_precisions
-from ..data.dataset import DataConfig, load_dataset, model_input_array
+from ..data.dataset import DataConfig, load_dataset
+from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, UsageError
-from ..folder import ModelFolder
+from ..folder import DRIFT_JSON, KERAS_FILE, MB, ModelFolder, now
 from ..progress import Reporter, SilentReporter
 
 CHUNK = 1000
@@ -186,7 +186,7 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "created_at": bundle.now(),
+            "created_at": now(),
             "test_images": self.test_images,
             "max_drop_pp": self.max_drop,
             "allowed_drop_pp": self.allowed_drop,
@@ -328,9 +328,9 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
 
 def _evaluate(folder: ModelFolder, config: EvaluateConfig, reporter: Reporter) -> DriftResult:
     metadata = folder.load()
-    folder.check_room(8 * bundle.MB, "evaluate")
+    folder.check_room(8 * MB, "evaluate")
     paths = folder.verified_variants(metadata, config.precisions, "evaluate")
-    keras_path = folder.verified(bundle.KERAS_FILE, metadata)
+    keras_path = folder.verified(KERAS_FILE, metadata)
     test = _test_split(folder, metadata, config, reporter).test
     threads = config.threads or os.cpu_count() or 1
     reference, variant_scores, seconds = _scores(keras_path, paths, test, metadata.input, threads, reporter)
@@ -361,6 +361,6 @@ def _evaluate(folder: ModelFolder, config: EvaluateConfig, reporter: Reporter) -
             )
         )
     folder.commit_json(
-        bundle.DRIFT_JSON, result.to_dict(), metadata, keep=("devices",)
+        DRIFT_JSON, result.to_dict(), metadata, keep=("devices",)
     )  # results from devices (--on HOST) stay
     return result

@@ -8,7 +8,7 @@ from those files, never re-measured, so they agree with them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +16,36 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor, requirements
 
-from .. import folder as bundle
 from .. import plots
-from ..commits import read_results_json as read_json_object
+from ..commits import read_results_json
 from ..conversion.diagnostics import QuantizationReport
-from ..data.dataset import DataConfig, balanced_indices, load_dataset, model_input_array
+from ..data.dataset import DataConfig, balanced_indices, load_dataset
+from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, FolderError, UsageError
-from ..folder import Metadata, ModelFolder, VariantInfo
+from ..folder import (
+    BENCHMARK_JSON,
+    CONFUSION_PNG,
+    DRIFT_JSON,
+    HISTORY_PNG,
+    MB,
+    QUANTIZATION_JSON,
+    REPORT_CSV,
+    REPORT_JSON,
+    REPORT_MD,
+    SAMPLES_PNG,
+    TRADEOFF_PNG,
+    Metadata,
+    ModelFolder,
+    Transaction,
+    VariantInfo,
+)
 from ..measure.benchmark import BenchmarkResult
-from ..measure.evaluate import DEFAULT_MAX_DROP, DriftResult, resolution_note, within_budget
+from ..measure.evaluate import DriftResult, resolution_note, within_budget
 from ..progress import Reporter, SilentReporter
-from . import quantization as report_quant
-from .devices import DeviceColumn, describe, device_check, device_columns, for_device
+from . import quant_section
+from .device_columns import DeviceColumn, describe, device_check, device_columns, for_device
 from .recommend import ReportRow, alternatives, chance_verdict, recommend, runtime_notes
+from .record import Report, ReportConfig
 from .render import table_columns, table_rows, to_csv, to_markdown
 
 __all__ = [
@@ -44,66 +61,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ReportConfig:
-    folder: Path
-    max_drop: float = DEFAULT_MAX_DROP
-    samples: int = 24
-    data_path: Path | None = None
-    data_dir: Path | None = None
-    device: str | None = None  # recommend for this device of benchmark.json (its latency)
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.max_drop <= 100.0:
-            raise UsageError(f"--max-drop must be between 0 and 100 percentage points, got {self.max_drop}")
-        if not 0 <= self.samples <= 200:
-            raise UsageError(f"--samples must be between 0 and 200, got {self.samples}")
-
-
-@dataclass
-class Report:
-    name: str
-    model: str
-    dataset: str
-    keras_accuracy: float | None
-    test_images: int | None
-    max_drop: float
-    threads: list[int]
-    rows: list[ReportRow]
-    recommended: str | None
-    recommendation: str
-    training: dict[str, Any]
-    machine: dict[str, Any] | None
-    benchmark_settings: dict[str, Any] | None
-    notes: list[str] = field(default_factory=list)
-    worst_classes: list[dict[str, Any]] = field(default_factory=list)
-    alternatives: list[str] = field(default_factory=list)
-    drift_notes: list[str] = field(default_factory=list)  # the gate's resolution; why images change class
-    runtime_notes: list[str] = field(default_factory=list)  # which runtime the recommendation needs; the legacy pick
-    legacy_recommended: str | None = None  # the pick among variants tflite-runtime 2.14 runs
-    quantization: dict[str, Any] | None = None  # report_quant.summary: calibration, worst layers, mixed, sweep
-    devices: list[DeviceColumn] = field(default_factory=list)  # benchmark/evaluate --on HOST
-    device: str | None = None  # the device the recommendation is for (report --device)
-
-    @property
-    def reference_threads(self) -> int | None:
-        return self.threads[0] if self.threads else None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["rows"] = [
-            {
-                **asdict(row),
-                "size_kb": row.size_kb,
-                "p50_ms": {str(k): v for k, v in row.p50_ms.items()},
-                "p99_ms": {str(k): v for k, v in row.p99_ms.items()},
-                "speedup": {str(k): v for k, v in row.speedup.items()},
-            }
-            for row in self.rows
-        ]
-        return {"created_at": bundle.now(), **data}
-
-
 def _load_optional(
     folder: ModelFolder, name: str, metadata: Metadata, notes: list[str], stage: str
 ) -> dict[str, Any] | None:
@@ -113,7 +70,7 @@ def _load_optional(
         return None
     folder.verified(name, metadata)
     try:
-        return read_json_object(path, name)
+        return read_results_json(path, name)
     except Exception as error:  # noqa: BLE001 - a damaged optional input is reported, not fatal
         notes.append(f"{name} could not be read ({error}); re-run `edge-pipeline {stage}`")
         return None
@@ -130,8 +87,8 @@ def _read_results(
     folder: ModelFolder, metadata: Metadata, notes: list[str]
 ) -> tuple[DriftResult | None, BenchmarkResult | None]:
     """drift.json and benchmark.json as typed results (None, with a note, when missing or unreadable)."""
-    drift = _load_optional(folder, bundle.DRIFT_JSON, metadata, notes, "evaluate")
-    bench = _load_optional(folder, bundle.BENCHMARK_JSON, metadata, notes, "benchmark")
+    drift = _load_optional(folder, DRIFT_JSON, metadata, notes, "evaluate")
+    bench = _load_optional(folder, BENCHMARK_JSON, metadata, notes, "benchmark")
     return (
         DriftResult.from_dict(drift, folder.path) if drift else None,
         BenchmarkResult.from_dict(bench, folder.path) if bench else None,
@@ -140,21 +97,21 @@ def _read_results(
 
 def _quantization(folder: ModelFolder, metadata: Metadata) -> dict[str, Any] | None:
     """quantization.json and the mixed record, summarised; None for folders converted without them."""
-    if bundle.QUANTIZATION_JSON not in metadata.files or not folder.file(bundle.QUANTIZATION_JSON).is_file():
+    if QUANTIZATION_JSON not in metadata.files or not folder.file(QUANTIZATION_JSON).is_file():
         return None
-    folder.verified(bundle.QUANTIZATION_JSON, metadata)
-    quant = QuantizationReport.from_dict(read_json_object(folder.file(bundle.QUANTIZATION_JSON), "quantization.json"))
+    folder.verified(QUANTIZATION_JSON, metadata)
+    quant = QuantizationReport.from_dict(read_results_json(folder.file(QUANTIZATION_JSON), "quantization.json"))
     mixed = metadata.variants.get("mixed")
-    return report_quant.summary(quant, mixed.mixed if mixed else None)
+    return quant_section.summary(quant, mixed.mixed if mixed else None)
 
 
 def _devices(folder: ModelFolder, metadata: Metadata) -> list[DeviceColumn]:
     """Each device's results from benchmark.json and drift.json, counted only for the files the folder holds."""
     blocks = []
-    for name in (bundle.BENCHMARK_JSON, bundle.DRIFT_JSON):
+    for name in (BENCHMARK_JSON, DRIFT_JSON):
         path = folder.file(name)
         readable = path.is_file() and name in metadata.files
-        blocks.append(dict(read_json_object(path, name).get("devices") or {}) if readable else {})
+        blocks.append(dict(read_results_json(path, name).get("devices") or {}) if readable else {})
     return device_columns(blocks[0], blocks[1], {v.precision: v.sha256 for v in metadata.variants.values()})
 
 
@@ -273,30 +230,30 @@ def _sample_grid(folder: ModelFolder, metadata: Metadata, precision: str, config
     return True
 
 
-def _quantization_plots(report: Report, tx: bundle.Transaction) -> dict[str, bool]:
+def _quantization_plots(report: Report, tx: Transaction) -> dict[str, bool]:
     data, has = report.quantization or {}, {}
     if data.get("layers"):
         labels, snr = [x["label"] for x in data["layers"]], [x["snr_db"] for x in data["layers"]]
-        path = tx.path(report_quant.QUANTIZATION_PNG)
+        path = tx.path(quant_section.QUANTIZATION_PNG)
         plots.layer_error_plot(labels, snr, path, f"{report.name} int8: signal-to-noise per layer")
-        has[report_quant.QUANTIZATION_PNG] = True
+        has[quant_section.QUANTIZATION_PNG] = True
     if data.get("sweep"):
         rows = (report.quantization or {}).get("sweep_runs", [])
         plots.sweep_plot(
-            rows, tx.path(report_quant.CALIBRATION_PNG), f"{report.name}: int8 agreement per calibration size"
+            rows, tx.path(quant_section.CALIBRATION_PNG), f"{report.name}: int8 agreement per calibration size"
         )
-        has[report_quant.CALIBRATION_PNG] = True
+        has[quant_section.CALIBRATION_PNG] = True
     return has
 
 
-def _record_files(tx: bundle.Transaction, metadata: Metadata, has: dict[str, bool]) -> None:
+def _record_files(tx: Transaction, metadata: Metadata, has: dict[str, bool]) -> None:
     """Checksums of what the report wrote; pictures it could not draw this time are removed."""
-    for name in (bundle.TRADEOFF_PNG, bundle.CONFUSION_PNG, bundle.SAMPLES_PNG, *report_quant.PNGS):
+    for name in (TRADEOFF_PNG, CONFUSION_PNG, SAMPLES_PNG, *quant_section.PNGS):
         if not has.get(name):
             tx.remove(name)
             metadata.files.pop(name, None)
-    written = (n for n, ok in has.items() if ok and n != bundle.HISTORY_PNG)
-    for name in (bundle.REPORT_MD, bundle.REPORT_JSON, bundle.REPORT_CSV, *written):
+    written = (n for n, ok in has.items() if ok and n != HISTORY_PNG)
+    for name in (REPORT_MD, REPORT_JSON, REPORT_CSV, *written):
         metadata.files[name] = tx.record(name)
 
 
@@ -311,8 +268,8 @@ def write_report(config: ReportConfig, reporter: Reporter | None = None) -> Repo
 def _write_report(folder: ModelFolder, config: ReportConfig, reporter: Reporter) -> Report:
     report = build_report(config)
     metadata = folder.load()
-    folder.check_room(16 * bundle.MB, "report")
-    has = {bundle.HISTORY_PNG: folder.file(bundle.HISTORY_PNG).is_file()}
+    folder.check_room(16 * MB, "report")
+    has = {HISTORY_PNG: folder.file(HISTORY_PNG).is_file()}
     with folder.transaction() as tx:
         threads = report.reference_threads
         points = [
@@ -325,35 +282,35 @@ def _write_report(folder: ModelFolder, config: ReportConfig, reporter: Reporter)
         if points:
             plots.tradeoff_plot(
                 points,
-                tx.path(bundle.TRADEOFF_PNG),
+                tx.path(TRADEOFF_PNG),
                 f"{report.name}: accuracy vs latency ({threads} thread{'s' if threads != 1 else ''})",
                 latency_label=f"p50 latency at {threads} thread{'s' if threads != 1 else ''} (ms)",
             )
-            has[bundle.TRADEOFF_PNG] = True
+            has[TRADEOFF_PNG] = True
         shown = report.recommended
-        drift_path = folder.file(bundle.DRIFT_JSON)
+        drift_path = folder.file(DRIFT_JSON)
         if shown and drift_path.is_file():
-            confusion = read_json_object(drift_path, bundle.DRIFT_JSON)["variants"][shown].get("confusion")
+            confusion = read_results_json(drift_path, DRIFT_JSON)["variants"][shown].get("confusion")
             if confusion is not None:
                 plots.confusion_plot(
                     np.asarray(confusion),
                     metadata.labels,
-                    tx.path(bundle.CONFUSION_PNG),
+                    tx.path(CONFUSION_PNG),
                     f"{report.name} {shown}: test split",
                 )
-                has[bundle.CONFUSION_PNG] = True
+                has[CONFUSION_PNG] = True
         if shown and config.samples:
-            has[bundle.SAMPLES_PNG] = _sample_grid(folder, metadata, shown, config, tx.path(bundle.SAMPLES_PNG))
-            if not has[bundle.SAMPLES_PNG]:
+            has[SAMPLES_PNG] = _sample_grid(folder, metadata, shown, config, tx.path(SAMPLES_PNG))
+            if not has[SAMPLES_PNG]:
                 report.notes.append(
                     "the test images could not be loaded, so there is no sample grid (pass --data/--data-dir)"
                 )
         has.update(_quantization_plots(report, tx))
-        tx.write_text(bundle.REPORT_MD, to_markdown(report, has))
-        tx.write_json(bundle.REPORT_JSON, report.to_dict())
-        tx.write_text(bundle.REPORT_CSV, to_csv(report))
+        tx.write_text(REPORT_MD, to_markdown(report, has))
+        tx.write_json(REPORT_JSON, report.to_dict())
+        tx.write_text(REPORT_CSV, to_csv(report))
         _record_files(tx, metadata, has)
         metadata.recommended = report.recommended
         tx.commit(metadata)
-    reporter.status(f"report: {folder.file(bundle.REPORT_MD)}")
+    reporter.status(f"report: {folder.file(REPORT_MD)}")
     return report

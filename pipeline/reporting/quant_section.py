@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import folder as bundle
 from ..conversion.diagnostics import QuantizationReport
 from ..conversion.layer_error import ROUNDING_FLOOR, worst
+from ..folder import CALIBRATION_PNG, QUANTIZATION_JSON, QUANTIZATION_PNG
 
 WORST_LAYERS = 8
-QUANTIZATION_PNG = bundle.QUANTIZATION_PNG
-CALIBRATION_PNG = bundle.CALIBRATION_PNG
+QUANTIZATION_PNG = QUANTIZATION_PNG
+CALIBRATION_PNG = CALIBRATION_PNG
 PNGS = (QUANTIZATION_PNG, CALIBRATION_PNG)
 
 
@@ -100,7 +100,7 @@ def section(data: dict[str, Any] | None, has: dict[str, bool]) -> list[str]:
         "## Quantization",
         "",
         f"int8 activation ranges: `{data['calibration']}` calibration on {data['calibration_samples']:,} "
-        f"class-balanced training images (details in {bundle.QUANTIZATION_JSON}).",
+        f"class-balanced training images (details in {QUANTIZATION_JSON}).",
         "",
     ]
     return [*head, *_worst(data, has), *_mixed(data["mixed"]), *_sweep(data, has)]

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .. import folder as bundle
-from . import devices as report_devices
-from . import quantization as report_quant
-
-if TYPE_CHECKING:
-    from .build import Report
+from ..folder import CONFUSION_PNG, HISTORY_PNG, SAMPLES_PNG, TRADEOFF_PNG
+from . import device_columns, quant_section
+from .record import Report
 
 
 def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
@@ -93,8 +90,8 @@ def _variants(report: Report) -> list[str]:
 
 def _pictures(report: Report, has: dict[str, bool]) -> list[str]:
     out: list[str] = []
-    if has.get(bundle.TRADEOFF_PNG):
-        out += ["## Trade-off", "", f"![accuracy against latency, marker area by size]({bundle.TRADEOFF_PNG})", ""]
+    if has.get(TRADEOFF_PNG):
+        out += ["## Trade-off", "", f"![accuracy against latency, marker area by size]({TRADEOFF_PNG})", ""]
     if report.worst_classes:
         out += [
             f"## Where {report.recommended} loses accuracy (classes, worst first)",
@@ -107,15 +104,15 @@ def _pictures(report: Report, has: dict[str, bool]) -> list[str]:
             for c in report.worst_classes
         ]
         out += [""]
-    if has.get(bundle.CONFUSION_PNG):
-        out += [f"## Confusion matrix ({report.recommended})", "", f"![confusion matrix]({bundle.CONFUSION_PNG})", ""]
-    if has.get(bundle.SAMPLES_PNG):
+    if has.get(CONFUSION_PNG):
+        out += [f"## Confusion matrix ({report.recommended})", "", f"![confusion matrix]({CONFUSION_PNG})", ""]
+    if has.get(SAMPLES_PNG):
         out += [
             f"## Test images ({report.recommended})",
             "",
             "Blue titles are right, red are wrong.",
             "",
-            f"![test images with predicted and true labels]({bundle.SAMPLES_PNG})",
+            f"![test images with predicted and true labels]({SAMPLES_PNG})",
             "",
         ]
     return out
@@ -131,8 +128,8 @@ def _training(report: Report, has: dict[str, bool]) -> list[str]:
         f"hyper-parameters: {_plain(training.get('hyperparameters') or {})}.",
         "",
     ]
-    if has.get(bundle.HISTORY_PNG):
-        out += [f"![loss and accuracy per epoch]({bundle.HISTORY_PNG})", ""]
+    if has.get(HISTORY_PNG):
+        out += [f"![loss and accuracy per epoch]({HISTORY_PNG})", ""]
     return out
 
 
@@ -165,10 +162,10 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
     """report.md: the recommendation first, then the table, pictures, training and how it was measured."""
     sections = [*_summary(report), *_variants(report)]
     sections += [
-        *report_devices.section(report.devices, [row.precision for row in report.rows]),
+        *device_columns.section(report.devices, [row.precision for row in report.rows]),
         *_pictures(report, has),
     ]
-    sections += [*report_quant.section(report.quantization, has), *_training(report, has)]
+    sections += [*quant_section.section(report.quantization, has), *_training(report, has)]
     return "\n".join([*sections, *_method(report)]) + "\n"
 
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge_runtime.model_folder import InputSpec
 
-from .. import folder as bundle
 from ..errors import FolderError
-from ..folder import Metadata, ModelFolder
+from ..folder import DERIVED_FILES, Metadata, ModelFolder
 from ..progress import Reporter
-
-if TYPE_CHECKING:
-    from .stage import TrainConfig
+from .config import TrainConfig
 
 DEFAULT_BATCH_SIZE = 128
 # Fewer optimizer steps an epoch than this and a small folder's model tends to stay at chance:
@@ -97,7 +94,7 @@ def check_retrain(folder: ModelFolder, settings: dict[str, Any], overwrite: bool
         return
     old = recorded_settings(existing)
     changed = [f"{key} {old.get(key)} -> {value}" for key, value in settings.items() if old.get(key) != value]
-    derived = [name for name in bundle.DERIVED_FILES if folder.file(name).is_file()]
+    derived = [name for name in DERIVED_FILES if folder.file(name).is_file()]
     replaced = (
         f"its model.keras and {len(derived)} derived file(s) ({', '.join(derived)})" if derived else "its model.keras"
     )

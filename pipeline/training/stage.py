@@ -4,98 +4,52 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from edge_runtime.model_folder import InputSpec
 
-from .. import folder as bundle
 from .. import plots
 from ..data.dataset import (
     DEFAULT_AUGMENTATION,
-    DEFAULT_SEED,
     Augmentation,
-    DataConfig,
     Dataset,
     load_dataset,
     native_format,
-    tf_dataset,
 )
 from ..data.image_folders import name_all
+from ..data.tf_pipeline import tf_dataset
 from ..errors import UsageError
-from ..folder import ModelFolder
+from ..folder import (
+    DERIVED_FILES,
+    HISTORY_JSON,
+    HISTORY_PNG,
+    KERAS_FILE,
+    LABELS_FILE,
+    MB,
+    SPLIT_JSON,
+    ModelFolder,
+    model_identity,
+    new_metadata,
+)
 from ..progress import Reporter, SilentReporter
 from . import distribute
+from .config import MODELS_ROOT, HyperParams, TrainConfig
 from .distribute import Cluster, DistributeConfig, FitPlan
 from .keras_parts import keras_progress, loss_function
-from .models import ModelOptions, build_model, check_options, get_spec, unfreeze_top
+from .models import build_model, check_options, get_spec, unfreeze_top
 from .settings import DEFAULT_BATCH_SIZE, check_retrain, resolve_batch_size, training_settings
 
-__all__ = ["DEFAULT_BATCH_SIZE", "HyperParams", "TrainConfig", "TrainResult", "resolve_batch_size", "train"]
-
-MODELS_ROOT = Path("models")
-
-
-@dataclass(frozen=True)
-class HyperParams:
-    """Training hyper-parameters. `learning_rate=None` takes the model's default."""
-
-    epochs: int = 12
-    batch_size: int | None = None  # None: DEFAULT_BATCH_SIZE, halved until an epoch has MIN_STEPS_PER_EPOCH steps
-    learning_rate: float | None = None
-    patience: int = 4  # epochs without a better validation loss before stopping
-    fine_tune_epochs: int = 5
-    fine_tune_lr_factor: float = 0.1
-    seed: int = DEFAULT_SEED
-    # Bounds the logits so int8 resolves them finely: int8 agreement with Keras rose from
-    # 99.48% to 99.74% (cnn) and 98.26% to 98.91% (mobilenet_v2 0.35, 32 px); accuracy the same.
-    label_smoothing: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise UsageError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.learning_rate is not None and not 0.0 < self.learning_rate < 1.0:
-            raise UsageError(f"--learning-rate must be between 0 and 1, got {self.learning_rate}")
-        if self.patience < 1:
-            raise UsageError(f"--patience must be at least 1 epoch, got {self.patience}")
-        if self.fine_tune_epochs < 0:
-            raise UsageError(f"--fine-tune-epochs must be 0 or more, got {self.fine_tune_epochs}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything `train` needs: data, model, hyper-parameters and where to write."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: str = "cnn"
-    options: ModelOptions = field(default_factory=ModelOptions)
-    hparams: HyperParams = field(default_factory=HyperParams)
-    augmentation: Augmentation | None = None  # None: no augmentation
-    invert: bool = False
-    output: Path | None = None  # default models/<name>
-    name: str | None = None  # default: the output folder's name, else <dataset>-<model>
-    tensorboard: Path | None = None
-    overwrite: bool = False
-    distribute: DistributeConfig = field(default_factory=DistributeConfig)
-
-    @property
-    def model_name(self) -> str:
-        if self.name:
-            return self.name
-        if self.output is not None:
-            return self.output.resolve().name
-        # A --limit quick run gets its own folder, so it never replaces the full model.
-        quick = f"-limit{self.data.limit}" if self.data.limit is not None else ""
-        return f"{self.data.name}-{self.model}{quick}".replace("_", "-")
-
-    @property
-    def folder(self) -> Path:
-        return self.output or MODELS_ROOT / self.model_name
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "MODELS_ROOT",
+    "HyperParams",
+    "TrainConfig",
+    "TrainResult",
+    "resolve_batch_size",
+    "train",
+]
 
 
 @dataclass
@@ -218,7 +172,7 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
     native, labels = native_format(config.data)
     spec = model_spec.input_spec(config.options, native, config.invert)
     if cluster is None or cluster.chief:
-        folder.check_writable_for(bundle.model_identity(config.model, config.data.to_record()), config.overwrite)
+        folder.check_writable_for(model_identity(config.model, config.data.to_record()), config.overwrite)
     with reporter.task(f"loading {config.data.name}") as task:
         dataset = load_dataset(config.data, spec, lambda done, total: task.update(done, total))
     if dataset.skipped:
@@ -321,18 +275,18 @@ def _write(plan: _Plan, model: Any, history: dict[str, list[float]], training: d
     }
     with plan.folder.transaction() as tx:
         # Saved without optimizer state: a third of the size, and nothing downstream needs it.
-        keras.Model(model.inputs, model.outputs, name=model.name).save(tx.path(bundle.KERAS_FILE))
-        tx.write_text(bundle.LABELS_FILE, "\n".join(plan.labels) + "\n")
-        tx.write_json(bundle.HISTORY_JSON, history)
-        plots.history_plot(history, tx.path(bundle.HISTORY_PNG), title=f"{config.model_name}: training")
-        for stale in (*bundle.DERIVED_FILES, bundle.SPLIT_JSON):
+        keras.Model(model.inputs, model.outputs, name=model.name).save(tx.path(KERAS_FILE))
+        tx.write_text(LABELS_FILE, "\n".join(plan.labels) + "\n")
+        tx.write_json(HISTORY_JSON, history)
+        plots.history_plot(history, tx.path(HISTORY_PNG), title=f"{config.model_name}: training")
+        for stale in (*DERIVED_FILES, SPLIT_JSON):
             tx.remove(stale)
-        recorded = [bundle.KERAS_FILE, bundle.LABELS_FILE]
+        recorded = [KERAS_FILE, LABELS_FILE]
         if dataset.files is not None:
-            tx.write_json(bundle.SPLIT_JSON, dataset.files)
-            recorded.append(bundle.SPLIT_JSON)
+            tx.write_json(SPLIT_JSON, dataset.files)
+            recorded.append(SPLIT_JSON)
         tx.commit(
-            bundle.new_metadata(
+            new_metadata(
                 name=config.model_name,
                 labels=plan.labels,
                 input=plan.spec,
@@ -378,7 +332,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
         return _train(config, reporter, callbacks, cluster)  # writes nothing: no lock (the chief holds it)
     folder = ModelFolder(config.folder)
     # Before the lock file goes in: a folder that is not a model folder is refused without a trace left in it.
-    folder.check_writable_for(bundle.model_identity(config.model, config.data.to_record()), config.overwrite)
+    folder.check_writable_for(model_identity(config.model, config.data.to_record()), config.overwrite)
     with folder.writing("train", create=True):
         return _train(config, reporter, callbacks, cluster)
 
@@ -398,7 +352,7 @@ def _train(config: TrainConfig, reporter: Reporter, callbacks: Sequence[Any], cl
             f"{spec.height}x{spec.width}x{spec.channels}" + (f"; {_where(cluster)}" if cluster is not None else "")
         )
         if plan.writes:  # the model, and the checkpoints training keeps (optimizer state: twice the weights)
-            plan.folder.check_room(model.count_params() * 4 * 6 + 16 * bundle.MB, "train")
+            plan.folder.check_room(model.count_params() * 4 * 6 + 16 * MB, "train")
         fitted = _fit_phases(model, plan, reporter, callbacks)
         test_loss, test_accuracy = _test(model, plan)
         if config.distribute.mixed_precision:
