@@ -15,7 +15,7 @@ from typing import Any
 
 from edge_runtime.choices import Calibration
 from pipeline.conversion.stage import ConvertConfig, convert
-from pipeline.folder import METADATA_FILE, ModelFolder
+from pipeline.folder import METADATA_FILE, FolderStore
 from pipeline.measure.evaluate import EvaluateConfig, evaluate
 
 # The mixed targets of the accuracy-aware quantization issue: (minimum test agreement, maximum size vs float32).
@@ -31,7 +31,7 @@ def compare(name: str, folder: Path) -> list[dict[str, Any]]:
         for method in Calibration:
             convert(ConvertConfig(folder=copy, precisions=("int8",), calibration=method))
             drift = evaluate(EvaluateConfig(folder=copy, precisions=("int8",), max_drop=100.0)).variants[0]
-            size = ModelFolder(copy).load().variants["int8"].bytes
+            size = FolderStore(copy).load().variants["int8"].bytes
             rows.append(
                 {
                     "model": name,

@@ -40,7 +40,7 @@ from pipeline.folder import (  # noqa: E402
     METADATA_FILE,
     PRECISIONS,
     REPORT_JSON,
-    ModelFolder,
+    FolderStore,
     atomic_path,
     atomic_write_json,
     atomic_write_text,
@@ -121,7 +121,7 @@ def build_folder(entry: Entry, work: Path, reuse: bool, runs: int = 200, reconve
 
 def rows_of(entry: Entry, folder: Path) -> list[dict[str, Any]]:
     report = json.loads((folder / REPORT_JSON).read_text())
-    metadata = ModelFolder(folder).load()
+    metadata = FolderStore(folder).load()
     training = metadata.training
     drift = json.loads((folder / DRIFT_JSON).read_text())["variants"]
     rows = []
@@ -373,7 +373,7 @@ def main() -> int:
 
     log("runtime costs: cold start, per-image overhead, evaluation throughput")
     cnn = folders["cnn"]
-    metadata = ModelFolder(cnn).load()
+    metadata = FolderStore(cnn).load()
     dataset = load_dataset(DataConfig(), metadata.input)
     sample = args.work / "sample.png"
     Image.fromarray(dataset.test.images[0][:, :, 0]).save(sample)

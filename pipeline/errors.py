@@ -34,7 +34,11 @@ class UnsafeTarget(PipelineError):
 
 
 class GateFailed(PipelineError):
-    """A quality gate (e.g. --max-drop) was not met."""
+    """A quality gate (e.g. --max-drop) was not met; `result` holds what was measured, when there is one."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class Interrupted(PipelineError):

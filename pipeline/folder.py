@@ -129,14 +129,14 @@ def file_record(path: Path) -> dict[str, Any]:
 # --- the folder -------------------------------------------------------------------------------
 
 
-class ModelFolder:
+class FolderStore:
     """A model folder on disk: paths, metadata, checksums and transactions."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
 
     def __repr__(self) -> str:
-        return f"ModelFolder({str(self.path)!r})"
+        return f"FolderStore({str(self.path)!r})"
 
     def file(self, name: str) -> Path:
         return self.path / name

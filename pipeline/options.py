@@ -1,20 +1,18 @@
-"""Every command-line option once: its type, help, and a default read from the stage config it feeds.
+"""Every option of every stage once: its type, help, and a default read from the stage config it feeds.
 
-Each command names the options it takes, so `train` and `run` (which takes every stage's options)
-cannot drift apart, and no default is written twice: `tests/test_cli_options.py` checks that every
-option Typer registers defaults to its config's value. Choices are edge_runtime's str Enums, parsed
-by Typer with this project's one-line messages.
+The one source of both the command line (``pipeline.cli.parameters`` makes Typer parameters of them) and
+the Python API (``pipeline.api`` makes function signatures of them). Each command names the options it
+takes, so `train` and `run` (which takes every stage's options) cannot drift apart, and no default is
+written twice: `tests/test_cli_options.py` checks that every option defaults to its config's value.
+Choices are edge_runtime's str Enums, parsed with this project's one-line messages. No Typer here.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from .choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target, parse, parse_precisions
 from .conversion.mixed import MixedTarget
@@ -33,13 +31,10 @@ from .training.models import ModelOptions
 
 
 def _choice(kind: type[Choice]) -> Callable[[str], Choice]:
-    """A Typer parser for one member of `kind`: Typer validates, the message is ours."""
+    """A parser for one member of `kind` (UsageError, with the choices, otherwise)."""
 
     def parser(text: str) -> Choice:
-        try:
-            return parse(kind, text)
-        except UsageError as error:
-            raise typer.BadParameter(str(error)) from None
+        return parse(kind, text)
 
     return parser
 
@@ -59,7 +54,7 @@ class Opt:
 
     @property
     def value(self) -> Any:
-        """The default Typer shows and passes: the config's own, in the CLI's spelling."""
+        """The default the CLI shows and the API takes: the config's own, in the CLI's spelling."""
         if self.source is None:
             return self.default
         default = getattr(*self.source)
@@ -68,14 +63,6 @@ class Opt:
         if isinstance(default, tuple) and default and isinstance(default[0], int):
             return ",".join(map(str, default))  # thread counts
         return default
-
-    def parameter(self, name: str) -> inspect.Parameter:
-        if self.argument:
-            info = typer.Argument(help=self.help, metavar=name.upper())
-        else:
-            info = typer.Option(*self.flags, help=self.help, parser=self.parser, metavar=self.metavar)
-        annotation = Annotated[self.type, info]
-        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=self.value, annotation=annotation)
 
 
 def _choice_opt(kind: type[Choice], help_text: str, source: tuple[type, str]) -> Opt:
@@ -317,6 +304,16 @@ CONVERT = [
     "target_runtime",
 ]
 BENCH = ["threads", "warmup", "runs", "rounds"]
+# The options each command takes, in the order --help lists them (the API's keyword arguments too).
+COMMANDS: dict[str, list[str]] = {
+    "train": TRAIN,
+    "convert": ["model_dir", *CONVERT, *RELOCATE],
+    "evaluate": ["model_dir", "max_drop", "precision", "eval_threads", *RELOCATE, "on", "device_samples", *DEVICE],
+    "benchmark": ["model_dir", *BENCH, "on", *DEVICE],
+    "deploy": ["model_dir", "to", *DEVICE],
+    "report": ["model_dir", "max_drop", "samples", "device", *RELOCATE],
+    "run": [*TRAIN, *CONVERT, "max_drop", *BENCH, "samples", "on", "run_device_samples", *DEVICE],
+}
 
 
 # --- option values to stage configs -------------------------------------------------------------

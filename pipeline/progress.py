@@ -1,13 +1,14 @@
 """How stages report progress without printing: they call a Reporter the caller provides.
 
-The CLI passes a rich-based reporter; library callers and tests get the silent default.
+The CLI and the Python API (unless ``progress=False``) pass ``pipeline.display.RichReporter``; stages
+called directly, and tests, get the silent default.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Task(Protocol):
@@ -22,6 +23,12 @@ class Reporter(Protocol):
 
     def task(self, description: str, total: int | None = None) -> contextlib.AbstractContextManager[Task]:
         """A unit of work with a known or unknown number of steps (a progress bar)."""
+
+    def stage(self, name: str) -> None:
+        """A stage begins (`train`, `convert`, ...): the CLI draws a rule."""
+
+    def result(self, result: Any) -> None:
+        """A stage's result (anything with ``table()``), to show as it finishes."""
 
 
 class SilentTask:
@@ -40,6 +47,12 @@ class SilentReporter:
 
     def status(self, message: str) -> None:
         self.messages.append(message)
+
+    def stage(self, name: str) -> None:
+        pass
+
+    def result(self, result: Any) -> None:
+        pass
 
     @contextlib.contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Task]:

@@ -57,3 +57,23 @@ def test_configs_accept_spellings_and_refuse_unknown_ones(tmp_path: object) -> N
         ConvertConfig(folder=tmp_path, precisions=("int4",))
     with pytest.raises(UsageError, match="--route 'fast' is not one of auto, saved-model, keras-litert"):
         ConvertConfig(folder=tmp_path, route="fast")
+
+
+def test_the_python_api_takes_the_cli_options_with_the_same_defaults() -> None:
+    """One table, two faces: each API function's keywords are its command's flags, defaults included."""
+    import inspect
+
+    import pipeline
+    from pipeline.api import api_name
+
+    group = typer.main.get_command(app)
+    for command in COMMANDS:
+        cli = {param.name: param for param in group.commands[command].params}
+        api = inspect.signature(getattr(pipeline, command)).parameters
+        assert set(api) - {"progress", "reporter"} == {api_name(key) for key in cli}, command
+        for key, param in cli.items():
+            flag = next((o for o in param.opts if o.startswith("--")), None)
+            assert flag is None or flag.removeprefix("--").replace("-", "_") == api_name(key), (command, key)
+            if param.default is not None and not param.required:
+                assert api[api_name(key)].default == param.default, (command, key)
+        assert pipeline.__doc__ and getattr(pipeline, command).__doc__.count("\n    ") >= len(cli), command

@@ -12,10 +12,9 @@ import pytest
 from edge_runtime.backends import load_interpreter
 from edge_runtime.model_folder import read_metadata, sha256_file
 from pipeline.cli.app import main
-from pipeline.cli.console import disagreement_notes
 from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.errors import DataError, FolderError, UsageError
-from pipeline.folder import PRECISIONS, ModelFolder
+from pipeline.folder import PRECISIONS, FolderStore
 from pipeline.measure.evaluate import DriftResult, EvaluateConfig, VariantDrift, compare, evaluate
 from tests.conftest import requires_fashion_mnist
 
@@ -140,7 +139,7 @@ def test_changed_images_are_explained_by_ties_and_keras_margins() -> None:
             changed_keras_margin=0.05,
         )
     )
-    [note] = disagreement_notes(result)
+    [note] = result.disagreements()
     assert note.startswith("int8: 2 images change class") and "1 of them exact ties" in note and "borderline" in note
 
 
@@ -172,4 +171,4 @@ def test_a_failed_conversion_leaves_the_folder_as_it_was(folder_copy: Path) -> N
     with pytest.raises(DataError):
         convert(ConvertConfig(folder=folder_copy, calibration_samples=100000))
     assert folder_digest(folder_copy) == before
-    assert ModelFolder(folder_copy).load().variants.keys() == set(PRECISIONS)
+    assert FolderStore(folder_copy).load().variants.keys() == set(PRECISIONS)

@@ -283,14 +283,14 @@ def test_rich_markup_in_labels_is_shown_not_parsed(ws: Workspace) -> None:
     """Labels with `[/]` crashed evaluate's table after drift.json was written: now they print as they are."""
     from rich.console import Console
 
-    from pipeline.cli.console import drift_table
+    from pipeline.display import rich_table
     from pipeline.measure.evaluate import DriftResult
 
     drift = json.loads((ws.folder / "drift.json").read_text())
     for row in drift["variants"].values():
         row["per_class"][0]["label"] = "[/] [bold]x"
     stream = io.StringIO()
-    Console(file=stream, width=200).print(drift_table(DriftResult.from_dict(drift, ws.folder)))
+    Console(file=stream, width=200).print(rich_table(DriftResult.from_dict(drift, ws.folder).table()))
     assert "[/] [bold]x" in stream.getvalue()
 
 

@@ -12,7 +12,7 @@ import pytest
 from edge_runtime.model_folder import SCHEMA_VERSION, read_labels, read_metadata, sha256_file
 from pipeline.data.dataset import DataConfig
 from pipeline.errors import FolderError
-from pipeline.folder import ModelFolder
+from pipeline.folder import FolderStore
 from pipeline.training.models import ModelOptions
 from pipeline.training.stage import HyperParams, TrainConfig, train
 from tests.conftest import requires_fashion_mnist
@@ -94,7 +94,7 @@ def test_mobilenet_v2_from_scratch_trains_end_to_end_on_an_image_folder(image_fo
         )
     )
     assert result.input.height == 32 and result.input.channels == 3
-    metadata = ModelFolder(result.folder).load()
+    metadata = FolderStore(result.folder).load()
     assert metadata.labels == ["bag", "sneaker", "trouser"]
     assert metadata.dataset["path"] == str(image_folder.resolve())
     assert metadata.training["options"] == {

@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_runtime.backends import load_interpreter
 from edge_runtime.errors import ModelError
-from edge_runtime.model_folder import TARGET_PRECISIONS, InputSpec, variant_filename, variant_name
+from edge_runtime.model_folder import TARGET_PRECISIONS, InputSpec, split_variant, variant_filename, variant_name
 from edge_runtime.tflite_file import ModelRequirements, parse_version
 
 from ..choices import Calibration, IoType, Precision, Route, Target, parse, parse_precisions, parse_targets
@@ -29,13 +29,14 @@ from ..folder import (
     MB,
     QUANTIZATION_JSON,
     VARIANTS,
+    FolderStore,
     Metadata,
-    ModelFolder,
     TensorInfo,
     Transaction,
     VariantInfo,
 )
 from ..progress import Reporter, SilentReporter
+from ..tables import Shown, Table
 from .converter import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
 from .diagnostics import QuantData, QuantizationReport, measure
 from .metadata_writer import ModelCard, embed
@@ -92,9 +93,9 @@ class ConvertConfig:
         return any(Recipe.for_precision(p).needs_calibration for p in self.precisions)
 
 
-@dataclass
-class ConvertResult:
-    """The variants written, with the route each took."""
+@dataclass(repr=False)
+class ConvertResult(Shown):
+    """The variants written, with the route each took; prints as a table of sizes, tensors and runtimes."""
 
     folder: Path
     variants: list[VariantInfo]
@@ -102,6 +103,29 @@ class ConvertResult:
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # precisions that cannot run on --target-runtime, with why
     quantization: QuantizationReport | None = None
+
+    def summary(self) -> str:
+        return f"converted {self.folder}: {', '.join(v.precision for v in self.variants)} in {self.seconds:.1f} s"
+
+    def table(self) -> Table:
+        # each family against its own float32 (mediapipe-int8 against mediapipe-float32), else the plain one
+        floats = {split_variant(v.precision)[0]: v.bytes for v in self.variants if v.precision.endswith("float32")}
+
+        def tensor(info: Any) -> str:
+            return info.dtype + (f" (scale {info.scale:.4g}, zp {info.zero_point})" if info.scale else "")
+
+        rows = []
+        for v in self.variants:
+            base = floats.get(split_variant(v.precision)[0], floats.get("tflite"))
+            ratio = f"{v.bytes / base:.2f}x" if base else "-"
+            cells = [f"{v.bytes / 1024:,.1f}", ratio, tensor(v.input), tensor(v.output), v.min_runtime or "?", v.route]
+            rows.append([v.precision, *cells])
+        return Table(
+            f"converted {self.folder} in {self.seconds:.1f} s (files model_<variant>.tflite)",
+            ["variant", "size KB", "x float32", "input", "output", "min runtime", "route"],
+            rows,
+            list(self.skipped),
+        )
 
 
 def conversion_data(metadata: Metadata, config: ConvertConfig, recorded: dict[str, Any] | None = None) -> QuantData:
@@ -283,12 +307,12 @@ def _stage_all(
 def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertResult:
     """Write `model_<variant>.tflite` for each precision of each target and record them in metadata.json."""
     reporter = reporter or SilentReporter()
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     with folder.writing("convert"):
         return _convert(folder, config, reporter)
 
 
-def _convert(folder: ModelFolder, config: ConvertConfig, reporter: Reporter) -> ConvertResult:
+def _convert(folder: FolderStore, config: ConvertConfig, reporter: Reporter) -> ConvertResult:
     start = time.perf_counter()
     metadata = folder.load()
     keras_path = folder.verified(KERAS_FILE, metadata)

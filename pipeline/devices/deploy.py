@@ -27,9 +27,11 @@ from edge_runtime.text import printable
 
 from ..choices import BackendName
 from ..errors import FolderError, UnsafeTarget, UsageError
-from ..folder import Metadata, ModelFolder
+from ..folder import FolderStore, Metadata
 from ..progress import Reporter, SilentReporter
+from ..tables import Shown, Table
 from . import programs
+from .facts import describe
 from .ssh import DEFAULT_TIMEOUT, SAFE_NAME, RemoteError, Ssh, Target
 
 REMOTE_ROOT = "~/edge-pipeline"  # default parent of deployed folders, and of the venv --setup makes
@@ -155,7 +157,7 @@ def _model_files(view: layout.FolderView) -> dict[str, bytes]:
     return files
 
 
-def _payload(folder: ModelFolder) -> dict[str, bytes]:
+def _payload(folder: FolderStore) -> dict[str, bytes]:
     """What goes to the device: edge_runtime's sources and the folder's variants, labels and metadata."""
     package = Path(edge_runtime.__file__).parent
     files = {f"{RUNTIME_DIR}/edge_runtime/{p.name}": p.read_bytes() for p in sorted(package.glob("*.py"))}
@@ -178,8 +180,10 @@ def _archive(files: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
     return stream.getvalue(), manifest
 
 
-@dataclass
-class DeployResult:
+@dataclass(repr=False)
+class DeployResult(Shown):
+    """What deploy copied where, and the device's facts."""
+
     device: str
     directory: str
     files: int
@@ -187,8 +191,20 @@ class DeployResult:
     copied: bool  # False when the device already had every file
     facts: dict[str, Any]
 
+    def summary(self) -> str:
+        state = "copied and verified" if self.copied else "already there"
+        return f"{self.device}: {self.files} files ({self.bytes / 1024:,.0f} KB) {state} in {self.directory}"
 
-def ensure_deployed(device: Device, folder: ModelFolder, metadata: Metadata, force: bool = False) -> DeployResult:
+    def table(self) -> Table:
+        return Table(
+            f"deployed to {self.device}",
+            ["", ""],
+            [["files", self.summary()], ["device", describe(self.facts)]],
+            header=False,
+        )
+
+
+def ensure_deployed(device: Device, folder: FolderStore, metadata: Metadata, force: bool = False) -> DeployResult:
     """Copy the folder unless the device already holds exactly these files; then read the device's facts."""
     files = _payload(folder)
     archive, manifest = _archive(files)
@@ -219,7 +235,7 @@ def read_facts(device: Device) -> dict[str, Any]:
 def deploy(config: DeviceConfig, reporter: Reporter | None = None) -> DeployResult:
     """`edge-pipeline deploy`: copy (always) and verify the folder on the device."""
     reporter = reporter or SilentReporter()
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     metadata = folder.load()
     device = connect(config, metadata, reporter)
     reporter.status(f"{device.ssh.target.host}: deploying to {device.directory} with {device.python}")

@@ -24,10 +24,12 @@ from .. import commits
 from ..data.dataset import DataConfig, balanced_indices, load_dataset
 from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, UsageError
-from ..folder import BENCHMARK_JSON, DRIFT_JSON, KERAS_FILE, Metadata, ModelFolder, now
+from ..folder import BENCHMARK_JSON, DRIFT_JSON, KERAS_FILE, FolderStore, Metadata, now
 from ..progress import Reporter, SilentReporter
+from ..tables import Shown, Table
 from . import programs
 from .deploy import Device, DeviceConfig, connect, ensure_deployed
+from .facts import describe
 
 DEFAULT_SAMPLES = 1000
 IMAGES_STEM = ".evaluate-images"  # test images sent to the device, one .npy per distinct model input
@@ -37,9 +39,9 @@ def _failure(device: Device, done: Any, what: str) -> str:
     return device.ssh.explain(done, what, [device.python]).split(": ", 1)[-1]
 
 
-@dataclass
-class DeviceBenchmark:
-    """One device's latency per variant and thread count, with the device's facts."""
+@dataclass(repr=False)
+class DeviceBenchmark(Shown):
+    """One device's latency per variant and thread count, with the device's facts; prints as a table."""
 
     name: str
     facts: dict[str, Any]
@@ -49,18 +51,65 @@ class DeviceBenchmark:
     def to_dict(self) -> dict[str, Any]:
         return {"created_at": now(), "facts": self.facts, "settings": self.settings, "variants": self.variants}
 
+    def summary(self) -> str:
+        return f"latency of {len(self.variants)} variants on {self.name}"
+
+    def table(self) -> Table:
+        threads = self.settings["threads"]
+        rows = []
+        for precision, row in self.variants.items():
+            if "error" in row:
+                rows.append([precision, *(["-"] * len(threads)), f"cannot run: {row['error']}"])
+                continue
+            timed, memory = row.get("threads", {}), row.get("peak_memory_mb")
+            cells = [
+                f"{timed[str(t)]['p50_ms']:.3f} / {timed[str(t)]['p99_ms']:.3f}" if str(t) in timed else "-"
+                for t in threads
+            ]
+            rows.append([precision, *cells, f"{memory:.1f}" if memory else "-"])
+        columns = ["variant", *[f"p50/p99 ms @{t}t" for t in threads], "peak MB"]
+        return Table(f"latency on {self.name}: {describe(self.facts)}", columns, rows)
+
+
+@dataclass(repr=False)
+class DeviceDrift(Shown):
+    """One device's accuracy check: N test images through every variant there, against Keras and this machine."""
+
+    name: str
+    facts: dict[str, Any]
+    samples: int
+    keras_accuracy: float
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # precision -> accuracy, agreements | error
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("facts", "samples", "keras_accuracy", "variants")
+        return {"created_at": now(), **{key: getattr(self, key) for key in keys}}
+
+    def summary(self) -> str:
+        return f"accuracy of {len(self.variants)} variants on {self.name} ({self.samples:,} test images)"
+
+    def table(self) -> Table:
+        rows = []
+        for precision, row in self.variants.items():
+            if "error" in row:
+                rows.append([precision, "-", "-", f"cannot run: {row['error']}"])
+            else:
+                rows.append([precision, *(f"{row[k]:.2%}" for k in ("accuracy", "agreement", "agreement_with_here"))])
+        title = f"accuracy on {self.name} ({self.samples:,} test images; Keras {self.keras_accuracy:.2%})"
+        return Table(title, ["variant", "accuracy", "agreement with Keras", "same class as here"], rows)
+
 
 def benchmark_on(
     config: DeviceConfig, threads: tuple[int, ...], warmup: int, runs: int, reporter: Reporter | None = None
 ) -> DeviceBenchmark:
     reporter = reporter or SilentReporter()
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     with folder.writing("benchmark --on"):
         return _benchmark_on(folder, config, (threads, warmup, runs), reporter)
 
 
 def _benchmark_on(
-    folder: ModelFolder, config: DeviceConfig, counts: tuple[tuple[int, ...], int, int], reporter: Reporter
+    folder: FolderStore, config: DeviceConfig, counts: tuple[tuple[int, ...], int, int], reporter: Reporter
 ) -> DeviceBenchmark:
     threads, warmup, runs = counts
     metadata = folder.load()
@@ -86,7 +135,7 @@ def _benchmark_on(
     return result
 
 
-def _store(folder: ModelFolder, metadata: Metadata, name: str, device: str, entry: dict[str, Any]) -> None:
+def _store(folder: FolderStore, metadata: Metadata, name: str, device: str, entry: dict[str, Any]) -> None:
     """Put one device's entry into benchmark.json or drift.json, keeping everything else in the file."""
     path = folder.file(name)
     data: dict[str, Any] = {}
@@ -96,7 +145,7 @@ def _store(folder: ModelFolder, metadata: Metadata, name: str, device: str, entr
     folder.commit_json(name, data, metadata)
 
 
-def _test_images(folder: ModelFolder, metadata: Metadata, samples: int, config: Any) -> tuple[np.ndarray, np.ndarray]:
+def _test_images(folder: FolderStore, metadata: Metadata, samples: int, config: Any) -> tuple[np.ndarray, np.ndarray]:
     """Class-balanced test images as stored (before any model's preprocessing) and their labels."""
     try:
         data = DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir)
@@ -126,15 +175,15 @@ class DeviceEvaluateConfig:
             raise UsageError(f"--samples must be at least 1, got {self.samples}")
 
 
-def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) -> DeviceDrift:
     """Accuracy and agreement (with Keras, and with this machine's run of the same file) of every variant there."""
     reporter = reporter or SilentReporter()
-    folder = ModelFolder(config.device.folder)
+    folder = FolderStore(config.device.folder)
     with folder.writing("evaluate --on"):
         return _evaluate_on(folder, config, reporter)
 
 
-def _evaluate_on(folder: ModelFolder, config: DeviceEvaluateConfig, reporter: Reporter) -> dict[str, Any]:
+def _evaluate_on(folder: FolderStore, config: DeviceEvaluateConfig, reporter: Reporter) -> DeviceDrift:
     metadata = folder.load()
     images, labels = _test_images(folder, metadata, config.samples, config)
     import keras
@@ -163,18 +212,13 @@ def _evaluate_on(folder: ModelFolder, config: DeviceEvaluateConfig, reporter: Re
     finally:
         for _, name in inputs.values():
             device.ssh.run([device.python, "-c", programs.REMOVE, f"{device.directory}/{name}"], "removing test images")
-    entry = {
-        "facts": device.facts,
-        "samples": len(labels),
-        "keras_accuracy": float((keras_top == labels).mean()),
-        "variants": variants,
-    }
-    _store(folder, metadata, DRIFT_JSON, device.name, {"created_at": now(), **entry})
-    return entry
+    result = DeviceDrift(device.name, device.facts, len(labels), float((keras_top == labels).mean()), variants)
+    _store(folder, metadata, DRIFT_JSON, device.name, result.to_dict())
+    return result
 
 
 def _variant_on(
-    device: Device, folder: ModelFolder, metadata: Metadata, precision: str, data: tuple[np.ndarray, ...]
+    device: Device, folder: FolderStore, metadata: Metadata, precision: str, data: tuple[np.ndarray, ...]
 ) -> dict[str, Any]:
     pixels, images_file, labels, keras_top = data
     variant = metadata.variants[precision]

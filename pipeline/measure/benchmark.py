@@ -22,8 +22,9 @@ from edge_runtime.bench import LatencyStats, fill_inputs, time_invokes
 from ..choices import Precision, parse_precisions
 from ..devices import programs
 from ..errors import UsageError
-from ..folder import BENCHMARK_JSON, MB, ModelFolder, library_versions, now
+from ..folder import BENCHMARK_JSON, MB, FolderStore, library_versions, now
 from ..progress import Reporter, SilentReporter
+from ..tables import Shown, Table
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,34 @@ class VariantTiming:
         )
 
 
-@dataclass
-class BenchmarkResult:
+@dataclass(repr=False)
+class BenchmarkResult(Shown):
+    """benchmark.json: latency of every variant at every thread count, on this machine; prints as a table."""
+
     folder: Path
     machine: dict[str, Any]
     settings: dict[str, Any]
     variants: list[VariantTiming]
+
+    def summary(self) -> str:
+        return f"latency of {len(self.variants)} variants on {self.machine.get('cpu')}"
+
+    def table(self) -> Table:
+        threads = self.settings["threads"]
+        cores = self.machine.get("cores") or 0
+        over = {t: f" ({t} threads on {cores} cores)" if cores and t > cores else "" for t in threads}
+        columns = ["variant", "size KB", *(f"p50/p99 ms @{t}t{over[t]}" for t in threads), f"images/s @{threads[0]}t"]
+        rows = []
+        for v in self.variants:
+            cells = [v.precision, f"{v.bytes / 1024:,.1f}"]
+            cells += [
+                f"{v.latency[t].p50_ms:.3f} / {v.latency[t].p99_ms:.3f}" if t in v.latency else "-" for t in threads
+            ]
+            cells.append(f"{v.latency[threads[0]].images_per_second:,.0f}" if threads[0] in v.latency else "-")
+            rows.append([*cells, f"{v.peak_memory_mb:.1f}" if v.peak_memory_mb else "-"])
+        machine = self.machine
+        title = f"latency ({machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('interpreter')})"
+        return Table(title, [*columns, "peak MB"], rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,12 +189,12 @@ def peak_memory(path: Path, threads: int) -> tuple[float | None, float | None]:
 def benchmark(config: BenchmarkConfig, reporter: Reporter | None = None) -> BenchmarkResult:
     """Time every variant at every thread count; write benchmark.json; return the numbers."""
     reporter = reporter or SilentReporter()
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     with folder.writing("benchmark"):
         return _benchmark(folder, config, reporter)
 
 
-def _benchmark(folder: ModelFolder, config: BenchmarkConfig, reporter: Reporter) -> BenchmarkResult:
+def _benchmark(folder: FolderStore, config: BenchmarkConfig, reporter: Reporter) -> BenchmarkResult:
     metadata = folder.load()
     folder.check_room(2 * MB, "benchmark")
     paths = folder.verified_variants(metadata, config.precisions, "benchmark")

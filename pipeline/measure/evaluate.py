@@ -19,9 +19,10 @@ from edge_runtime.predictor import Predictor
 from ..choices import Precision, parse_precisions
 from ..data.dataset import DataConfig, load_dataset
 from ..data.tf_pipeline import model_input_array
-from ..errors import DataError, UsageError
-from ..folder import DRIFT_JSON, KERAS_FILE, MB, ModelFolder, now
+from ..errors import DataError, GateFailed, UsageError
+from ..folder import DRIFT_JSON, KERAS_FILE, MB, FolderStore, now
 from ..progress import Reporter, SilentReporter
+from ..tables import Shown, Table
 
 CHUNK = 1000
 DEFAULT_MAX_DROP = 1.0  # percentage points of top-1 accuracy a variant may lose against Keras
@@ -150,9 +151,9 @@ class VariantDrift:
         return cls(precision=precision, **values)
 
 
-@dataclass
-class DriftResult:
-    """drift.json: Keras accuracy and each variant's drift, plus the gate's verdict."""
+@dataclass(repr=False)
+class DriftResult(Shown):
+    """drift.json: Keras accuracy and each variant's drift, plus the gate's verdict; prints as a table."""
 
     folder: Path
     test_images: int
@@ -175,6 +176,68 @@ class DriftResult:
     def resolution(self) -> str | None:
         """Says so when --max-drop is finer than one test image."""
         return resolution_note(self.max_drop, self.test_images)
+
+    def summary(self) -> str:
+        verdict = f"{len(self.failed)} over budget" if self.failed else "all within budget"
+        return f"drift of {len(self.variants)} variants on {self.test_images:,} test images: {verdict}"
+
+    def table(self) -> Table:
+        rows = []
+        for v in self.variants:
+            worst = v.per_class[0] if v.per_class else None
+            rows.append(
+                [
+                    v.precision,
+                    f"{v.accuracy:.2%}",
+                    f"{v.change_pp:+.2f}",
+                    f"{v.agreement:.2%}",
+                    f"{v.mean_abs_diff:.5f}",
+                    f"{worst.label} {worst.change_pp:+.1f}" if worst else "-",
+                    f"{v.images_per_s:,.0f}",
+                    "pass" if v.passed else "FAIL",
+                ]
+            )
+        return Table(
+            f"accuracy drift on {self.test_images:,} test images (Keras {self.keras_accuracy:.2%}); budget "
+            f"{self.max_drop:g} pp",
+            [
+                "variant",
+                "accuracy",
+                "vs Keras (pp)",
+                "agreement",
+                "mean |dp|",
+                "worst class (pp)",
+                "images/s",
+                "verdict",
+            ],
+            rows,
+            [*([self.resolution] if self.resolution else []), *self.disagreements(), self.verdict()],
+        )
+
+    def verdict(self) -> str:
+        """One line: every variant within the budget, or which lost more."""
+        if not self.failed:
+            count = len(self.variants)
+            which = "the variant is" if count == 1 else f"all {count} variants are"
+            return f"{which} within {self.allowed_drop:.4g} pp of Keras"
+        return self.gate_message()
+
+    def gate_message(self) -> str:
+        lost = ", ".join(f"{d.precision} {d.change_pp:+.2f} pp" for d in self.failed)
+        finest = (
+            f" ({self.allowed_drop:.2f} pp: one of the {self.test_images:,} test images is the least it can measure)"
+            if self.allowed_drop > self.max_drop
+            else ""
+        )
+        return (
+            f"accuracy gate failed: {lost} against Keras, more than --max-drop {self.max_drop:g} pp{finest} "
+            f"(see {self.folder}/drift.json)"
+        )
+
+    def gate(self) -> None:
+        """Raise GateFailed (the CLI's exit 1) when a variant lost more accuracy than the budget allows."""
+        if self.failed:
+            raise GateFailed(self.gate_message())
 
     def disagreements(self) -> list[str]:
         """Why each variant changes the class of some images (borderline calls or not)."""
@@ -272,7 +335,7 @@ def compare(labels: list[str], true: np.ndarray, keras_scores: np.ndarray, score
     }
 
 
-def _test_split(folder: ModelFolder, metadata: Any, config: EvaluateConfig, reporter: Reporter) -> Any:
+def _test_split(folder: FolderStore, metadata: Any, config: EvaluateConfig, reporter: Reporter) -> Any:
     try:
         data = DataConfig.from_record(metadata.dataset, config.data_path, config.data_dir)
         dataset = load_dataset(data, metadata.input, recorded=folder.recorded_split(metadata))
@@ -321,12 +384,12 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> DriftR
     The caller decides what a failed gate means (the CLI exits 1).
     """
     reporter = reporter or SilentReporter()
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     with folder.writing("evaluate"):
         return _evaluate(folder, config, reporter)
 
 
-def _evaluate(folder: ModelFolder, config: EvaluateConfig, reporter: Reporter) -> DriftResult:
+def _evaluate(folder: FolderStore, config: EvaluateConfig, reporter: Reporter) -> DriftResult:
     metadata = folder.load()
     folder.check_room(8 * MB, "evaluate")
     paths = folder.verified_variants(metadata, config.precisions, "evaluate")

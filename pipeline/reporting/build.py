@@ -34,8 +34,8 @@ from ..folder import (
     REPORT_MD,
     SAMPLES_PNG,
     TRADEOFF_PNG,
+    FolderStore,
     Metadata,
-    ModelFolder,
     Transaction,
     VariantInfo,
 )
@@ -45,8 +45,8 @@ from ..progress import Reporter, SilentReporter
 from . import quant_section
 from .device_columns import DeviceColumn, describe, device_check, device_columns, for_device
 from .recommend import ReportRow, alternatives, chance_verdict, recommend, runtime_notes
-from .record import Report, ReportConfig
-from .render import table_columns, table_rows, to_csv, to_markdown
+from .record import Report, ReportConfig, table_columns, table_rows
+from .render import to_csv, to_markdown
 
 __all__ = [
     "Report",
@@ -62,7 +62,7 @@ __all__ = [
 
 
 def _load_optional(
-    folder: ModelFolder, name: str, metadata: Metadata, notes: list[str], stage: str
+    folder: FolderStore, name: str, metadata: Metadata, notes: list[str], stage: str
 ) -> dict[str, Any] | None:
     path = folder.file(name)
     if not path.is_file():
@@ -84,7 +84,7 @@ def _drift_notes(drift: DriftResult | None, max_drop: float) -> list[str]:
 
 
 def _read_results(
-    folder: ModelFolder, metadata: Metadata, notes: list[str]
+    folder: FolderStore, metadata: Metadata, notes: list[str]
 ) -> tuple[DriftResult | None, BenchmarkResult | None]:
     """drift.json and benchmark.json as typed results (None, with a note, when missing or unreadable)."""
     drift = _load_optional(folder, DRIFT_JSON, metadata, notes, "evaluate")
@@ -95,7 +95,7 @@ def _read_results(
     )
 
 
-def _quantization(folder: ModelFolder, metadata: Metadata) -> dict[str, Any] | None:
+def _quantization(folder: FolderStore, metadata: Metadata) -> dict[str, Any] | None:
     """quantization.json and the mixed record, summarised; None for folders converted without them."""
     if QUANTIZATION_JSON not in metadata.files or not folder.file(QUANTIZATION_JSON).is_file():
         return None
@@ -105,7 +105,7 @@ def _quantization(folder: ModelFolder, metadata: Metadata) -> dict[str, Any] | N
     return quant_section.summary(quant, mixed.mixed if mixed else None)
 
 
-def _devices(folder: ModelFolder, metadata: Metadata) -> list[DeviceColumn]:
+def _devices(folder: FolderStore, metadata: Metadata) -> list[DeviceColumn]:
     """Each device's results from benchmark.json and drift.json, counted only for the files the folder holds."""
     blocks = []
     for name in (BENCHMARK_JSON, DRIFT_JSON):
@@ -117,7 +117,7 @@ def _devices(folder: ModelFolder, metadata: Metadata) -> list[DeviceColumn]:
 
 def _row(
     variant: VariantInfo,
-    folder: ModelFolder,
+    folder: FolderStore,
     base_bytes: int | None,
     drift: DriftResult | None,
     bench: BenchmarkResult | None,
@@ -154,7 +154,7 @@ def _speedups(rows: list[ReportRow]) -> None:
 
 def build_report(config: ReportConfig) -> Report:
     """Read the folder's results and join them; no files are written."""
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     metadata = folder.load()
     if not metadata.variants:
         raise FolderError(f"{folder.path}: has no TFLite variants; run `edge-pipeline convert {folder.path}` first")
@@ -205,7 +205,7 @@ def build_report(config: ReportConfig) -> Report:
     )
 
 
-def _sample_grid(folder: ModelFolder, metadata: Metadata, precision: str, config: ReportConfig, target: Path) -> bool:
+def _sample_grid(folder: FolderStore, metadata: Metadata, precision: str, config: ReportConfig, target: Path) -> bool:
     """Predict a class-balanced handful of test images with the variant and draw them."""
     try:
         dataset = load_dataset(
@@ -260,12 +260,12 @@ def _record_files(tx: Transaction, metadata: Metadata, has: dict[str, bool]) -> 
 def write_report(config: ReportConfig, reporter: Reporter | None = None) -> Report:
     """Build the report and write report.md/.json/.csv and its PNGs into the folder."""
     reporter = reporter or SilentReporter()
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     with folder.writing("report"):
         return _write_report(folder, config, reporter)
 
 
-def _write_report(folder: ModelFolder, config: ReportConfig, reporter: Reporter) -> Report:
+def _write_report(folder: FolderStore, config: ReportConfig, reporter: Reporter) -> Report:
     report = build_report(config)
     metadata = folder.load()
     folder.check_room(16 * MB, "report")

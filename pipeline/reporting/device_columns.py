@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..devices.facts import describe
 from ..errors import UsageError
 from .recommend import ReportRow
 
@@ -101,17 +102,6 @@ def device_check(column: DeviceColumn, precision: str | None) -> str:
     return (
         f" On {column.name} it gave the same class as this machine on {column.same_as_here[precision]:.2%} of "
         f"{column.samples or 0:,} test images and agreed with Keras on {column.agreement[precision]:.2%}."
-    )
-
-
-def describe(facts: dict[str, Any]) -> str:
-    """`aarch64, Raspberry Pi 5 Model B Rev 1.0 (Cortex-A76), 4 cores, Debian ..., Python 3.11.2, litert 2.3.0`."""
-    interpreter = facts.get("interpreter") or {}
-    board = facts.get("model") or facts.get("cpu") or "unknown CPU"
-    cpu = f" ({facts['cpu']})" if facts.get("model") and facts.get("cpu") else ""
-    return (
-        f"{facts.get('machine')}, {board}{cpu}, {facts.get('cores')} cores, {facts.get('os')}, "
-        f"Python {facts.get('python')}, {interpreter.get('name')} {interpreter.get('version')}"
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from ..commits import now
 from ..errors import UsageError
 from ..measure.evaluate import DEFAULT_MAX_DROP
+from ..tables import Shown, Table
 from .device_columns import DeviceColumn
 from .recommend import ReportRow
 
@@ -29,8 +30,10 @@ class ReportConfig:
             raise UsageError(f"--samples must be between 0 and 200, got {self.samples}")
 
 
-@dataclass
-class Report:
+@dataclass(repr=False)
+class Report(Shown):
+    """Everything report.md says, as data: the variant rows, the recommendation and why; prints as a table."""
+
     name: str
     model: str
     dataset: str
@@ -54,6 +57,17 @@ class Report:
     devices: list[DeviceColumn] = field(default_factory=list)  # benchmark/evaluate --on HOST
     device: str | None = None  # the device the recommendation is for (report --device)
 
+    def summary(self) -> str:
+        return f"report of {self.name}: {self.recommendation[:100]}"
+
+    def table(self) -> Table:
+        """The variant table without p99 columns, to fit a terminal (report.md has them all)."""
+        columns = table_columns(self)
+        keep = [i for i, column in enumerate(columns) if not column.startswith("p99")]
+        rows = [[cells[i] for i in keep] for cells in table_rows(self)]
+        title = f"{self.name}: variants side by side (* recommended; p99 in report.md)"
+        return Table(title, [columns[i] for i in keep], rows, [self.recommendation, *self.runtime_notes])
+
     @property
     def reference_threads(self) -> int | None:
         return self.threads[0] if self.threads else None
@@ -71,3 +85,53 @@ class Report:
             for row in self.rows
         ]
         return {"created_at": now(), **data}
+
+
+def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, pattern)
+
+
+def has_float32(report: Report) -> bool:
+    return any(row.precision == "float32" for row in report.rows)
+
+
+def table_columns(report: Report) -> list[str]:
+    """Columns of the variant table; the float32 comparisons only when there is a float32 variant."""
+    relative = has_float32(report)
+    columns = [
+        "variant",
+        "size KB",
+        *(["x float32"] if relative else []),
+        "min runtime",
+        "accuracy",
+        "vs Keras (pp)",
+        "agreement",
+    ]
+    cores = int((report.machine or {}).get("cores") or 0)
+    for t in report.threads:
+        over = f" ({t} threads on {cores} cores)" if cores and t > cores else ""
+        columns += [f"p50 ms @{t}t{over}", f"p99 ms @{t}t", *([f"speed-up @{t}t"] if relative else [])]
+    return [*columns, "peak MB", "within budget"]
+
+
+def table_rows(report: Report) -> list[list[str]]:
+    """The variant table as text cells (shared by the terminal, markdown and CSV)."""
+    relative = has_float32(report)
+    lines = []
+    for row in report.rows:
+        ratio = [_fmt(row.size_ratio, ".2f") + ("x" if row.size_ratio is not None else "")] if relative else []
+        cells = [
+            row.precision + (" *" if row.precision == report.recommended else ""),
+            f"{row.size_kb:,.1f}",
+            *ratio,
+            row.min_runtime or "-",
+            _fmt(row.accuracy, ".2%"),
+            _fmt(row.change_pp, "+.2f"),
+            _fmt(row.agreement, ".2%"),
+        ]
+        for t in report.threads:
+            speedup = [_fmt(row.speedup.get(t), ".2f", "-") + ("x" if t in row.speedup else "")] if relative else []
+            cells += [_fmt(row.p50_ms.get(t), ".3f"), _fmt(row.p99_ms.get(t), ".3f"), *speedup]
+        cells += [_fmt(row.peak_memory_mb, ".1f"), {True: "yes", False: "NO", None: "-"}[row.within_budget]]
+        lines.append(cells)
+    return lines

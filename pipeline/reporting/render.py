@@ -8,57 +8,7 @@ from typing import Any
 
 from ..folder import CONFUSION_PNG, HISTORY_PNG, SAMPLES_PNG, TRADEOFF_PNG
 from . import device_columns, quant_section
-from .record import Report
-
-
-def _fmt(value: float | None, pattern: str, missing: str = "-") -> str:
-    return missing if value is None else format(value, pattern)
-
-
-def _has_float32(report: Report) -> bool:
-    return any(row.precision == "float32" for row in report.rows)
-
-
-def table_columns(report: Report) -> list[str]:
-    """Columns of the variant table; the float32 comparisons only when there is a float32 variant."""
-    relative = _has_float32(report)
-    columns = [
-        "variant",
-        "size KB",
-        *(["x float32"] if relative else []),
-        "min runtime",
-        "accuracy",
-        "vs Keras (pp)",
-        "agreement",
-    ]
-    cores = int((report.machine or {}).get("cores") or 0)
-    for t in report.threads:
-        over = f" ({t} threads on {cores} cores)" if cores and t > cores else ""
-        columns += [f"p50 ms @{t}t{over}", f"p99 ms @{t}t", *([f"speed-up @{t}t"] if relative else [])]
-    return [*columns, "peak MB", "within budget"]
-
-
-def table_rows(report: Report) -> list[list[str]]:
-    """The variant table as text cells (shared by the terminal, markdown and CSV)."""
-    relative = _has_float32(report)
-    lines = []
-    for row in report.rows:
-        ratio = [_fmt(row.size_ratio, ".2f") + ("x" if row.size_ratio is not None else "")] if relative else []
-        cells = [
-            row.precision + (" *" if row.precision == report.recommended else ""),
-            f"{row.size_kb:,.1f}",
-            *ratio,
-            row.min_runtime or "-",
-            _fmt(row.accuracy, ".2%"),
-            _fmt(row.change_pp, "+.2f"),
-            _fmt(row.agreement, ".2%"),
-        ]
-        for t in report.threads:
-            speedup = [_fmt(row.speedup.get(t), ".2f", "-") + ("x" if t in row.speedup else "")] if relative else []
-            cells += [_fmt(row.p50_ms.get(t), ".3f"), _fmt(row.p99_ms.get(t), ".3f"), *speedup]
-        cells += [_fmt(row.peak_memory_mb, ".1f"), {True: "yes", False: "NO", None: "-"}[row.within_budget]]
-        lines.append(cells)
-    return lines
+from .record import Report, has_float32, table_columns, table_rows
 
 
 def _summary(report: Report) -> list[str]:
@@ -76,7 +26,7 @@ def _variants(report: Report) -> list[str]:
     columns = table_columns(report)
     out = ["## Variants", "", "| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     out += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
-    speedup = "Speed-up: float32's p50 latency divided by the variant's." if _has_float32(report) else ""
+    speedup = "Speed-up: float32's p50 latency divided by the variant's." if has_float32(report) else ""
     out += [
         "",
         f"`*` recommended. Accuracy budget (--max-drop): {report.max_drop:g} pp (percentage points) below "

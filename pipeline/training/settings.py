@@ -8,7 +8,7 @@ from typing import Any
 from edge_runtime.model_folder import InputSpec
 
 from ..errors import FolderError
-from ..folder import DERIVED_FILES, Metadata, ModelFolder
+from ..folder import DERIVED_FILES, FolderStore, Metadata
 from ..progress import Reporter
 from .config import TrainConfig
 
@@ -83,7 +83,7 @@ def recorded_settings(metadata: Metadata) -> dict[str, Any]:
     }
 
 
-def check_retrain(folder: ModelFolder, settings: dict[str, Any], overwrite: bool, reporter: Reporter) -> None:
+def check_retrain(folder: FolderStore, settings: dict[str, Any], overwrite: bool, reporter: Reporter) -> None:
     """Say what training again replaces; refuse different settings without --overwrite."""
     if not folder.has_metadata():
         return

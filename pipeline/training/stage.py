@@ -29,11 +29,13 @@ from ..folder import (
     LABELS_FILE,
     MB,
     SPLIT_JSON,
-    ModelFolder,
+    FolderStore,
     model_identity,
     new_metadata,
 )
+from ..measure.evaluate import near_chance
 from ..progress import Reporter, SilentReporter
+from ..tables import Shown, Table
 from . import distribute
 from .config import MODELS_ROOT, HyperParams, TrainConfig
 from .distribute import Cluster, DistributeConfig, FitPlan
@@ -52,9 +54,9 @@ __all__ = [
 ]
 
 
-@dataclass
-class TrainResult:
-    """What a training run produced."""
+@dataclass(repr=False)
+class TrainResult(Shown):
+    """What a training run produced: the folder written, test accuracy, epochs, time; prints as a table."""
 
     folder: Path
     name: str
@@ -74,6 +76,40 @@ class TrainResult:
     batch_size: int = DEFAULT_BATCH_SIZE
     written: bool = True  # False on a worker that is not the chief: the chief writes the folder
     distribute: dict[str, Any] | None = None
+
+    @property
+    def near_chance(self) -> bool:
+        """True when the model did not learn (see `measure.evaluate.near_chance`): do not ship it."""
+        return near_chance(self.test_accuracy, self.classes)
+
+    def summary(self) -> str:
+        return (
+            f"trained {self.name}: {self.test_accuracy:.2%} test accuracy, {self.epochs_run} epochs, in {self.folder}"
+        )
+
+    def table(self) -> Table:
+        spec, sizes = self.input, self.sizes
+        rows = [
+            ["test accuracy", f"{self.test_accuracy:.2%} (loss {self.test_loss:.4f}) on {sizes['test']:,} test images"],
+            ["model", f"{self.model}, {self.parameters:,} parameters, input {spec.height}x{spec.width}x{spec.channels} "
+             f"{spec.color}"],
+            ["epochs", f"{self.epochs_run} (best {self.best_epoch}), {sizes['train']:,} training / "
+             f"{sizes['validation']:,} validation images"],
+            ["time", f"{self.seconds:.0f} s training"],
+        ]  # fmt: skip
+        if self.skipped:
+            rows.append(["skipped", f"{len(self.skipped)} unreadable files"])
+        files = f"model.keras {self.model_bytes / 1024:,.0f} KB, labels.txt, history.json/.png, metadata.json"
+        rows.append(
+            ["written", f"{self.folder}/ ({files})" if self.written else "nothing (a worker: the chief writes)"]
+        )
+        notes = []
+        if self.near_chance:
+            notes.append(
+                f"warning: the model is near chance level ({self.test_accuracy:.2%} on {self.classes} classes, batch "
+                f"{self.batch_size}): it did not learn; do not ship it"
+            )
+        return Table(f"trained {self.name}", ["", ""], rows, notes, header=False)
 
 
 def augmentation_for(enabled: bool, flip: bool) -> Augmentation | None:
@@ -149,7 +185,7 @@ class _Plan:
     """Everything settled before the first epoch: checked folder, loaded data, resolved settings."""
 
     config: TrainConfig  # with the batch size resolved
-    folder: ModelFolder
+    folder: FolderStore
     spec: InputSpec
     labels: list[str]
     dataset: Dataset
@@ -168,7 +204,7 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
     check_options(model_spec, config.options)
     if config.tensorboard:
         _check_tensorboard()
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     native, labels = native_format(config.data)
     spec = model_spec.input_spec(config.options, native, config.invert)
     if cluster is None or cluster.chief:
@@ -330,7 +366,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, callbacks: Sequ
     cluster = distribute.cluster_for(config.distribute)  # before any TensorFlow operation: multi-worker needs that
     if cluster is not None and not cluster.chief:
         return _train(config, reporter, callbacks, cluster)  # writes nothing: no lock (the chief holds it)
-    folder = ModelFolder(config.folder)
+    folder = FolderStore(config.folder)
     # Before the lock file goes in: a folder that is not a model folder is refused without a trace left in it.
     folder.check_writable_for(model_identity(config.model, config.data.to_record()), config.overwrite)
     with folder.writing("train", create=True):

@@ -1,0 +1,372 @@
+"""The Python API: the stages of the command line, as functions with its option names and defaults.
+
+``train``, ``convert``, ``evaluate``, ``benchmark``, ``report``, ``deploy`` and ``run`` take the options of
+the command of the same name as keyword arguments (``--batch-size`` is ``batch_size``); their signatures
+and defaults are made from ``pipeline.options``, the table the CLI is made from too, so the two cannot
+drift apart. Each returns a typed result that prints as a table in a terminal and renders as one in
+Jupyter. Progress shows on a rich console (terminal or notebook) unless ``progress=False``; TensorFlow's
+C++ log lines are kept off it. Failures raise the project's exceptions (``pipeline.errors``) with the
+same one-line messages the CLI prints. The CLI (``pipeline.cli.app``) parses, calls these, and prints.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.backends import native_stderr_captured
+
+from . import options as opts
+from .errors import DataError, GateFailed, PipelineError, UsageError
+from .folder import FolderStore
+from .progress import Reporter, SilentReporter
+from .tables import Shown, Table
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: its C++ INFO lines stay off
+LIST_OPTIONS = {"precision", "target", "on"}
+
+
+def import_tensorflow_quietly(debug: bool = False) -> None:
+    """Import TensorFlow with its import-time log lines kept off the terminal (errors are passed on).
+
+    TensorFlow 2.21 logs INFO lines through absl before absl is initialised, when no threshold
+    (TF_CPP_MIN_LOG_LEVEL included) applies yet.
+    """
+    if debug or "tensorflow" in sys.modules:
+        return
+    with native_stderr_captured() as lines:
+        import tensorflow  # noqa: F401
+    for line in lines:
+        if line[:1] in ("E", "F") and line[1:5].isdigit():
+            print(line, file=sys.stderr)
+
+
+# --- options as keyword arguments ------------------------------------------------------------------
+
+
+def api_name(key: str) -> str:
+    """An option's keyword: its command-line flag in Python spelling (`--batch-size` -> `batch_size`)."""
+    option = opts.OPTIONS[key]
+    if not option.flags:
+        return key
+    return option.flags[0].split("/")[0].removeprefix("--").replace("-", "_")
+
+
+def _normalised(key: str, value: Any) -> Any:
+    """A Python value in the form the option table holds: lists for repeatable options, "1,2,4" for counts."""
+    option = opts.OPTIONS[key]
+    if key in LIST_OPTIONS and isinstance(value, str | os.PathLike):
+        return [value]
+    if key in ("threads", "calibration_samples") and isinstance(value, int | Sequence) and not isinstance(value, str):
+        return ",".join(str(v) for v in ([value] if isinstance(value, int) else value))
+    if option.type in (Path, Path | None) and isinstance(value, str):
+        return Path(value)
+    if option.parser is not None and isinstance(value, str) and key not in LIST_OPTIONS:
+        return option.parser(value)
+    if option.parser is not None and key in LIST_OPTIONS and value is not None and key != "on":
+        return [option.parser(str(v)) for v in value]
+    return value
+
+
+def bind(command: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Every option of `command` by its key: the defaults, then what was given (by keyword)."""
+    keys = {api_name(key): key for key in opts.COMMANDS[command]}
+    unknown = sorted(set(given) - set(keys))
+    if unknown:
+        raise TypeError(f"{command}() got unexpected keyword argument(s) {', '.join(unknown)}")
+    values = {key: opts.OPTIONS[key].value for key in keys.values()}
+    values.update({keys[name]: _normalised(keys[name], value) for name, value in given.items()})
+    if any(value is ... for value in values.values()):
+        raise TypeError(f"{command}() needs model_dir")
+    return values
+
+
+def _reporter(progress: bool, reporter: Reporter | None) -> Reporter:
+    if reporter is not None:
+        return reporter
+    if not progress:
+        return SilentReporter()
+    from .display import RichReporter
+
+    return RichReporter()
+
+
+def signature(command: str, first: str | None = None) -> inspect.Signature:
+    """The keyword-only signature of an API function, made from the command's options."""
+    parameters = []
+    for key in opts.COMMANDS[command]:
+        option = opts.OPTIONS[key]
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if option.argument else inspect.Parameter.KEYWORD_ONLY
+        default = inspect.Parameter.empty if option.value is ... else option.value
+        parameters.append(inspect.Parameter(api_name(key), kind, default=default, annotation=option.type))
+    extra = [
+        inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=True, annotation=bool),
+        inspect.Parameter("reporter", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="Reporter | None"),
+    ]
+    return inspect.Signature([*parameters, *extra])
+
+
+def _documented(command: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """Attach the command's signature, and a line per parameter (its help and default) to the docstring."""
+    function.__signature__ = signature(command)  # type: ignore[attr-defined]
+    lines = [
+        f"    {api_name(key)}: {opts.OPTIONS[key].help}"
+        + ("" if opts.OPTIONS[key].value in (None, ...) else f" (default: {opts.OPTIONS[key].value})")
+        for key in opts.COMMANDS[command]
+    ]
+    lines += [
+        "    progress: show progress and the result's table on a rich console (default: True)",
+        "    reporter: a pipeline.progress.Reporter to report to instead",
+    ]
+    function.__doc__ = f"{function.__doc__}\n\nParameters (the options of `edge-pipeline {command}`):\n" + "\n".join(
+        lines
+    )
+    return function
+
+
+# --- the stages ----------------------------------------------------------------------------------
+
+
+DEBUG = {"on": False}  # the CLI's --debug: TensorFlow's own log lines are not held back
+
+
+def _started(reporter: Reporter, name: str, tensorflow: bool) -> None:
+    reporter.stage(name)
+    if tensorflow:
+        import_tensorflow_quietly(DEBUG["on"])
+
+
+def _train(v: dict[str, Any], reporter: Reporter) -> Any:
+    from .data.dataset import native_format
+    from .training.stage import train as train_stage
+
+    config = opts.train_config(v)
+    native_format(config.data)  # a missing or empty data folder is one line now, before TensorFlow loads
+    _started(reporter, "train", tensorflow=True)
+    result = train_stage(config, reporter)
+    reporter.result(result)
+    return result
+
+
+def _checked_folder(folder: Path, v: dict[str, Any] | None = None) -> Path:
+    """The folder, checked now (missing, damaged, or its data moved somewhere that is not there) before TensorFlow
+    loads: a wrong path is one line in under a second, not after 15 s of imports."""
+    FolderStore(folder).load()
+    moved = opts.moved(v or {}) if v is not None and "data_dir" in v else None
+    if moved is not None and not Path(moved).is_dir():
+        raise DataError(f"{moved}: no such folder; --data wants the folder of images the model was trained on")
+    return Path(folder)
+
+
+def _convert(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
+    from .conversion.stage import convert as convert_stage
+
+    config = opts.convert_config(_checked_folder(folder, v), v)
+    _started(reporter, "convert", tensorflow=True)
+    result = convert_stage(config, reporter)
+    reporter.result(result)
+    return result
+
+
+def _evaluate(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
+    from .devices.on_device import DeviceEvaluateConfig, evaluate_on
+    from .measure.evaluate import EvaluateConfig
+    from .measure.evaluate import evaluate as evaluate_stage
+
+    devices = opts.device_configs(folder, v["on"], v)
+    if devices:
+        found = []
+        for device in devices:
+            _started(reporter, f"evaluate on {device.device_name}", tensorflow=True)
+            found.append(
+                evaluate_on(DeviceEvaluateConfig(device, v["device_samples"], opts.moved(v), v["data_dir"]), reporter)
+            )
+            reporter.result(found[-1])
+        return found
+    config = EvaluateConfig(
+        folder=_checked_folder(folder, v),
+        precisions=opts.precisions(v["precision"]) if v.get("precision") else None,
+        max_drop=v["max_drop"],
+        threads=v.get("eval_threads"),
+        data_path=opts.moved(v),
+        data_dir=v["data_dir"],
+    )
+    _started(reporter, "evaluate", tensorflow=True)
+    result = evaluate_stage(config, reporter)
+    reporter.result(result)
+    return result
+
+
+def _benchmark(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
+    from .devices.on_device import benchmark_on
+    from .measure.benchmark import BenchmarkConfig
+    from .measure.benchmark import benchmark as benchmark_stage
+
+    threads = opts.thread_counts(v["threads"])
+    devices = opts.device_configs(folder, v["on"], v)
+    if devices:
+        found = []
+        for device in devices:
+            _started(reporter, f"benchmark on {device.device_name}", tensorflow=False)
+            found.append(benchmark_on(device, threads, v["warmup"], v["runs"], reporter))
+            reporter.result(found[-1])
+        return found
+    config = BenchmarkConfig(folder=folder, threads=threads, warmup=v["warmup"], runs=v["runs"], rounds=v["rounds"])
+    _started(reporter, "benchmark", tensorflow=False)
+    result = benchmark_stage(config, reporter)
+    reporter.result(result)
+    return result
+
+
+def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
+    from .reporting.build import ReportConfig, write_report
+
+    config = ReportConfig(
+        folder=_checked_folder(folder, v),
+        max_drop=v["max_drop"],
+        samples=v["samples"],
+        data_path=opts.moved(v),
+        data_dir=v["data_dir"],
+        device=v.get("device"),
+    )
+    _started(reporter, "report", tensorflow=True)
+    result = write_report(config, reporter)
+    reporter.result(result)
+    reporter.status(f"report: {Path(folder) / 'report.md'}")
+    return result
+
+
+def _deploy(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
+    from .devices.deploy import deploy as deploy_stage
+
+    if not v["to"]:
+        raise UsageError("deploy needs --to [USER@]HOST[:DIR]")
+    config = opts.device_configs(folder, [v["to"]], v)[0]
+    _started(reporter, f"deploy to {config.device_name}", tensorflow=False)
+    result = deploy_stage(config, reporter)
+    reporter.result(result)
+    return result
+
+
+@dataclass(repr=False)
+class RunResult(Shown):
+    """What `run` made: each stage's result, and the report's recommendation."""
+
+    train: Any
+    convert: Any = None
+    evaluate: Any = None
+    benchmark: Any = None
+    devices: list[Any] = field(default_factory=list)
+    report: Any = None
+
+    def summary(self) -> str:
+        return self.report.summary() if self.report is not None else self.train.summary()
+
+    def table(self) -> Table:
+        return (self.report or self.train).table()
+
+
+def _run(v: dict[str, Any], reporter: Reporter) -> RunResult:
+    opts.train_config(v)  # every option checked before hours of work start
+    opts.convert_config(Path(), v)  # precisions, calibration, the mixed target
+    opts.thread_counts(v["threads"])
+    opts.device_configs(Path(), v["on"], v)
+    result = RunResult(_train(v, reporter))
+    if not result.train.written:  # a worker of a multi-worker run: the chief converts, evaluates and reports
+        return result
+    folder = result.train.folder
+    result.convert = _convert(folder, v, reporter)
+    result.evaluate = _evaluate(folder, {**v, "precision": None, "on": None}, reporter)
+    result.benchmark = _benchmark(folder, {**v, "on": None}, reporter)
+    devices = opts.device_configs(folder, v["on"], v)
+    if devices:
+        result.devices += _benchmark(folder, v, reporter)
+        result.devices += _evaluate(folder, {**v, "device_samples": v["run_device_samples"]}, reporter)
+    result.report = _report(folder, {**v, "device": devices[0].device_name if devices else None}, reporter)
+    if result.evaluate.failed:
+        raise GateFailed(result.evaluate.gate_message(), result)
+    return result
+
+
+def call(command: str, values: dict[str, Any], reporter: Reporter) -> Any:
+    """Run one command with its option values by key, as the CLI parses them (the CLI's one entry point)."""
+    folder = Path(values["model_dir"]) if "model_dir" in values else None
+    if command == "train":
+        return _train(values, reporter)
+    if command == "run":
+        return _run(values, reporter)
+    stages = {"convert": _convert, "evaluate": _evaluate, "benchmark": _benchmark, "report": _report, "deploy": _deploy}
+    return stages[command](folder, values, reporter)
+
+
+# --- the public functions --------------------------------------------------------------------------
+
+
+def train(**options: Any) -> Any:
+    """Train a model on a named dataset or a folder of images and write its model folder; returns a TrainResult."""
+    progress, reporter = options.pop("progress", True), options.pop("reporter", None)
+    return _train(bind("train", options), _reporter(progress, reporter))
+
+
+def convert(model_dir: str | Path, **options: Any) -> Any:
+    """Convert a model folder's Keras model to TFLite in every precision asked for; returns a ConvertResult."""
+    progress, reporter = options.pop("progress", True), options.pop("reporter", None)
+    v = bind("convert", {"model_dir": model_dir, **options})
+    return _convert(v["model_dir"], v, _reporter(progress, reporter))
+
+
+def evaluate(model_dir: str | Path, **options: Any) -> Any:
+    """Accuracy drift of every variant against Keras on the test split; returns a DriftResult (`.gate()` raises
+    GateFailed past the budget). With `on`: on each device, a list of DeviceDrift."""
+    progress, reporter = options.pop("progress", True), options.pop("reporter", None)
+    v = bind("evaluate", {"model_dir": model_dir, **options})
+    return _evaluate(Path(v["model_dir"]), v, _reporter(progress, reporter))
+
+
+def benchmark(model_dir: str | Path, **options: Any) -> Any:
+    """Latency of every variant, interleaved, at each thread count; returns a BenchmarkResult. With `on`: on each
+    device, a list of DeviceBenchmark."""
+    progress, reporter = options.pop("progress", True), options.pop("reporter", None)
+    v = bind("benchmark", {"model_dir": model_dir, **options})
+    return _benchmark(Path(v["model_dir"]), v, _reporter(progress, reporter))
+
+
+def report(model_dir: str | Path, **options: Any) -> Any:
+    """Write report.md/.json/.csv and the plots: which variant to ship and why; returns the Report."""
+    progress, reporter = options.pop("progress", True), options.pop("reporter", None)
+    v = bind("report", {"model_dir": model_dir, **options})
+    return _report(Path(v["model_dir"]), v, _reporter(progress, reporter))
+
+
+def deploy(model_dir: str | Path, **options: Any) -> Any:
+    """Copy edge_runtime and the folder's variants to a device over SSH, verified on arrival; returns a
+    DeployResult."""
+    progress, reporter = options.pop("progress", True), options.pop("reporter", None)
+    v = bind("deploy", {"model_dir": model_dir, **options})
+    return _deploy(Path(v["model_dir"]), v, _reporter(progress, reporter))
+
+
+def run(**options: Any) -> RunResult:
+    """Train, convert, evaluate, benchmark and report in one go; returns a RunResult. A variant past the accuracy
+    budget raises GateFailed after the report is written (its `result` holds the RunResult)."""
+    progress, reporter = options.pop("progress", True), options.pop("reporter", None)
+    return _run(bind("run", options), _reporter(progress, reporter))
+
+
+for _command, _function in (
+    ("train", train),
+    ("convert", convert),
+    ("evaluate", evaluate),
+    ("benchmark", benchmark),
+    ("report", report),
+    ("deploy", deploy),
+    ("run", run),
+):
+    _documented(_command, _function)
+
+__all__ = ["PipelineError", "RunResult", "benchmark", "convert", "deploy", "evaluate", "report", "run", "train"]
