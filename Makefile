@@ -7,11 +7,12 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
 .PHONY: run test setup data lint benchmark pi-check clean
 
-# The virtual environment, rebuilt when pyproject.toml changes.
-$(BIN)/.installed: pyproject.toml
+# The virtual environment, rebuilt when pyproject.toml or constraints.txt changes: the exact versions the
+# tests passed with (constraints.txt), so a fresh clone installs the same set next month.
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
 # Fashion-MNIST from Debian's dataset-fashion-mnist, so nothing is downloaded at run time.

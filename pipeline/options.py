@@ -198,7 +198,7 @@ OPTIONS: dict[str, Opt] = {
     "calibration": _choice_opt(
         Calibration,
         "how int8 activation ranges are estimated: min-max (widest range seen), moving-average "
-        "(ai-edge-quantizer's default) or tf (the TF converter's)",
+        "(litert-quantizer's default) or tf (the TF converter's)",
         (ConvertConfig, "calibration"),
     ),
     "min_agreement": Opt(

@@ -1,4 +1,4 @@
-"""Accuracy-aware quantization: ai-edge-quantizer calibration, per-layer error, the mixed precision, the sweep.
+"""Accuracy-aware quantization: litert-quantizer calibration, per-layer error, the mixed precision, the sweep.
 
 Real conversions of a really trained cnn; the numbers asserted are the ones the folder records.
 """
@@ -40,13 +40,13 @@ def test_candidates_are_runs_from_both_ends_and_the_worst_single_ops(trained_fol
     assert found[0].ops == () and found[1].ops == (ops[0],) and found[-1].ops == (ops[9],)
 
 
-def test_int8_by_ai_edge_quantizer_is_integer_end_to_end(trained_folder: Path) -> None:
+def test_int8_by_litert_quantizer_is_integer_end_to_end(trained_folder: Path) -> None:
     """The cnn's Flatten reads SHAPE, which the quantizer would feed a dequantized float copy."""
     interpreter, _ = load_interpreter(trained_folder / "model_int8.tflite")
     floats = [t["name"] for t in interpreter.get_tensor_details() if t["dtype"] == np.float32]
     assert not floats
     record = load_metadata(trained_folder).variants["int8"]
-    assert record.calibration == Calibration.MIN_MAX and record.route == "saved-model+ai-edge-quantizer"
+    assert record.calibration == Calibration.MIN_MAX and record.route == "saved-model+litert-quantizer"
     assert "DEQUANTIZE" not in (record.ops or {})
 
 
@@ -110,7 +110,7 @@ def test_the_tf_converter_calibration_is_still_there(folder_copy: Path) -> None:
     metadata = load_metadata(folder_copy)
     record = metadata.variants["int8"]
     assert record.calibration == "tf" and record.route == "saved-model"
-    assert metadata.variants["mixed"].calibration == "min-max"  # the same estimator, by ai-edge-quantizer
+    assert metadata.variants["mixed"].calibration == "min-max"  # the same estimator, by litert-quantizer
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ FALLBACK = (
 
 def test_requirements_are_read_from_the_file_and_recorded_in_metadata() -> None:
     metadata = read_metadata(SHIPPED)
-    # int8 and mixed come from ai-edge-quantizer, which writes every operator at version 1 (a lower bound).
+    # int8 and mixed come from litert-quantizer (ai-edge-quantizer before), which writes every operator at version 1 (a lower bound).
     expected = {"float32": "1.11.0", "float16": "1.15.0", "dynamic": "2.17.0", "int8": "1.11.0", "mixed": "1.11.0"}
     # the phone variants come from the TF converter (uint8 I/O), which writes real operator versions
     expected |= {"mediapipe-float32": "1.11.0", "mediapipe-float16": "1.15.0", "mediapipe-int8": "1.14.0"}
@@ -84,7 +84,7 @@ def test_shipped_folder_on_tflite_runtime_2_14(tmp_path: Path, device_python: Ca
     bench = _run(python, device, "bench", "model", "--runs", "3", "--json")
     assert bench.returncode == 0 and json.loads(bench.stdout)["model"] == "model/model_int8.tflite"
     info = _run(python, device, "info", "model/model_int8.tflite")
-    # ai-edge-quantizer writes every operator at version 1 (see pipeline/quantize.py)
+    # litert-quantizer writes every operator at version 1 (see pipeline/conversion/quantizer.py)
     assert "runtime   needs 1.11.0 (CONV_2D v1, FULLY_CONNECTED v1," in info.stdout
 
 

@@ -7,7 +7,7 @@ releases, so it is not used. If the SavedModel route fails, Keras' own
 `model.export(path, format="litert")` (Keras >= 3.13) is tried with the same settings.
 
 Integer recipes calibrated our way (`--calibration min-max|moving-average`) and the `mixed` precision
-go another route: the float32 model is converted once as above and quantized by ai-edge-quantizer
+go another route: the float32 model is converted once as above and quantized by litert-quantizer
 (`pipeline.conversion.quantizer`; `pipeline.conversion.mixed` searches which ops stay float).
 
 A recipe states its converter settings once, in the form Keras' litert exporter takes as keyword
@@ -54,6 +54,10 @@ COMPATIBILITY_STEPS: dict[Precision, tuple[dict[str, Any], ...]] = {
 }
 
 
+# The library that quantizes int8 and mixed from the float32 conversion: litert-quantizer, the maintained
+# continuation of litert-quantizer (the same API under `litert_quantizer`; its old name's nightly page says it is
+# no longer maintained). Folders converted before record "+litert-quantizer" in their routes.
+QUANTIZER = "litert-quantizer"
 # How int8 ranges are calibrated unless --calibration says otherwise; chosen by measurement (see
 # pipeline.quantize and benchmarks/results): min-max equals the TF converter on the cnn and beats it on
 # the 32 px MobileNetV2, and AEQ's moving average narrows ranges enough to cost agreement.
@@ -95,7 +99,7 @@ class Recipe:
 
     @property
     def quantizer(self) -> bool:
-        """True when ai-edge-quantizer makes this variant from the float32 model.
+        """True when litert-quantizer makes this variant from the float32 model.
 
         The TF converter does int8 with TF calibration, other I/O types (AEQ writes int8 I/O) and
         any --target-runtime compatibility flags (AEQ has no per-tensor switch).
@@ -119,7 +123,7 @@ class Recipe:
         builtins = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
         optimize = {"optimizations": [tf.lite.Optimize.DEFAULT]}
         if self.precision is Precision.MIXED:
-            raise ConversionError("mixed is made by ai-edge-quantizer, not by TFLiteConverter settings")
+            raise ConversionError("mixed is made by litert-quantizer, not by TFLiteConverter settings")
         if self.precision is Precision.FLOAT32:
             own: dict[str, Any] = {"target_spec": builtins}
         elif self.precision is Precision.FLOAT16:
@@ -166,7 +170,7 @@ class Conversion:
 
     content: bytes
     recipe: Recipe
-    route: str  # the Route taken, plus "+ai-edge-quantizer" when it quantized the float32 result
+    route: str  # the Route taken, plus "+litert-quantizer" when it quantized the float32 result
     failures: list[str] = field(default_factory=list)  # routes that failed before `route` worked
     requirements: ModelRequirements = field(default_factory=lambda: ModelRequirements(None))
     details: dict[str, Any] = field(default_factory=dict)  # what a search chose (mixed), for metadata.json
@@ -234,7 +238,7 @@ class Converter:
         raise ConversionError(f"{recipe.precision}: TensorFlow could not convert the model ({'; '.join(failures)})")
 
     def float_model(self, route: Route = Route.AUTO) -> Conversion:
-        """The float32 conversion, made once: what ai-edge-quantizer starts from."""
+        """The float32 conversion, made once: what litert-quantizer starts from."""
         if route not in self._float:
             self._float[route] = self.convert(Recipe(Precision.FLOAT32), route)
         return self._float[route]
@@ -252,7 +256,7 @@ class Converter:
         return layer_error.layer_errors(source, quantized, calibration[:LAYER_ERROR_IMAGES], producers)
 
     def _quantized(self, recipe: Recipe, route: Route, calibration: np.ndarray | None) -> Conversion:
-        """int8 or mixed by ai-edge-quantizer, from this model's float32 conversion."""
+        """int8 or mixed by litert-quantizer, from this model's float32 conversion."""
         if calibration is None:
             raise ConversionError(f"{recipe.precision} needs calibration images")
         source = self.float_model(route)
@@ -262,7 +266,7 @@ class Converter:
             if recipe.precision is Precision.MIXED:
                 content, details = self._mixed(recipe, source.content, ranges, content, calibration)
         requirements = read_requirements(content, recipe.precision.value)
-        return Conversion(content, recipe, f"{source.route}+ai-edge-quantizer", source.failures, requirements, details)
+        return Conversion(content, recipe, f"{source.route}+{QUANTIZER}", source.failures, requirements, details)
 
     def _mixed(
         self, recipe: Recipe, source: bytes, ranges: quantizer.Ranges, int8: bytes, calibration: np.ndarray

@@ -1,7 +1,7 @@
 """Per-layer quantization error: each int8 activation against its float twin, on calibration images.
 
 Both files run in LiteRT with every intermediate tensor kept; a quantized tensor is matched to the
-float tensor of the same name (the TF converter and ai-edge-quantizer both keep names) and shape.
+float tensor of the same name (the TF converter and litert-quantizer both keep names) and shape.
 Two numbers per tensor, over all images:
 - `rmse_scale`: the RMSE of the dequantized values against float, in units of the tensor's
   quantization step. Rounding alone gives 1/sqrt(12) = 0.29; much more means clipped ranges

@@ -1,6 +1,6 @@
-"""Post-training quantization with ai-edge-quantizer: ranges calibrated our way, any op kept in float.
+"""Post-training quantization with litert-quantizer: ranges calibrated our way, any op kept in float.
 
-ai-edge-quantizer (AEQ) quantizes a float `.tflite` (no TensorFlow); we use it where the TF converter
+litert-quantizer (formerly litert-quantizer; AEQ below) quantizes a float `.tflite` (no TensorFlow); we use it where the TF converter
 cannot do what we need:
 - **calibration we choose**: AEQ's default (`moving-average`) smooths each image's min/max into the
   running range (factor 0.95), so ranges end up about half as wide as the data; `min-max` keeps the
@@ -74,7 +74,7 @@ def _quiet() -> Iterator[None]:
 
 def float_ops(float_model: bytes) -> list[Op]:
     """The first subgraph's operators, in order, with their scopes and float weight bytes."""
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfl
+    from litert_quantizer.utils import tfl_flatbuffer_utils as tfl
 
     model = tfl.read_model(bytearray(float_model))
     graph = model.subgraphs[0]
@@ -107,15 +107,15 @@ def _signature(float_model: bytes) -> tuple[str, str]:
     with native_stderr_captured():
         signatures = Interpreter(model_content=float_model).get_signature_list()
     if len(signatures) != 1:
-        raise ConversionError(f"ai-edge-quantizer needs one model signature, the float model has {len(signatures)}")
+        raise ConversionError(f"litert-quantizer needs one model signature, the float model has {len(signatures)}")
     key, signature = next(iter(signatures.items()))
     if len(signature["inputs"]) != 1:
-        raise ConversionError("ai-edge-quantizer: the float model must have exactly one input")
+        raise ConversionError("litert-quantizer: the float model must have exactly one input")
     return key, signature["inputs"][0]
 
 
 def _int8_recipe(keep_float: Iterable[Op] = ()) -> list[dict[str, Any]]:
-    from ai_edge_quantizer import recipe
+    from litert_quantizer import recipe
 
     entries = list(recipe.static_wi8_ai8())
     entries += [{"regex": op.regex, "operation": "*", "algorithm_key": "no_quantize"} for op in keep_float]
@@ -126,8 +126,8 @@ def calibrate(float_model: bytes, images: np.ndarray, method: Calibration) -> Ra
     """Activation ranges of every tensor over `images` (already preprocessed), by `method`."""
     if method is Calibration.TF:
         raise ConversionError("the TF converter calibrates inside its own conversion, not through this module")
-    from ai_edge_quantizer import calibrator, recipe_manager
-    from ai_edge_quantizer.utils import qsv_utils
+    from litert_quantizer import calibrator, recipe_manager
+    from litert_quantizer.utils import qsv_utils
 
     key, name = _signature(float_model)
     samples = {key: [{name: image[None].astype(np.float32)} for image in images]}
@@ -147,12 +147,12 @@ def calibrate(float_model: bytes, images: np.ndarray, method: Calibration) -> Ra
 
 def quantize(float_model: bytes, ranges: Ranges, keep_float: Iterable[Op] = ()) -> bytes:
     """int8 weights, activations, input and output; the `keep_float` ops compute in float."""
-    from ai_edge_quantizer import quantizer
+    from litert_quantizer import quantizer
 
     with _quiet():
         result = quantizer.Quantizer(bytearray(float_model), _int8_recipe(keep_float)).quantize(ranges)
     if result.quantized_model is None:
-        raise ConversionError("ai-edge-quantizer returned no model")
+        raise ConversionError("litert-quantizer returned no model")
     return _shape_reads_int8(bytes(result.quantized_model))
 
 

@@ -364,7 +364,7 @@ def _conversion_record(metadata: Metadata, config: ConvertConfig, result: Conver
         "skipped": result.skipped,
         "calibration": str(config.calibration),
         "targets": [str(t) for t in config.targets],
-        "versions": {name: _version(name) for name in ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer")},
+        "versions": {name: _version(name) for name in ("tensorflow", "keras", "ai-edge-litert", "litert-quantizer")},
     }
 
 
