@@ -1,7 +1,7 @@
 """Peak memory of one training epoch on an image folder of 1,500 against 6,000 photos, streamed and in memory.
 
 Issue 14's acceptance: MobileNetV2 (alpha 0.35, 160 px) trained one epoch on 6,000 photos peaks at most
-250 MB above the same run on 1,500. Each run is a fresh process (`pipeline.train.train`, weights none:
+250 MB above the same run on 1,500. Each run is a fresh process (`pipeline.training.stage.train`, weights none:
 no ImageNet weights here), its peak resident memory read with wait4() from the kernel. The photos are
 Fashion-MNIST images blown up to 320x240 RGB JPEGs with a colour cast per image, in three classes.
 The in-memory path (`DataConfig(stream=False)`) runs beside it for contrast: it holds every photo at

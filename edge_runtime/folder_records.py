@@ -3,7 +3,7 @@
 metadata.json comes with a model folder, and a model folder is untrusted input: every number must be
 finite and in range, every boolean a boolean, every checksum 64 hex digits, every file name one of the
 folder's own (``model_<variant>.tflite`` for a variant), else one MetadataError line. No TensorFlow here:
-the device reads these too, and ``pipeline.bundle`` writes them.
+the device reads these too, and ``pipeline.folder`` writes them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A model folder (``models/<name>/``) holds ``model.keras``, ``model_<variant>.tflite`` files, ``labels.txt``
 and ``metadata.json``. This module and ``edge_runtime.folder_records`` (the one parser of metadata.json)
-are its read side, for the device's predictor and for ``pipeline`` alike; ``pipeline.bundle`` writes it.
+are its read side, for the device's predictor and for ``pipeline`` alike; ``pipeline.folder`` and ``pipeline.commits`` write it.
 
 A folder is untrusted input: only the files its contract names are read (never a hidden or temporary
 file), only regular files inside the folder, each bounded in size (``edge_runtime.safe_files``).
@@ -66,7 +66,7 @@ __all__ = [
 
 LABELS_FILE = "labels.txt"
 KERAS_FILE = "model.keras"
-JOURNAL_FILE = ".commit.json"  # an unfinished commit's renames (pipeline.bundle writes it)
+JOURNAL_FILE = ".commit.json"  # an unfinished commit's renames (pipeline.commits writes it)
 TEMP_MARKER = ".tmp-"  # hidden temporaries are named .<stem>.tmp-<random><suffix>
 # When a folder is given instead of a file, the first variant present wins: the
 # integer model is the one that is made to ship to a device.

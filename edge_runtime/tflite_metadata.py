@@ -8,7 +8,7 @@ appended to the model (stored, not compressed). Interpreters ignore both.
 
 edge-pipeline also writes one entry of its own, ``edge_pipeline_input``: the JSON of the
 ``InputSpec`` a device feeds, for what the standard fields cannot say (inverted images).
-The write side is ``pipeline.embed``.
+The write side is ``pipeline.conversion.metadata_writer``.
 """
 
 from __future__ import annotations

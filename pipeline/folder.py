@@ -278,7 +278,7 @@ class FolderStore:
         return commits.read_results_json(self.verified(SPLIT_JSON, metadata), SPLIT_JSON)
 
     def writing(self, command: str, create: bool = False) -> contextlib.AbstractContextManager[None]:
-        """Hold this folder's lock for a stage that writes it (see pipeline.folder_writes); only `train` creates it."""
+        """Hold this folder's lock for a stage that writes it (see pipeline.commits); only `train` creates it."""
         if not create:
             self._check_exists()
         return commits.writing(self.path, command)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.cli.app import OPTIONS
 from pipeline.folder import PRECISIONS, VARIANTS
 from pipeline.measure.benchmark import BenchmarkConfig, benchmark
 from pipeline.reporting.build import ReportConfig, ReportRow, build_report, recommend, write_report
@@ -144,14 +143,3 @@ def test_shipped_model_folder_is_complete_and_predicts_its_samples() -> None:
         assert predictor.predict(sample, top_k=1)[0].label.lower().replace("/", " ").replace("-", " ") == expected, (
             sample.name
         )
-
-
-def test_readme_documents_every_option() -> None:
-    readme = (ROOT / "README.md").read_text()
-    for name, option in OPTIONS.items():
-        if option.argument:
-            continue
-        flags = option.flags[0].split("/") if option.flags else [f"--{name.replace('_', '-')}"]
-        assert any(f"`{flag}" in readme for flag in flags), f"README does not document {flags[0]}"
-    for command in ("train", "convert", "evaluate", "benchmark", "report", "run"):
-        assert f"edge-pipeline {command}" in readme

@@ -299,3 +299,34 @@ def test_thread_counts_over_the_cores_say_so() -> None:
         benchmark_settings=None,
     )
     assert "p50 ms @4t (4 threads on 2 cores)" in table_columns(report) and "p50 ms @1t" in table_columns(report)
+
+
+@pytest.mark.slow
+def test_a_light_install_predicts_and_says_what_edge_pipeline_needs(tmp_path: Path) -> None:
+    """README's device-side set-up, as written, in a fresh venv: the predictor runs; edge-pipeline says one line."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[litert]"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr[-1500:]
+    shipped = ROOT / "models" / "fashion-mnist-cnn"
+    predicted = subprocess.run(
+        [str(venv / "bin" / "edge-runtime"), "predict", str(shipped), str(shipped / "samples")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert predicted.returncode == 0 and "bag.jpg" in predicted.stdout, predicted.stderr
+    for argv in ([], ["run"], ["evaluate", str(shipped)]):
+        done = subprocess.run(
+            [str(venv / "bin" / "edge-pipeline"), *argv], capture_output=True, text=True, timeout=120, check=False
+        )
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1 and "pip install 'edge-pipeline[train]'" in lines[0], lines
+        assert "Traceback" not in done.stderr

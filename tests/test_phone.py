@@ -214,7 +214,8 @@ def test_uint8_input_reads_raw_pixels_even_when_calibration_images_are_dim(
 
 
 def _readme_section_code(heading: str, language: str) -> str:
-    section = (ROOT / "README.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    """The first `language` block of docs/phones.md's section `heading`, as a user reads it."""
+    section = (ROOT / "docs" / "phones.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
     return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
 
 

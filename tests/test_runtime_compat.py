@@ -35,7 +35,7 @@ FALLBACK = (
 
 def test_requirements_are_read_from_the_file_and_recorded_in_metadata() -> None:
     metadata = read_metadata(SHIPPED)
-    # int8 and mixed come from litert-quantizer (ai-edge-quantizer before), which writes every operator at version 1 (a lower bound).
+    # int8 and mixed come from litert-quantizer (ai-edge-quantizer before): every operator at version 1 (a lower bound)
     expected = {"float32": "1.11.0", "float16": "1.15.0", "dynamic": "2.17.0", "int8": "1.11.0", "mixed": "1.11.0"}
     # the phone variants come from the TF converter (uint8 I/O), which writes real operator versions
     expected |= {"mediapipe-float32": "1.11.0", "mediapipe-float16": "1.15.0", "mediapipe-int8": "1.14.0"}

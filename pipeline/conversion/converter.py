@@ -59,7 +59,7 @@ COMPATIBILITY_STEPS: dict[Precision, tuple[dict[str, Any], ...]] = {
 # no longer maintained). Folders converted before record "+litert-quantizer" in their routes.
 QUANTIZER = "litert-quantizer"
 # How int8 ranges are calibrated unless --calibration says otherwise; chosen by measurement (see
-# pipeline.quantize and benchmarks/results): min-max equals the TF converter on the cnn and beats it on
+# pipeline.conversion.quantizer and benchmarks/results): min-max equals the TF converter on the cnn and beats it on
 # the 32 px MobileNetV2, and AEQ's moving average narrows ranges enough to cost agreement.
 DEFAULT_CALIBRATION = Calibration.MIN_MAX
 # Calibration images the per-layer error is measured on (the first of the calibration set).

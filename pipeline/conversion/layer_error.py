@@ -83,7 +83,7 @@ def layer_errors(
 ) -> list[LayerError]:
     """Error of every int8 activation over `images` (model input, preprocessed), in graph order.
 
-    `producers` maps a tensor name to the float model's op that writes it (`pipeline.quantize.float_ops`).
+    `producers` maps a tensor name to the float model's op that writes it (`pipeline.conversion.quantizer.float_ops`).
     """
     float_run, quant_run = _interpreter(float_model), _interpreter(quantized_model)
     pairs = _pairs(float_run, quant_run)

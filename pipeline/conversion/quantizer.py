@@ -1,7 +1,7 @@
 """Post-training quantization with litert-quantizer: ranges calibrated our way, any op kept in float.
 
-litert-quantizer (formerly litert-quantizer; AEQ below) quantizes a float `.tflite` (no TensorFlow); we use it where the TF converter
-cannot do what we need:
+litert-quantizer (the maintained continuation of ai-edge-quantizer, AEQ below) quantizes a float `.tflite`
+(no TensorFlow); we use it where the TF converter cannot do what we need:
 - **calibration we choose**: AEQ's default (`moving-average`) smooths each image's min/max into the
   running range (factor 0.95), so ranges end up about half as wide as the data; `min-max` keeps the
   widest range seen. Measured int8 agreement with Keras on the test split, 300 calibration images:

@@ -51,7 +51,7 @@ class DataConfig:
     seed: int = DEFAULT_SEED
     limit: int | None = None  # use at most this many training+validation images
     allow_download: bool = True
-    # Image folders: decoded once into a file on disk and streamed (pipeline.disk_images), else held in memory.
+    # Image folders: decoded once into a file on disk and streamed (pipeline.data.streamed), else held in memory.
     stream: bool = True
     cache: Path | None = None  # where the decoded folder is kept between runs and stages (default: a temp folder)
 

@@ -4,7 +4,7 @@
 labels and metadata.json (never model.keras) into a temporary directory on the device, checks every
 file's sha256 there and renames it into place. `benchmark --on HOST` and `evaluate --on HOST` run
 `python -m edge_runtime` on the device and store what it measured under the device's name in
-benchmark.json and drift.json. The transport is pipeline.remote (the system ssh).
+benchmark.json and drift.json. The transport is pipeline.devices.ssh (the system ssh).
 """
 
 from __future__ import annotations
