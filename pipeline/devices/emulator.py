@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
+ROOT_DIR = Path(__file__).resolve().parents[2]
 SUITE = "bookworm"
 # Per interpreter: the pip requirements and the wheel platform tags pip must be told exactly.
 INTERPRETERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -40,6 +40,11 @@ INTERPRETERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "tflite-runtime": (("numpy==1.26.4", "pillow==10.0.0", "tflite-runtime==2.14.0"), ("manylinux_2_34_aarch64",)),
 }
 COMMON_TAGS = ("manylinux_2_17_aarch64", "manylinux2014_aarch64")
+# The interpreter each wheels set pins, by the emulated Pi's name for it.
+INTERPRETER_VERSIONS = {
+    name: next(r.split("==")[1] for r in requirements if r.split("==")[0] in ("ai-edge-litert", "tflite-runtime"))
+    for name, (requirements, _) in INTERPRETERS.items()
+}
 # /proc/cpuinfo of a Raspberry Pi 5 (Cortex-A76), as LiteRT's CPU probing expects on Arm.
 _CORE = (
     "BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "

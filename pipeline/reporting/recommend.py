@@ -59,10 +59,14 @@ class ReportRow:
         return self.bytes / 1024
 
 
-def recommend(rows: list[ReportRow], max_drop: float, threads: int | None) -> tuple[str | None, str]:
+INSTRUCTIONS = "M instructions"  # the unit of an emulated CPU's cost (millions of instructions per image)
+
+
+def recommend(rows: list[ReportRow], max_drop: float, threads: int | None, unit: str = "ms") -> tuple[str | None, str]:
     """The smallest variant within the accuracy budget that is as fast as the fastest such one.
 
     Only plain TFLite variants are candidates (what edge_runtime picks from a folder); phone variants are listed.
+    `p50_ms[threads]` is the cost: milliseconds, or with ``unit=INSTRUCTIONS`` millions of instructions per image.
     """
     measured = [r for r in rows if r.accuracy is not None and split_variant(r.precision)[0] == Target.TFLITE]
     if not measured and any(r.accuracy is not None for r in rows):
@@ -83,7 +87,11 @@ def recommend(rows: list[ReportRow], max_drop: float, threads: int | None) -> tu
     if timed:
         fastest = min(r.p50_ms[threads] for r in timed)
         candidates = [r for r in timed if r.p50_ms[threads] <= fastest * AS_FAST]
-        speed_note = " that is as fast as the fastest (within 10%)"
+        speed_note = (
+            " that is as fast as the fastest (within 10%)"
+            if unit == "ms"
+            else " that costs as few instructions as the cheapest (within 10%)"
+        )
     else:
         candidates = within
         speed_note = ""
@@ -94,7 +102,7 @@ def recommend(rows: list[ReportRow], max_drop: float, threads: int | None) -> tu
         "of those within 5% of that size, the one agreeing most with Keras"
     )
     return pick.precision, (
-        f"Ship {pick.file} ({pick.precision}): {why}. It is {_size_claim(pick)}, {_speed_claim(pick, threads)}, "
+        f"Ship {pick.file} ({pick.precision}): {why}. It is {_size_claim(pick)}, {_speed_claim(pick, threads, unit)}, "
         f"{pick.change_pp:+.2f} pp top-1 accuracy against Keras (budget {max_drop:g} pp), and agrees with Keras "
         f"on {pick.agreement:.2%} of test images."
     )
@@ -106,16 +114,23 @@ def _size_claim(row: ReportRow) -> str:
     return f"{row.size_ratio:.2f}x the size of float32 ({row.size_kb:,.1f} KB)"
 
 
-def _speed_claim(row: ReportRow, threads: int | None) -> str:
+def _speed_claim(row: ReportRow, threads: int | None, unit: str = "ms") -> str:
     if threads not in row.p50_ms:
         return "latency not measured (run `edge-pipeline benchmark`)"
+    if unit != "ms":
+        cost = f"{row.p50_ms[threads]:.3f} {unit} per image"
+        return (
+            f"{row.speedup[threads]:.2f}x fewer instructions than float32 ({cost})" if threads in row.speedup else cost
+        )
     plural = "s" if threads != 1 else ""
     latency = f"{row.p50_ms[threads]:.3f} ms p50 at {threads} thread{plural}"
     return f"{row.speedup[threads]:.2f}x float32's speed ({latency})" if threads in row.speedup else latency
 
 
-def alternatives(rows: list[ReportRow], recommended: str | None, threads: int | None) -> list[str]:
-    """One line per other variant: how it compares with the recommended one, and what it is for."""
+def alternatives(rows: list[ReportRow], recommended: str | None, threads: int | None, unit: str = "ms") -> list[str]:
+    """One line per other variant: how it compares with the recommended one (in the pick's own cost: latency, or
+    instructions on an emulated CPU), and what it is for."""
+    cost = "latency" if unit == "ms" else "instructions"
     pick = next((r for r in rows if r.precision == recommended), None)
     lines = []
     for row in rows:
@@ -123,7 +138,7 @@ def alternatives(rows: list[ReportRow], recommended: str | None, threads: int | 
             continue
         parts = [f"{row.bytes / pick.bytes:.2f}x its size"]
         if threads in row.p50_ms and threads in pick.p50_ms:
-            parts.append(f"{row.p50_ms[threads] / pick.p50_ms[threads]:.2f}x its latency")
+            parts.append(f"{row.p50_ms[threads] / pick.p50_ms[threads]:.2f}x its {cost}")
         if row.accuracy is not None:
             parts.append(f"{row.change_pp:+.2f} pp against Keras, agreeing on {row.agreement:.2%}")
         if row.within_budget is False:
