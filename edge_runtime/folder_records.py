@@ -299,6 +299,7 @@ class FolderMetadata:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     conversion: dict[str, Any] | None = None
     recommended: str | None = None
+    device_picks: dict[str, str] = field(default_factory=dict)  # `report --device NAME`'s pick, by device name
     created_at: str = ""
     updated_at: str = ""
     versions: dict[str, str] = field(default_factory=dict)
@@ -317,6 +318,7 @@ class FolderMetadata:
             "conversion": self.conversion,
             "files": self.files,
             "recommended": self.recommended,
+            **({"device_picks": self.device_picks} if self.device_picks else {}),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "versions": self.versions,
@@ -335,6 +337,11 @@ class FolderMetadata:
         if recommended is not None and (not isinstance(recommended, str) or not VARIANT_NAME.match(recommended)):
             raise _bad(where, "'recommended'", "a variant's name", recommended)
         versions = obj(data.get("versions") or {}, where, "'versions'")
+        picks = obj(data.get("device_picks") or {}, where, "'device_picks'")
+        for device, pick in picks.items():
+            string(device, where, "a device's name", MAX_NAME)
+            if not isinstance(pick, str) or not VARIANT_NAME.match(pick):
+                raise _bad(where, f"device_picks.{device}", "a variant's name", pick)
         return cls(
             name=name,
             labels=_labels(data["labels"], where, max_labels, 1000),
@@ -345,6 +352,7 @@ class FolderMetadata:
             files=_files(data.get("files"), where),
             conversion=optional(data.get("conversion"), obj, where, "'conversion'"),
             recommended=recommended,
+            device_picks=dict(picks),
             created_at=string(data.get("created_at", ""), where, "'created_at'", 64),
             updated_at=string(data.get("updated_at", ""), where, "'updated_at'", 64),
             versions={str(k): string(v, where, f"versions.{k}", 100) for k, v in versions.items()},

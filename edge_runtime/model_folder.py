@@ -2,7 +2,8 @@
 
 A model folder (``models/<name>/``) holds ``model.keras``, ``model_<variant>.tflite`` files, ``labels.txt``
 and ``metadata.json``. This module and ``edge_runtime.folder_records`` (the one parser of metadata.json)
-are its read side, for the device's predictor and for ``pipeline`` alike; ``pipeline.folder`` and ``pipeline.commits`` write it.
+are its read side, for the device's predictor and for ``pipeline`` alike; ``pipeline.folder`` and
+``pipeline.commits`` write it.
 
 A folder is untrusted input: only the files its contract names are read (never a hidden or temporary
 file), only regular files inside the folder, each bounded in size (``edge_runtime.safe_files``).

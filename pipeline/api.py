@@ -12,6 +12,7 @@ same one-line messages the CLI prints. The CLI (``pipeline.cli.app``) parses, ca
 from __future__ import annotations
 
 import inspect
+import keyword
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,14 +22,15 @@ from typing import Any
 
 from edge_runtime.backends import native_stderr_captured
 
+from . import stage_configs as configs
 from . import options as opts
-from .errors import DataError, GateFailed, PipelineError, UsageError
+from .errors import DataError, GateFailed, PipelineError, TrainingFailed, UsageError
 from .folder import FolderStore
 from .progress import Reporter, SilentReporter
 from .tables import Shown, Table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: its C++ INFO lines stay off
-LIST_OPTIONS = {"precision", "target", "on"}
+LIST_OPTIONS = {"precision", "target", "on", "emulate"}
 
 
 def import_tensorflow_quietly(debug: bool = False) -> None:
@@ -50,11 +52,13 @@ def import_tensorflow_quietly(debug: bool = False) -> None:
 
 
 def api_name(key: str) -> str:
-    """An option's keyword: its command-line flag in Python spelling (`--batch-size` -> `batch_size`)."""
+    """An option's keyword: its command-line flag in Python spelling (`--batch-size` -> `batch_size`), or its key
+    where the flag is a Python keyword (`--continue` -> `keep_going`)."""
     option = opts.OPTIONS[key]
     if not option.flags:
         return key
-    return option.flags[0].split("/")[0].removeprefix("--").replace("-", "_")
+    name = option.flags[0].split("/")[0].removeprefix("--").replace("-", "_")
+    return key if keyword.iskeyword(name) else name
 
 
 def _normalised(key: str, value: Any) -> Any:
@@ -68,7 +72,7 @@ def _normalised(key: str, value: Any) -> Any:
         return Path(value)
     if option.parser is not None and isinstance(value, str) and key not in LIST_OPTIONS:
         return option.parser(value)
-    if option.parser is not None and key in LIST_OPTIONS and value is not None and key != "on":
+    if option.parser is not None and key in LIST_OPTIONS and value is not None:
         return [option.parser(str(v)) for v in value]
     return value
 
@@ -145,7 +149,7 @@ def _train(v: dict[str, Any], reporter: Reporter) -> Any:
     from .data.dataset import native_format
     from .training.stage import train as train_stage
 
-    config = opts.train_config(v)
+    config = configs.train_config(v)
     native_format(config.data)  # a missing or empty data folder is one line now, before TensorFlow loads
     _started(reporter, "train", tensorflow=True)
     result = train_stage(config, reporter)
@@ -157,7 +161,7 @@ def _checked_folder(folder: Path, v: dict[str, Any] | None = None) -> Path:
     """The folder, checked now (missing, damaged, or its data moved somewhere that is not there) before TensorFlow
     loads: a wrong path is one line in under a second, not after 15 s of imports."""
     FolderStore(folder).load()
-    moved = opts.moved(v or {}) if v is not None and "data_dir" in v else None
+    moved = configs.moved(v or {}) if v is not None and "data_dir" in v else None
     if moved is not None and not Path(moved).is_dir():
         raise DataError(f"{moved}: no such folder; --data wants the folder of images the model was trained on")
     return Path(folder)
@@ -166,7 +170,7 @@ def _checked_folder(folder: Path, v: dict[str, Any] | None = None) -> Path:
 def _convert(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
     from .conversion.stage import convert as convert_stage
 
-    config = opts.convert_config(_checked_folder(folder, v), v)
+    config = configs.convert_config(_checked_folder(folder, v), v)
     _started(reporter, "convert", tensorflow=True)
     result = convert_stage(config, reporter)
     reporter.result(result)
@@ -178,22 +182,21 @@ def _evaluate(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
     from .measure.evaluate import EvaluateConfig
     from .measure.evaluate import evaluate as evaluate_stage
 
-    devices = opts.device_configs(folder, v["on"], v)
+    devices = configs.device_configs(folder, v["on"], v)
     if devices:
         found = []
         for device in devices:
             _started(reporter, f"evaluate on {device.device_name}", tensorflow=True)
-            found.append(
-                evaluate_on(DeviceEvaluateConfig(device, v["device_samples"], opts.moved(v), v["data_dir"]), reporter)
-            )
+            config = DeviceEvaluateConfig(device, v["device_samples"], configs.moved(v), v["data_dir"])
+            found.append(evaluate_on(config, reporter))
             reporter.result(found[-1])
         return found
     config = EvaluateConfig(
         folder=_checked_folder(folder, v),
-        precisions=opts.precisions(v["precision"]) if v.get("precision") else None,
+        precisions=configs.precisions(v["precision"]) if v.get("precision") else None,
         max_drop=v["max_drop"],
         threads=v.get("eval_threads"),
-        data_path=opts.moved(v),
+        data_path=configs.moved(v),
         data_dir=v["data_dir"],
     )
     _started(reporter, "evaluate", tensorflow=True)
@@ -207,20 +210,32 @@ def _benchmark(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
     from .measure.benchmark import BenchmarkConfig
     from .measure.benchmark import benchmark as benchmark_stage
 
-    threads = opts.thread_counts(v["threads"])
-    devices = opts.device_configs(folder, v["on"], v)
-    if devices:
+    threads = configs.thread_counts(v["threads"])
+    devices = configs.device_configs(folder, v["on"], v)
+    if devices or v.get("emulate"):
         found = []
         for device in devices:
             _started(reporter, f"benchmark on {device.device_name}", tensorflow=False)
             found.append(benchmark_on(device, threads, v["warmup"], v["runs"], reporter))
             reporter.result(found[-1])
-        return found
+        return found + (_emulated(folder, v["emulate"], reporter) if v.get("emulate") else [])
     config = BenchmarkConfig(folder=folder, threads=threads, warmup=v["warmup"], runs=v["runs"], rounds=v["rounds"])
     _started(reporter, "benchmark", tensorflow=False)
     result = benchmark_stage(config, reporter)
     reporter.result(result)
     return result
+
+
+def _emulated(folder: Path, cpus: list[str], reporter: Reporter) -> list[Any]:
+    from .devices.emulated_bench import EmulateConfig, benchmark_emulated
+
+    config = EmulateConfig(folder, tuple(cpus))
+    names = ", ".join(f"{cpu.name} ({cpu.alias})" for cpu in config.resolved)  # a usage error now, before any work
+    _started(reporter, f"benchmark on an emulated {names}", tensorflow=False)
+    found = benchmark_emulated(config, reporter)
+    for result in found:
+        reporter.result(result)
+    return found
 
 
 def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
@@ -230,9 +245,10 @@ def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
         folder=_checked_folder(folder, v),
         max_drop=v["max_drop"],
         samples=v["samples"],
-        data_path=opts.moved(v),
+        data_path=configs.moved(v),
         data_dir=v["data_dir"],
         device=v.get("device"),
+        as_default=bool(v.get("as_default")),
     )
     _started(reporter, "report", tensorflow=True)
     result = write_report(config, reporter)
@@ -246,7 +262,7 @@ def _deploy(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
 
     if not v["to"]:
         raise UsageError("deploy needs --to [USER@]HOST[:DIR]")
-    config = opts.device_configs(folder, [v["to"]], v)[0]
+    config = configs.device_configs(folder, [v["to"]], v)[0]
     _started(reporter, f"deploy to {config.device_name}", tensorflow=False)
     result = deploy_stage(config, reporter)
     reporter.result(result)
@@ -271,23 +287,52 @@ class RunResult(Shown):
         return (self.report or self.train).table()
 
 
+def _failed_training(trained: Any) -> str:
+    """Why `run` stops after a training that did not learn, and what to try."""
+    from .training.settings import steps_per_epoch, suggested_batch_size, too_few_steps
+
+    images, batch = trained.sizes["train"], trained.batch_size
+    hint = (
+        f"a smaller --batch-size (now {batch}, {steps_per_epoch(images, batch)} step(s) an epoch; try "
+        f"{suggested_batch_size(images)}) or more --epochs"
+        if batch and too_few_steps(images, batch)
+        else "more --epochs, another --learning-rate, or check the data"
+    )
+    return (
+        f"{trained.folder}: training ended near chance level ({trained.test_accuracy:.2%} on {trained.classes} "
+        f"classes, chance {1 / max(trained.classes, 1):.2%}), so run stops before converting a model that did not "
+        f"learn; try {hint}, or pass --continue to go on anyway"
+    )
+
+
+def _emulated_cpus(v: dict[str, Any]) -> list[Any]:
+    from .devices.instructions import resolve
+
+    return [resolve(cpu) for cpu in v.get("emulate") or []]
+
+
 def _run(v: dict[str, Any], reporter: Reporter) -> RunResult:
-    opts.train_config(v)  # every option checked before hours of work start
-    opts.convert_config(Path(), v)  # precisions, calibration, the mixed target
-    opts.thread_counts(v["threads"])
-    opts.device_configs(Path(), v["on"], v)
+    configs.train_config(v)  # every option checked before hours of work start
+    configs.convert_config(Path(), v)  # precisions, calibration, the mixed target
+    configs.thread_counts(v["threads"])
+    configs.device_configs(Path(), v["on"], v)
+    _emulated_cpus(v)
     result = RunResult(_train(v, reporter))
     if not result.train.written:  # a worker of a multi-worker run: the chief converts, evaluates and reports
         return result
+    if result.train.near_chance and not v["keep_going"]:
+        raise TrainingFailed(_failed_training(result.train), result)
     folder = result.train.folder
     result.convert = _convert(folder, v, reporter)
     result.evaluate = _evaluate(folder, {**v, "precision": None, "on": None}, reporter)
-    result.benchmark = _benchmark(folder, {**v, "on": None}, reporter)
-    devices = opts.device_configs(folder, v["on"], v)
-    if devices:
+    result.benchmark = _benchmark(folder, {**v, "on": None, "emulate": None}, reporter)
+    devices = configs.device_configs(folder, v["on"], v)
+    if devices or v.get("emulate"):
         result.devices += _benchmark(folder, v, reporter)
         result.devices += _evaluate(folder, {**v, "device_samples": v["run_device_samples"]}, reporter)
-    result.report = _report(folder, {**v, "device": devices[0].device_name if devices else None}, reporter)
+    emulated = _emulated_cpus(v)
+    device = devices[0].device_name if devices else (emulated[0].device_name if emulated else None)
+    result.report = _report(folder, {**v, "device": device}, reporter)
     if result.evaluate.failed:
         raise GateFailed(result.evaluate.gate_message(), result)
     return result

@@ -33,6 +33,14 @@ class UnsafeTarget(PipelineError):
     """A deploy target that could destroy what is there: refused before anything is sent (exit 1)."""
 
 
+class TrainingFailed(PipelineError):
+    """Training ended near chance level; `run` stops there instead of converting a model that did not learn."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class GateFailed(PipelineError):
     """A quality gate (e.g. --max-drop) was not met; `result` holds what was measured, when there is one."""
 

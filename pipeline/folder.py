@@ -242,6 +242,14 @@ class FolderStore:
             metadata.files[name] = tx.record(name)
             tx.commit(metadata)
 
+    def store_device(self, name: str, device: str, entry: dict[str, Any], metadata: Metadata) -> None:
+        """Put one device's entry into benchmark.json or drift.json (`devices.<device>`), keeping the rest."""
+        data: dict[str, Any] = {}
+        if self.file(name).is_file() and name in metadata.files:
+            data = commits.read_results_json(self.verified(name, metadata), name)
+        data.setdefault("devices", {})[device] = entry
+        self.commit_json(name, data, metadata)
+
     def check_writable_for(self, identity: dict[str, Any], overwrite: bool) -> None:
         """Refuse to train into a folder that holds a different model (or other files) unless told."""
         if not self.path.exists():

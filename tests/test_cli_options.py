@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import keyword
 
 import typer
 
@@ -40,7 +41,7 @@ def test_every_registered_cli_default_equals_its_config_default() -> None:
 
 
 def test_precision_default_means_every_precision() -> None:
-    from pipeline.options import precisions
+    from pipeline.stage_configs import precisions
 
     assert OPTIONS["precision"].value is None and precisions(None) == tuple(Precision) == ConvertConfig.precisions
     assert precisions([Precision.INT8, Precision("float16")]) == (Precision.INT8, Precision.FLOAT16)
@@ -73,7 +74,8 @@ def test_the_python_api_takes_the_cli_options_with_the_same_defaults() -> None:
         assert set(api) - {"progress", "reporter"} == {api_name(key) for key in cli}, command
         for key, param in cli.items():
             flag = next((o for o in param.opts if o.startswith("--")), None)
-            assert flag is None or flag.removeprefix("--").replace("-", "_") == api_name(key), (command, key)
+            spelled = flag.removeprefix("--").replace("-", "_") if flag else None
+            assert flag is None or spelled == api_name(key) or keyword.iskeyword(spelled), (command, key)
             if param.default is not None and not param.required:
                 assert api[api_name(key)].default == param.default, (command, key)
         assert pipeline.__doc__ and getattr(pipeline, command).__doc__.count("\n    ") >= len(cli), command

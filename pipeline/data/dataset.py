@@ -7,6 +7,8 @@ builds on this module (never the other way). Everything here returns plain numpy
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +162,11 @@ class Dataset:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
 
+    def class_counts(self) -> list[int]:
+        """Usable images of each class, over all three splits."""
+        splits = (self.train, self.validation, self.test)
+        return [int(c) for c in sum(np.bincount(s.labels, minlength=len(self.labels)) for s in splits)]
+
 
 # --- splits ------------------------------------------------------------------------------------
 
@@ -193,6 +200,38 @@ def _check_class_sizes(labels: np.ndarray, names: list[str], needed: int, why: s
     for name, count in zip(names, counts, strict=True):
         if count < needed:
             raise DataError(f"class {name!r} has {count} usable images; {why} needs at least {needed}")
+
+
+FEW_IMAGES = 10  # a class with fewer usable images than this, or under 1% of the largest class, is warned about
+FEW_SHARE = 0.01
+
+
+def _folded(name: str) -> str:
+    """A class name without case, spaces, punctuation or symbols: names equal here are one class spelled twice."""
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", name).casefold())
+
+
+def class_warnings(names: list[str], counts: list[int]) -> list[str]:
+    """Lines about classes that will train badly: very few images, or two folders that look like one class."""
+    lines = []
+    largest = max(counts, default=0)
+    for name, count in zip(names, counts, strict=True):
+        if count < FEW_IMAGES or count < FEW_SHARE * largest:
+            biggest = names[counts.index(largest)]
+            lines.append(
+                f"class {name!r} has {count} usable image(s), against {largest} in {biggest!r}: too few to learn it or "
+                "to test it; add images, merge it into another class, or remove its folder"
+            )
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(_folded(name), []).append(name)
+    for similar in (group for group in groups.values() if len(group) > 1):
+        listed = " and ".join(repr(n) for n in similar)
+        lines.append(
+            f"class folders {listed} differ only in case, spaces, punctuation or symbols, and train as "
+            f"{len(similar)} classes; merge them if they are one"
+        )
+    return lines
 
 
 def native_format(config: DataConfig) -> tuple[NativeFormat, list[str]]:

@@ -30,7 +30,7 @@ from ..errors import FolderError, UnsafeTarget, UsageError
 from ..folder import FolderStore, Metadata
 from ..progress import Reporter, SilentReporter
 from ..tables import Shown, Table
-from . import programs
+from . import picks, programs
 from .facts import describe
 from .ssh import DEFAULT_TIMEOUT, SAFE_NAME, RemoteError, Ssh, Target
 
@@ -86,6 +86,9 @@ class Device:
     directory: str
     name: str
     facts: dict[str, Any] = field(default_factory=dict)
+    board: str | None = None  # what the device says it is (/proc/device-tree/model), read before deploying
+    pick: str | None = None  # the variant it runs given the folder, and why
+    pick_reason: str = ""
 
     def program(self, source: str, argument: str, what: str, stdin: bytes | None = None) -> dict[str, Any]:
         return json.loads(self.ssh.run([self.python, "-c", source, argument], what, stdin).strip().splitlines()[-1])
@@ -122,7 +125,9 @@ def connect(config: DeviceConfig, metadata: Metadata, reporter: Reporter | None 
     ssh = Ssh(target, config.ssh_command, config.timeout)
     python = _python(config, ssh, reporter)
     directory = target.directory or f"{REMOTE_ROOT}/{checked_name(metadata.name)}"
-    return Device(ssh, python, directory, config.device_name)
+    device = Device(ssh, python, directory, config.device_name)
+    device.board = device.program(picks.BOARD, "", "reading the device's board").get("board") or None
+    return device
 
 
 def checked_name(name: str) -> str:
@@ -135,14 +140,19 @@ def checked_name(name: str) -> str:
     return name
 
 
-def _model_files(view: layout.FolderView) -> dict[str, bytes]:
+def _model_files(view: layout.FolderView, device: Device) -> dict[str, bytes]:
     """The files the folder's contract names, as its last commit wrote them, each checked against metadata.json.
 
     Only regular files inside the folder (a symlink that leaves it is refused), only `model_<variant>.tflite`,
-    labels.txt and metadata.json: never model.keras, never anything else a folder may hold.
+    labels.txt and metadata.json: never model.keras, never anything else a folder may hold. The device's copy of
+    metadata.json names the variant picked for it (pipeline.devices.picks).
     """
     raw = layout.metadata_bytes(view)
     metadata = layout.parse_metadata(raw, view.folder / METADATA_FILE)
+    pick, device.pick_reason = picks.pick_for(metadata, device.name, device.board)
+    device.pick = pick or metadata.recommended
+    if pick is not None and pick in metadata.variants and pick != metadata.recommended:
+        raw = picks.with_pick(raw, pick)
     files = {f"{MODEL_DIR}/{METADATA_FILE}": raw}
     for variant in metadata.variants.values():
         content = view.read(variant.file, safe_files.MODEL_FILE_BYTES, "model file", MetadataError)
@@ -157,12 +167,12 @@ def _model_files(view: layout.FolderView) -> dict[str, bytes]:
     return files
 
 
-def _payload(folder: FolderStore) -> dict[str, bytes]:
+def _payload(folder: FolderStore, device: Device) -> dict[str, bytes]:
     """What goes to the device: edge_runtime's sources and the folder's variants, labels and metadata."""
     package = Path(edge_runtime.__file__).parent
     files = {f"{RUNTIME_DIR}/edge_runtime/{p.name}": p.read_bytes() for p in sorted(package.glob("*.py"))}
     try:
-        files.update(layout.read_consistent(folder.path, _model_files))
+        files.update(layout.read_consistent(folder.path, lambda view: _model_files(view, device)))
     except EdgeRuntimeError as error:
         raise FolderError(str(error)) from None
     return files
@@ -190,30 +200,32 @@ class DeployResult(Shown):
     bytes: int
     copied: bool  # False when the device already had every file
     facts: dict[str, Any]
+    pick: str | None = None  # the variant the device runs given the folder
+    pick_reason: str = ""
 
     def summary(self) -> str:
         state = "copied and verified" if self.copied else "already there"
         return f"{self.device}: {self.files} files ({self.bytes / 1024:,.0f} KB) {state} in {self.directory}"
 
     def table(self) -> Table:
-        return Table(
-            f"deployed to {self.device}",
-            ["", ""],
-            [["files", self.summary()], ["device", describe(self.facts)]],
-            header=False,
-        )
+        rows = [["files", self.summary()], ["device", describe(self.facts)]]
+        rows.append(["runs", f"{self.pick or 'the preferred variant'} given the folder: {self.pick_reason}"])
+        return Table(f"deployed to {self.device}", ["", ""], rows, header=False)
 
 
 def ensure_deployed(device: Device, folder: FolderStore, metadata: Metadata, force: bool = False) -> DeployResult:
     """Copy the folder unless the device already holds exactly these files; then read the device's facts."""
-    files = _payload(folder)
+    files = _payload(folder, device)
     archive, manifest = _archive(files)
     there = device.program(programs.STATUS, device.directory, "checking what is deployed")
     copied = force or there["files"] != manifest
     if copied:
         device.program(programs.RECEIVE, device.directory, "copying the model folder", stdin=archive)
     device.facts = read_facts(device)
-    return DeployResult(device.name, device.directory, len(files), sum(map(len, files.values())), copied, device.facts)
+    size = sum(map(len, files.values()))
+    return DeployResult(
+        device.name, device.directory, len(files), size, copied, device.facts, device.pick, device.pick_reason
+    )
 
 
 def read_facts(device: Device) -> dict[str, Any]:

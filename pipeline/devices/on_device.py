@@ -20,7 +20,6 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor
 
-from .. import commits
 from ..data.dataset import DataConfig, balanced_indices, load_dataset
 from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, UsageError
@@ -131,18 +130,8 @@ def _benchmark_on(
                     row.setdefault("threads", {})[str(count)] = timed["latency"]
                     row["peak_memory_mb"], row["backend"] = timed.get("peak_memory_mb"), timed.get("backend")
                 task.advance()
-    _store(folder, metadata, BENCHMARK_JSON, device.name, result.to_dict())
+    folder.store_device(BENCHMARK_JSON, device.name, result.to_dict(), metadata)
     return result
-
-
-def _store(folder: FolderStore, metadata: Metadata, name: str, device: str, entry: dict[str, Any]) -> None:
-    """Put one device's entry into benchmark.json or drift.json, keeping everything else in the file."""
-    path = folder.file(name)
-    data: dict[str, Any] = {}
-    if path.is_file() and name in metadata.files:
-        data = commits.read_results_json(folder.verified(name, metadata), name)
-    data.setdefault("devices", {})[device] = entry
-    folder.commit_json(name, data, metadata)
 
 
 def _test_images(folder: FolderStore, metadata: Metadata, samples: int, config: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -213,7 +202,7 @@ def _evaluate_on(folder: FolderStore, config: DeviceEvaluateConfig, reporter: Re
         for _, name in inputs.values():
             device.ssh.run([device.python, "-c", programs.REMOVE, f"{device.directory}/{name}"], "removing test images")
     result = DeviceDrift(device.name, device.facts, len(labels), float((keras_top == labels).mean()), variants)
-    _store(folder, metadata, DRIFT_JSON, device.name, result.to_dict())
+    folder.store_device(DRIFT_JSON, device.name, result.to_dict(), metadata)
     return result
 
 

@@ -42,9 +42,9 @@ from ..folder import (
 from ..measure.benchmark import BenchmarkResult
 from ..measure.evaluate import DriftResult, resolution_note, within_budget
 from ..progress import Reporter, SilentReporter
-from . import quant_section
+from . import emulated_section, quant_section
 from .device_columns import DeviceColumn, describe, device_check, device_columns, for_device
-from .recommend import ReportRow, alternatives, chance_verdict, recommend, runtime_notes
+from .recommend import INSTRUCTIONS, ReportRow, alternatives, chance_verdict, recommend, runtime_notes
 from .record import Report, ReportConfig, table_columns, table_rows
 from .render import to_csv, to_markdown
 
@@ -105,14 +105,19 @@ def _quantization(folder: FolderStore, metadata: Metadata) -> dict[str, Any] | N
     return quant_section.summary(quant, mixed.mixed if mixed else None)
 
 
-def _devices(folder: FolderStore, metadata: Metadata) -> list[DeviceColumn]:
-    """Each device's results from benchmark.json and drift.json, counted only for the files the folder holds."""
+def _devices(
+    folder: FolderStore, metadata: Metadata
+) -> tuple[list[DeviceColumn], list[emulated_section.EmulatedColumn]]:
+    """Each device's results from benchmark.json and drift.json, and each emulated CPU's counts; only for the
+    files the folder holds."""
     blocks = []
     for name in (BENCHMARK_JSON, DRIFT_JSON):
         path = folder.file(name)
         readable = path.is_file() and name in metadata.files
         blocks.append(dict(read_results_json(path, name).get("devices") or {}) if readable else {})
-    return device_columns(blocks[0], blocks[1], {v.precision: v.sha256 for v in metadata.variants.values()})
+    sha = {v.precision: v.sha256 for v in metadata.variants.values()}
+    real = {name: entry for name, entry in blocks[0].items() if entry.get("kind") != emulated_section.KIND}
+    return device_columns(real, blocks[1], sha), emulated_section.emulated_columns(blocks[0], sha)
 
 
 def _row(
@@ -165,14 +170,9 @@ def build_report(config: ReportConfig) -> Report:
     rows = [_row(variant, folder, base, drift, bench, config.max_drop, notes) for variant in metadata.variants.values()]
     _speedups(rows)
     first = threads[0] if threads else None
-    recommended, text = recommend(rows, config.max_drop, first)
-    devices = _devices(folder, metadata)
-    if config.device:
-        seen, column = for_device(rows, devices, config.device)
-        recommended, text = recommend(seen, config.max_drop, column.first_threads)
-        text = (
-            f"For {column.name} ({describe(column.facts)}), with its latency: {text}{device_check(column, recommended)}"
-        )
+    devices, emulated = _devices(folder, metadata)
+    recommended, text, others = _recommendations(config, rows, (first, bench), devices, emulated)
+    basis, key, unit = _basis(config, rows, first, devices, emulated)
     keras_accuracy = drift.keras_accuracy if drift else metadata.training.get("test_accuracy")
     refusal = chance_verdict(metadata, keras_accuracy)
     if refusal:
@@ -195,14 +195,79 @@ def build_report(config: ReportConfig) -> Report:
         benchmark_settings=bench.settings if bench else None,
         notes=notes,
         worst_classes=[asdict(c) for c in picked.per_class[:5]] if picked else [],
-        alternatives=alternatives(rows, recommended, first),
+        alternatives=alternatives(basis, recommended, key, unit),
         runtime_notes=runtime_lines,
         legacy_recommended=legacy,
         drift_notes=_drift_notes(drift, config.max_drop),
         quantization=_quantization(folder, metadata),
         devices=devices,
         device=config.device,
+        emulated=emulated,
+        other_recommendations=others if not refusal else [],
+        device_key=_device_key(config.device, devices, emulated),
+        host_recommended=None if refusal else recommend(rows, config.max_drop, first)[0],
     )
+
+
+def _device_key(
+    name: str | None, devices: list[DeviceColumn], emulated: list[emulated_section.EmulatedColumn]
+) -> str | None:
+    """Where `report --device NAME`'s pick is recorded: a real device by its name, an emulated CPU by its own."""
+    if name is None or any(d.name == name for d in devices):
+        return name
+    column = emulated_section.find(emulated, name)
+    return column.name if column is not None else name
+
+
+def _basis(
+    config: ReportConfig,
+    rows: list[ReportRow],
+    first: int | None,
+    devices: list[DeviceColumn],
+    emulated: list[emulated_section.EmulatedColumn],
+) -> tuple[list[ReportRow], int | None, str]:
+    """The rows the pick was made on, with their cost key and unit: this machine's, a device's, an emulated CPU's."""
+    if config.device and all(d.name != config.device for d in devices):
+        column = emulated_section.find(emulated, config.device)
+        if column is not None:
+            return emulated_section.cost_rows(rows, column), 1, INSTRUCTIONS
+    if config.device:
+        seen, device = for_device(rows, devices, config.device)
+        return seen, device.first_threads, "ms"
+    return rows, first, "ms"
+
+
+def _recommendations(
+    config: ReportConfig,
+    rows: list[ReportRow],
+    timing: tuple[int | None, BenchmarkResult | None],
+    devices: list[DeviceColumn],
+    emulated: list[emulated_section.EmulatedColumn],
+) -> tuple[str | None, str, list[str]]:
+    """(pick, why, the other machines' picks): each says the machine its numbers come from.
+
+    Without --device the pick is by this machine's latency, and each emulated Pi's pick by its instruction counts
+    is stated beside it; --device NAME (a device of benchmark.json, or pi5/pi4/pi3) picks by that one's numbers
+    and states this machine's beside it.
+    """
+    first, bench = timing
+    recommended, text = recommend(rows, config.max_drop, first)
+    if first is not None and bench is not None:
+        machine = bench.machine
+        where = f"{machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('interpreter')}"
+        text += f" (Latency: this machine, {where}.)"
+    host = f"On this machine, by latency: {text}"
+    others = [emulated_section.recommendation(rows, column, config.max_drop)[1] for column in emulated]
+    if not config.device:
+        return recommended, text, others
+    column = emulated_section.find(emulated, config.device) if all(d.name != config.device for d in devices) else None
+    if column is not None:
+        recommended, text = emulated_section.recommendation(rows, column, config.max_drop)
+        return recommended, text, [host, *(line for line in others if not line.startswith(f"On {column.label},"))]
+    seen, device = for_device(rows, devices, config.device)
+    recommended, text = recommend(seen, config.max_drop, device.first_threads)
+    text = f"For {device.name} ({describe(device.facts)}), with its latency: {text}{device_check(device, recommended)}"
+    return recommended, text, [host, *others]
 
 
 def _sample_grid(folder: FolderStore, metadata: Metadata, precision: str, config: ReportConfig, target: Path) -> bool:
@@ -310,7 +375,14 @@ def _write_report(folder: FolderStore, config: ReportConfig, reporter: Reporter)
         tx.write_json(REPORT_JSON, report.to_dict())
         tx.write_text(REPORT_CSV, to_csv(report))
         _record_files(tx, metadata, has)
-        metadata.recommended = report.recommended
+        if report.device_key is None or config.as_default:
+            metadata.recommended = report.recommended  # the folder's default: what edge_runtime runs given it
+        elif metadata.recommended is None:
+            metadata.recommended = report.host_recommended  # a first report: the default is this machine's pick
+        if report.device_key is not None:
+            metadata.device_picks[report.device_key] = report.recommended  # what deploy sends that device
+            if report.recommended is None:
+                metadata.device_picks.pop(report.device_key)
         tx.commit(metadata)
     reporter.status(f"report: {folder.file(REPORT_MD)}")
     return report

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from ..measure.evaluate import DEFAULT_MAX_DROP
 from ..tables import Shown, Table
 from .device_columns import DeviceColumn
+from .emulated_section import EmulatedColumn
 from .recommend import ReportRow
 
 
@@ -22,6 +23,7 @@ class ReportConfig:
     data_path: Path | None = None
     data_dir: Path | None = None
     device: str | None = None  # recommend for this device of benchmark.json (its latency)
+    as_default: bool = False  # with `device`: its pick also becomes the folder's default
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_drop <= 100.0:
@@ -56,6 +58,10 @@ class Report(Shown):
     quantization: dict[str, Any] | None = None  # report_quant.summary: calibration, worst layers, mixed, sweep
     devices: list[DeviceColumn] = field(default_factory=list)  # benchmark/evaluate --on HOST
     device: str | None = None  # the device the recommendation is for (report --device)
+    emulated: list[EmulatedColumn] = field(default_factory=list)  # benchmark --emulate: instructions per image
+    other_recommendations: list[str] = field(default_factory=list)  # the other machines' picks, each says which
+    device_key: str | None = None  # the device the pick is recorded for in metadata.json (report --device)
+    host_recommended: str | None = None  # the pick by this machine's latency, whatever --device says
 
     def summary(self) -> str:
         return f"report of {self.name}: {self.recommendation[:100]}"
@@ -66,7 +72,8 @@ class Report(Shown):
         keep = [i for i, column in enumerate(columns) if not column.startswith("p99")]
         rows = [[cells[i] for i in keep] for cells in table_rows(self)]
         title = f"{self.name}: variants side by side (* recommended; p99 in report.md)"
-        return Table(title, [columns[i] for i in keep], rows, [self.recommendation, *self.runtime_notes])
+        notes = [self.recommendation, *self.other_recommendations, *self.runtime_notes]
+        return Table(title, [columns[i] for i in keep], rows, notes)
 
     @property
     def reference_threads(self) -> int | None:

@@ -7,12 +7,13 @@ import io
 from typing import Any
 
 from ..folder import CONFUSION_PNG, HISTORY_PNG, SAMPLES_PNG, TRADEOFF_PNG
-from . import device_columns, quant_section
+from . import device_columns, emulated_section, quant_section
 from .record import Report, has_float32, table_columns, table_rows
 
 
 def _summary(report: Report) -> list[str]:
     out = [f"# {report.name}: which variant to ship", "", f"**{report.recommendation}**", ""]
+    out += [*(f"- {line}" for line in report.other_recommendations), *([""] if report.other_recommendations else [])]
     if report.runtime_notes:
         out += [" ".join(report.runtime_notes), ""]
     if report.alternatives:
@@ -113,6 +114,9 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
     sections = [*_summary(report), *_variants(report)]
     sections += [
         *device_columns.section(report.devices, [row.precision for row in report.rows]),
+        *emulated_section.section(
+            report.emulated, [row.precision for row in report.rows], report.other_recommendations
+        ),
         *_pictures(report, has),
     ]
     sections += [*quant_section.section(report.quantization, has), *_training(report, has)]

@@ -15,6 +15,7 @@ from ..data.dataset import (
     DEFAULT_AUGMENTATION,
     Augmentation,
     Dataset,
+    class_warnings,
     load_dataset,
     native_format,
 )
@@ -52,6 +53,9 @@ __all__ = [
     "resolve_batch_size",
     "train",
 ]
+
+
+WORKER_WRITES = "nothing: a worker of the cluster; the chief writes the model folder"
 
 
 @dataclass(repr=False)
@@ -100,9 +104,7 @@ class TrainResult(Shown):
         if self.skipped:
             rows.append(["skipped", f"{len(self.skipped)} unreadable files"])
         files = f"model.keras {self.model_bytes / 1024:,.0f} KB, labels.txt, history.json/.png, metadata.json"
-        rows.append(
-            ["written", f"{self.folder}/ ({files})" if self.written else "nothing (a worker: the chief writes)"]
-        )
+        rows.append(["written", f"{self.folder}/ ({files})" if self.written else WORKER_WRITES])
         notes = []
         if self.near_chance:
             notes.append(
@@ -219,6 +221,9 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
         f"data: {dataset.name} from {dataset.source}: {len(dataset.train)} train, "
         f"{len(dataset.validation)} validation, {len(dataset.test)} test"
     )
+    if config.data.data_path is not None:  # named datasets are balanced: only folders people made are checked
+        for line in class_warnings(labels, dataset.class_counts()):
+            reporter.status(f"warning: {line}")
     batch_size, batch_note = resolve_batch_size(config.hparams.batch_size, len(dataset.train))
     if batch_note:
         reporter.status(batch_note)
