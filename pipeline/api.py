@@ -22,8 +22,8 @@ from typing import Any
 
 from edge_runtime.backends import native_stderr_captured
 
-from . import stage_configs as configs
 from . import options as opts
+from . import stage_configs as configs
 from .errors import DataError, GateFailed, PipelineError, TrainingFailed, UsageError
 from .folder import FolderStore
 from .progress import Reporter, SilentReporter

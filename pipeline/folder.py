@@ -11,6 +11,7 @@ Layout of ``models/<name>/``::
     benchmark.json              latency of each variant (after `benchmark`)
     report.md/.json/.csv, *.png the report (after `report`)
     metadata.json               written last; its checksums verify the files above
+    checkpoint.npz              an unfinished training's state after its last epoch (gone when it finishes)
 
 Writes go to a hidden temporary file in the same folder and are renamed into place, and a
 stage's files are committed together with Ctrl-C deferred, so an interrupted stage leaves
@@ -79,6 +80,7 @@ DERIVED_FILES = (
     QUANTIZATION_PNG,
     CALIBRATION_PNG,
 )
+CHECKPOINT_FILE = "checkpoint.npz"  # written and read by pipeline.training.checkpoint only
 LOCK_FILE = commits.LOCK_FILE
 MB = commits.MB
 DISTRIBUTIONS = ("edge-pipeline", "tensorflow", "keras", "ai-edge-litert", "numpy", "pillow")
@@ -259,7 +261,7 @@ class FolderStore:
         if overwrite:
             return
         if not self.has_metadata():
-            visible = [p for p in self.path.iterdir() if not p.name.startswith(".")]
+            visible = [p for p in self.path.iterdir() if not p.name.startswith(".") and p.name != CHECKPOINT_FILE]
             if visible:
                 raise FolderError(
                     f"{self.path}: exists and is not an edge-pipeline model folder; pass --overwrite or choose another "

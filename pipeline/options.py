@@ -299,6 +299,11 @@ OPTIONS: dict[str, Opt] = {
         default=False,
         flags=("--continue",),
     ),
+    "resume": Opt(
+        bool,
+        "continue an interrupted training from its last finished epoch (run does unless --force)",
+        (TrainConfig, "resume"),
+    ),
     "force": Opt(bool, "redo every stage, also those whose record says they are up to date", default=False),
     "eval_threads": Opt(
         int | None,
@@ -328,7 +333,7 @@ CONVERT = [
 BENCH = ["threads", "warmup", "runs", "rounds"]
 # The options each command takes, in the order --help lists them (the API's keyword arguments too).
 COMMANDS: dict[str, list[str]] = {
-    "train": TRAIN,
+    "train": [*TRAIN, "resume"],
     "convert": ["model_dir", *CONVERT, *RELOCATE],
     "evaluate": ["model_dir", "max_drop", "precision", "eval_threads", *RELOCATE, "on", "device_samples", *DEVICE],
     "benchmark": ["model_dir", *BENCH, "on", "emulate", *DEVICE],

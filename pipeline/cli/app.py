@@ -89,11 +89,7 @@ def command(name: str, options: Sequence[str]) -> Callable[[Callable[[Any], None
                 finish(api.call(name, values, _reporter()))
             except KeyboardInterrupt:
                 # Typer would turn this into a bare exit code; say what it means for the folder.
-                stage = _reporter().current or name
-                raise Interrupted(
-                    f"interrupted during {stage}; the model folder keeps the files it had before this stage "
-                    f"(re-run the same command to finish)"
-                ) from None
+                raise Interrupted(_interrupted(name, _reporter().current or name)) from None
 
         handler.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         handler.__annotations__ = {p.name: p.annotation for p in parameters}
@@ -103,6 +99,24 @@ def command(name: str, options: Sequence[str]) -> Callable[[Callable[[Any], None
         return finish
 
     return register
+
+
+def _interrupted(command: str, stage: str) -> str:
+    """What an interruption kept, and how to go on from there."""
+    if command == "train":
+        return (
+            "interrupted during train; the epochs finished so far are kept in the model folder (checkpoint.npz): "
+            "the same command with --resume continues from the last of them"
+        )
+    if command == "run":
+        return (
+            f"interrupted during {stage}; the stages and training epochs finished so far are kept: re-run the same "
+            "command to continue from there (--force starts over)"
+        )
+    return (
+        f"interrupted during {stage}; the model folder keeps the files it had before this stage (re-run the same "
+        "command to finish)"
+    )
 
 
 def _version(value: bool) -> None:

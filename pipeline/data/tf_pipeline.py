@@ -133,8 +133,11 @@ def tf_dataset(
         dataset = dataset.cache()
     if training and augmentation is not None and augmentation.enabled:
         layers = augmenter(augmentation, seed)
+        # One batch at a time: the layers' random state then advances in batch order, so an epoch's augmentation
+        # is the same every time (in parallel it was not: two identical runs differed by 0.22 in validation loss).
+        # Measured: 22 s for 2 epochs of 18,000 augmented images either way (the model's step dominates).
         dataset = dataset.map(
-            lambda x, y: (tf.clip_by_value(layers(x, training=True), 0.0, 255.0), y), num_parallel_calls=autotune
+            lambda x, y: (tf.clip_by_value(layers(x, training=True), 0.0, 255.0), y), num_parallel_calls=1
         )
     # With the autotuner on (TF 2.21), destroying an epoch's iterator waits up to ~20 s for the
     # autotuning thread while the CPU idles: half of every other epoch lost. Fixed parallelism

@@ -60,6 +60,7 @@ class TrainConfig:
     name: str | None = None  # default: the output folder's name, else <dataset>-<model>
     tensorboard: Path | None = None
     overwrite: bool = False
+    resume: bool = False  # continue an interrupted training from its checkpoint (pipeline.training.checkpoint)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
 
     @property

@@ -6,8 +6,9 @@ CPU devices, to try it); `multi-worker` is `MultiWorkerMirroredStrategy`, config
 Keras 3.15, `fit` under MultiWorkerMirroredStrategy fails on every worker ("Attempt to convert a value
 (PerReplica ...) with an unsupported type", keras-team/keras#20585, tensorflow/tensorflow#72388), while
 `strategy.run` of a `tf.function` step with `tf.nn.compute_average_loss` trains the same Keras model.
-The step keeps what `fit` gives the single-device path: early stopping on validation loss with the best
-weights restored, the history, a progress bar per epoch.
+Epochs run one at a time through pipeline.training.fitting, as on one device: early stopping on validation
+loss with the best weights restored, the history, a progress bar per epoch, a checkpoint after each
+(`--distribute mirrored`; a multi-worker training is not checkpointed: its workers would all have to resume).
 
 `--batch-size` is per replica; each step takes `batch x replicas` images. The learning rate is not
 scaled: with more replicas, scale `--learning-rate` yourself (linearly with the global batch is the usual
@@ -198,50 +199,23 @@ def evaluate(cluster: Cluster, steps: Steps, dataset: Any) -> tuple[float, float
     return _epoch(steps.evaluate, cluster.strategy.experimental_distribute_dataset(_sharded(dataset)), None)
 
 
-@dataclass(frozen=True)
-class FitPlan:
-    epochs: int
-    first_epoch: int
-    steps: int  # global batches per epoch
-    patience: int
-
-
-def fit(cluster: Cluster, steps: Steps, model: Any, data: tuple[Any, Any], plan: FitPlan, reporter: Reporter) -> dict:
-    """Epochs of the custom step with early stopping on validation loss; the best weights are restored."""
+def run_epoch(
+    cluster: Cluster, steps: Steps, data: tuple[Any, Any], label: str, batches: int, reporter: Reporter
+) -> dict[str, float]:
+    """One epoch of the custom step over the training data, then the validation loss: Keras' logs of an epoch."""
     train = cluster.strategy.experimental_distribute_dataset(_sharded(data[0]))
-    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
-    best, best_weights, waited = float("inf"), None, 0
-    for epoch in range(plan.first_epoch, plan.first_epoch + plan.epochs):
-        with reporter.task(f"epoch {epoch + 1}/{plan.first_epoch + plan.epochs}", plan.steps) as task:
-            loss, accuracy = _epoch(steps.train, train, lambda done, mean: task.update(done, note=f"loss {mean:.4f}"))
-        val_loss, val_accuracy = evaluate(cluster, steps, data[1])
-        for key, value in zip(history, (loss, accuracy, val_loss, val_accuracy), strict=True):
-            history[key].append(value)
-        reporter.status(
-            f"epoch {epoch + 1}: loss {loss:.4f}, accuracy {accuracy:.4f}, val_loss {val_loss:.4f}, "
-            f"val_accuracy {val_accuracy:.4f}"
-        )
-        if val_loss < best:
-            best, best_weights, waited = val_loss, model.get_weights(), 0
-        else:
-            waited += 1
-            if waited >= plan.patience:
-                break
-    if best_weights is not None:
-        model.set_weights(best_weights)
-    return history
+    with reporter.task(label, batches) as task:
+        loss, accuracy = _epoch(steps.train, train, lambda done, mean: task.update(done, note=f"loss {mean:.4f}"))
+    val_loss, val_accuracy = evaluate(cluster, steps, data[1])
+    reporter.status(
+        f"{label.split('/')[0]}: loss {loss:.4f}, accuracy {accuracy:.4f}, val_loss {val_loss:.4f}, "
+        f"val_accuracy {val_accuracy:.4f}"
+    )
+    return {"loss": loss, "accuracy": accuracy, "val_loss": val_loss, "val_accuracy": val_accuracy}
 
 
-def train_epochs(
-    cluster: Cluster,
-    model: Any,
-    data: tuple[Any, Any],
-    schedule: Any,
-    loss: Callable,
-    plan: FitPlan,
-    reporter: Reporter,
-) -> dict[str, list[float]]:
-    """One training phase under the strategy: a fresh Adam on `schedule` (loss-scaled for mixed precision)."""
+def phase_optimizer(cluster: Cluster, model: Any, schedule: Any) -> Any:
+    """A fresh Adam on `schedule` for one training phase (loss-scaled for mixed precision), built in scope."""
     import keras
 
     with cluster.strategy.scope():
@@ -249,4 +223,4 @@ def train_epochs(
         if cluster.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)  # its variables made here, not inside a replica
-    return fit(cluster, make_steps(cluster, model, optimizer, loss), model, data, plan, reporter)
+    return optimizer

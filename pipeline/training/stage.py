@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -14,7 +13,6 @@ from .. import plots
 from ..data.dataset import (
     DEFAULT_AUGMENTATION,
     Augmentation,
-    Dataset,
     class_warnings,
     load_dataset,
     native_format,
@@ -23,6 +21,7 @@ from ..data.image_folders import name_all
 from ..data.tf_pipeline import tf_dataset
 from ..errors import UsageError
 from ..folder import (
+    CHECKPOINT_FILE,
     DERIVED_FILES,
     HISTORY_JSON,
     HISTORY_PNG,
@@ -37,11 +36,13 @@ from ..folder import (
 from ..measure.evaluate import near_chance
 from ..progress import Reporter, SilentReporter
 from ..tables import Shown, Table
-from . import distribute
+from . import checkpoint, distribute
+from .checkpoint import CheckpointUnusable, EpochState
 from .config import MODELS_ROOT, HyperParams, TrainConfig
-from .distribute import Cluster, DistributeConfig, FitPlan
-from .keras_parts import keras_progress, loss_function
-from .models import build_model, check_options, get_spec, unfreeze_top
+from .distribute import Cluster, DistributeConfig
+from .fitting import Checkpointing, Fitted, TrainingPlan, fit_phases
+from .keras_parts import loss_function
+from .models import build_model, check_options, get_spec
 from .settings import DEFAULT_BATCH_SIZE, check_retrain, resolve_batch_size, training_settings
 
 __all__ = [
@@ -80,6 +81,7 @@ class TrainResult(Shown):
     batch_size: int = DEFAULT_BATCH_SIZE
     written: bool = True  # False on a worker that is not the chief: the chief writes the folder
     distribute: dict[str, Any] | None = None
+    resumed_after: int = 0  # epochs a checkpoint of an interrupted training had done (0: trained from the start)
 
     @property
     def near_chance(self) -> bool:
@@ -99,7 +101,8 @@ class TrainResult(Shown):
              f"{spec.color}"],
             ["epochs", f"{self.epochs_run} (best {self.best_epoch}), {sizes['train']:,} training / "
              f"{sizes['validation']:,} validation images"],
-            ["time", f"{self.seconds:.0f} s training"],
+            ["time", f"{self.seconds:.0f} s training"
+             + (f" (resumed after epoch {self.resumed_after})" if self.resumed_after else "")],
         ]  # fmt: skip
         if self.skipped:
             rows.append(["skipped", f"{len(self.skipped)} unreadable files"])
@@ -121,56 +124,6 @@ def augmentation_for(enabled: bool, flip: bool) -> Augmentation | None:
     return Augmentation(**{**asdict(DEFAULT_AUGMENTATION), "flip": flip})
 
 
-def _compile(model: Any, learning_rate: Any, label_smoothing: float) -> None:
-    import keras
-
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=loss_function(label_smoothing, int(model.output_shape[-1])),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-
-
-def _fit(
-    model: Any,
-    dataset: Dataset,
-    spec: InputSpec,
-    config: TrainConfig,
-    epochs: int,
-    learning_rate: float,
-    reporter: Reporter,
-    callbacks: Sequence[Any],
-    first_epoch: int = 0,
-    cluster: Cluster | None = None,
-) -> dict[str, list[float]]:
-    import keras
-
-    hp = config.hparams
-    batch = hp.batch_size * (cluster.replicas if cluster is not None else 1)  # --batch-size is per replica
-    train_data = tf_dataset(dataset.train, spec, batch, training=True, augmentation=config.augmentation, seed=hp.seed)
-    validation_data = tf_dataset(dataset.validation, spec, batch)
-    steps = (len(dataset.train) + batch - 1) // batch
-    # Cosine decay reaches a good minimum in few epochs, which is what a 2-core machine affords.
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps), alpha=0.02)
-    if cluster is not None:
-        loss = loss_function(hp.label_smoothing, int(model.output_shape[-1]), reduction=None)
-        plan = FitPlan(epochs, first_epoch, steps, hp.patience)
-        return distribute.train_epochs(cluster, model, (train_data, validation_data), schedule, loss, plan, reporter)
-    _compile(model, schedule, hp.label_smoothing)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp.patience, restore_best_weights=True)
-    extra = [keras.callbacks.TensorBoard(log_dir=str(config.tensorboard))] if config.tensorboard else []
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=first_epoch + epochs,
-        initial_epoch=first_epoch,
-        verbose=0,
-        shuffle=False,
-        callbacks=[stop, keras_progress(reporter, epochs, first_epoch), *extra, *callbacks],
-    )
-    return {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
 def _check_tensorboard() -> None:
     # Keras only finds out at the end of the first batch, after the data has loaded.
     import importlib.util
@@ -182,26 +135,7 @@ def _check_tensorboard() -> None:
         )
 
 
-@dataclass
-class _Plan:
-    """Everything settled before the first epoch: checked folder, loaded data, resolved settings."""
-
-    config: TrainConfig  # with the batch size resolved
-    folder: FolderStore
-    spec: InputSpec
-    labels: list[str]
-    dataset: Dataset
-    learning_rate: float
-    requested_batch: int | None
-    cluster: Cluster | None = None
-
-    @property
-    def writes(self) -> bool:
-        """Only the chief of a multi-worker run writes (or checks) the model folder."""
-        return self.cluster is None or self.cluster.chief
-
-
-def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -> _Plan:
+def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -> TrainingPlan:
     model_spec = get_spec(config.model)
     check_options(model_spec, config.options)
     if config.tensorboard:
@@ -227,7 +161,7 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
     batch_size, batch_note = resolve_batch_size(config.hparams.batch_size, len(dataset.train))
     if batch_note:
         reporter.status(batch_note)
-    plan = _Plan(
+    plan = TrainingPlan(
         replace(config, hparams=replace(config.hparams, batch_size=batch_size)),
         folder,
         spec,
@@ -244,43 +178,8 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
     return plan
 
 
-@dataclass
-class _Fitted:
-    history: dict[str, list[float]]
-    head_epochs: int
-    fine_tuned: int
-    seconds: float
-
-
-def _fit_phases(model: Any, plan: _Plan, reporter: Reporter, callbacks: Sequence[Any]) -> _Fitted:
-    """Train the head (or the whole model), then fine-tune the top of a pretrained backbone when asked."""
-    config, hp = plan.config, plan.config.hparams
-    start = time.perf_counter()
-    history = _fit(
-        model, plan.dataset, plan.spec, config, hp.epochs, plan.learning_rate, reporter, callbacks, 0, plan.cluster
-    )
-    head_epochs, fine_tuned = len(history["loss"]), 0
-    if config.options.fine_tune and config.options.pretrained and hp.fine_tune_epochs:
-        fine_tuned = unfreeze_top(model, config.options.fine_tune)
-        reporter.status(f"fine-tuning the top {fine_tuned} layers at {hp.fine_tune_lr_factor:g}x the learning rate")
-        more = _fit(
-            model,
-            plan.dataset,
-            plan.spec,
-            config,
-            hp.fine_tune_epochs,
-            plan.learning_rate * hp.fine_tune_lr_factor,
-            reporter,
-            callbacks,
-            head_epochs,
-            plan.cluster,
-        )
-        history = {key: history.get(key, []) + more.get(key, []) for key in history}
-    return _Fitted(history, head_epochs, fine_tuned, time.perf_counter() - start)
-
-
 def _training_record(
-    plan: _Plan, model: Any, fitted: _Fitted, test_loss: float, test_accuracy: float
+    plan: TrainingPlan, model: Any, fitted: Fitted, test_loss: float, test_accuracy: float
 ) -> dict[str, Any]:
     """The `training` block of metadata.json, built once."""
     config, history = plan.config, fitted.history
@@ -298,12 +197,13 @@ def _training_record(
         "test_loss": float(test_loss),
         "parameters": int(model.count_params()),
         "seconds": round(fitted.seconds, 2),
+        "resumed_after": fitted.resumed_after,
         "distribute": plan.cluster.record() if plan.cluster is not None else None,
         "mixed_precision": config.distribute.mixed_precision,
     }
 
 
-def _write(plan: _Plan, model: Any, history: dict[str, list[float]], training: dict[str, Any]) -> None:
+def _write(plan: TrainingPlan, model: Any, history: dict[str, list[float]], training: dict[str, Any]) -> None:
     """The folder's files, committed together; derived files of an older model are removed."""
     import keras
 
@@ -320,7 +220,7 @@ def _write(plan: _Plan, model: Any, history: dict[str, list[float]], training: d
         tx.write_text(LABELS_FILE, "\n".join(plan.labels) + "\n")
         tx.write_json(HISTORY_JSON, history)
         plots.history_plot(history, tx.path(HISTORY_PNG), title=f"{config.model_name}: training")
-        for stale in (*DERIVED_FILES, SPLIT_JSON):
+        for stale in (*DERIVED_FILES, SPLIT_JSON, CHECKPOINT_FILE):  # the checkpoint's training is finished
             tx.remove(stale)
         recorded = [KERAS_FILE, LABELS_FILE]
         if dataset.files is not None:
@@ -338,7 +238,7 @@ def _write(plan: _Plan, model: Any, history: dict[str, list[float]], training: d
         )
 
 
-def _test(model: Any, plan: _Plan) -> tuple[float, float]:
+def _test(model: Any, plan: TrainingPlan) -> tuple[float, float]:
     """(loss, accuracy) on the test split in training-size batches; under a strategy every worker takes part.
 
     A fixed batch of 512 held 512 images' activations at once: MobileNetV2 at 160 px peaked at 2,555 MB on 6,000
@@ -354,7 +254,7 @@ def _test(model: Any, plan: _Plan) -> tuple[float, float]:
     return distribute.evaluate(cluster, distribute.make_steps(cluster, model, None, per_image), test)
 
 
-def _float32(model: Any, plan: _Plan) -> Any:
+def _float32(model: Any, plan: TrainingPlan) -> Any:
     """A mixed-precision model rebuilt in float32 with the same weights: what is saved, converted and shipped."""
     distribute.set_precision_policy(DistributeConfig())  # float32
     plain = build_model(plan.config.model, plan.spec, len(plan.labels), plan.config.options)
@@ -394,7 +294,8 @@ def _train(config: TrainConfig, reporter: Reporter, callbacks: Sequence[Any], cl
         )
         if plan.writes:  # the model, and the checkpoints training keeps (optimizer state: twice the weights)
             plan.folder.check_room(model.count_params() * 4 * 6 + 16 * MB, "train")
-        fitted = _fit_phases(model, plan, reporter, callbacks)
+        state, store = _resume_state(plan, model, reporter)
+        fitted = fit_phases(model, plan, reporter, callbacks, state, store)
         test_loss, test_accuracy = _test(model, plan)
         if config.distribute.mixed_precision:
             model = _float32(model, plan)
@@ -412,6 +313,7 @@ def _train(config: TrainConfig, reporter: Reporter, callbacks: Sequence[Any], cl
         test_loss=float(test_loss),
         parameters=int(model.count_params()),
         epochs_run=training["epochs_run"],
+        resumed_after=fitted.resumed_after,
         best_epoch=training["best_epoch"],
         seconds=fitted.seconds,
         sizes=plan.dataset.sizes(),
@@ -429,3 +331,56 @@ def _where(cluster: Cluster) -> str:
     role = "the chief, which writes the model folder" if cluster.chief else "not the chief: it writes nothing"
     workers = f", worker {cluster.worker_index} of {cluster.workers} ({role})" if cluster.workers > 1 else ""
     return f"{cluster.kind} over {cluster.replicas} replica(s){workers}"
+
+
+def _fingerprint(plan: TrainingPlan, model: Any) -> str:
+    """What a checkpoint must have been made by to be resumed: these settings, this data, these libraries."""
+    from ..data.fingerprint import data_identity
+    from ..folder import library_versions
+
+    config, dataset = plan.config, plan.dataset
+    options = config.options.to_record(get_spec(config.model))
+    return checkpoint.fingerprint(
+        {
+            "settings": training_settings(config, plan.spec, options, plan.learning_rate, plan.global_batch),
+            "model": config.model,
+            "input": plan.spec.to_dict(),
+            "labels": plan.labels,
+            "sizes": dataset.sizes(),
+            "data": data_identity(config.data),
+            "files": dataset.files,
+            "distribute": plan.cluster.record() if plan.cluster is not None else None,
+            "variables": [v.path for v in model.variables],
+            "versions": {k: v for k, v in library_versions().items() if k in ("tensorflow", "keras", "numpy")},
+        }
+    )
+
+
+def _resume_state(plan: TrainingPlan, model: Any, reporter: Reporter) -> tuple[EpochState, Checkpointing | None]:
+    """Where the epochs start: after a checkpoint's when `--resume` (or `run`) finds one of this training."""
+    fresh = EpochState(_fingerprint(plan, model), plan.total_epochs)
+    if not plan.writes or (plan.cluster is not None and plan.cluster.workers > 1):
+        return fresh, None  # a multi-worker training is not checkpointed (see pipeline.training.distribute)
+    path = plan.folder.file(CHECKPOINT_FILE)
+    store = Checkpointing(path)
+    if not path.is_file():
+        if plan.config.resume:
+            reporter.status(f"nothing to resume in {plan.folder.path}: training from the first epoch")
+        return fresh, store
+    try:
+        state = checkpoint.load(path, fresh.fingerprint)
+    except CheckpointUnusable as why:
+        reporter.status(f"{path}: not resumed, {why}; training from the first epoch")
+        return fresh, store
+    if not plan.config.resume:
+        reporter.status(
+            f"{path}: an interrupted training of these settings had finished {state.epochs_done} epoch(s); "
+            "starting over (pass --resume to continue it)"
+        )
+        return fresh, store
+    reporter.status(
+        f"resuming after epoch {state.epochs_done} (of at most {state.total_epochs}; saved {state.saved_at}) "
+        f"from {path}"
+    )
+    store.pending = True
+    return state, store
