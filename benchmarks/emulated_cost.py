@@ -187,10 +187,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 def main() -> int:
-    if "--render" in sys.argv:  # redraw the table and plot from the last run's JSON
-        results = json.loads((OUT / "emulated_cost.json").read_text())
-    else:
-        results = collect()
+    rendering = "--render" in sys.argv  # redraw the table and plot from the last run's JSON
+    results = json.loads((OUT / "emulated_cost.json").read_text()) if rendering else collect()
     OUT.mkdir(parents=True, exist_ok=True)
     atomic_write_json(OUT / "emulated_cost.json", results)
     with atomic_path(OUT / "emulated_cost.png") as picture:
