@@ -300,6 +300,7 @@ class FolderMetadata:
     conversion: dict[str, Any] | None = None
     recommended: str | None = None
     device_picks: dict[str, str] = field(default_factory=dict)  # `report --device NAME`'s pick, by device name
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # what each stage consumed (pipeline's records)
     created_at: str = ""
     updated_at: str = ""
     versions: dict[str, str] = field(default_factory=dict)
@@ -319,6 +320,7 @@ class FolderMetadata:
             "files": self.files,
             "recommended": self.recommended,
             **({"device_picks": self.device_picks} if self.device_picks else {}),
+            **({"stages": self.stages} if self.stages else {}),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "versions": self.versions,
@@ -342,6 +344,10 @@ class FolderMetadata:
             string(device, where, "a device's name", MAX_NAME)
             if not isinstance(pick, str) or not VARIANT_NAME.match(pick):
                 raise _bad(where, f"device_picks.{device}", "a variant's name", pick)
+        stages = obj(data.get("stages") or {}, where, "'stages'")
+        for stage, record in stages.items():
+            string(stage, where, "a stage's name", 40)
+            obj(record, where, f"stages.{stage}")
         return cls(
             name=name,
             labels=_labels(data["labels"], where, max_labels, 1000),
@@ -353,6 +359,7 @@ class FolderMetadata:
             conversion=optional(data.get("conversion"), obj, where, "'conversion'"),
             recommended=recommended,
             device_picks=dict(picks),
+            stages=dict(stages),
             created_at=string(data.get("created_at", ""), where, "'created_at'", 64),
             updated_at=string(data.get("updated_at", ""), where, "'updated_at'", 64),
             versions={str(k): string(v, where, f"versions.{k}", 100) for k, v in versions.items()},

@@ -11,26 +11,24 @@ same one-line messages the CLI prints. The CLI (``pipeline.cli.app``) parses, ca
 
 from __future__ import annotations
 
-import inspect
-import keyword
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_runtime.backends import native_stderr_captured
 
-from . import options as opts
 from . import stage_configs as configs
+from . import stage_records as records
 from .errors import DataError, GateFailed, PipelineError, TrainingFailed, UsageError
 from .folder import FolderStore
+from .keywords import bind, documented
 from .progress import Reporter, SilentReporter
 from .tables import Shown, Table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: its C++ INFO lines stay off
-LIST_OPTIONS = {"precision", "target", "on", "emulate"}
 
 
 def import_tensorflow_quietly(debug: bool = False) -> None:
@@ -48,48 +46,6 @@ def import_tensorflow_quietly(debug: bool = False) -> None:
             print(line, file=sys.stderr)
 
 
-# --- options as keyword arguments ------------------------------------------------------------------
-
-
-def api_name(key: str) -> str:
-    """An option's keyword: its command-line flag in Python spelling (`--batch-size` -> `batch_size`), or its key
-    where the flag is a Python keyword (`--continue` -> `keep_going`)."""
-    option = opts.OPTIONS[key]
-    if not option.flags:
-        return key
-    name = option.flags[0].split("/")[0].removeprefix("--").replace("-", "_")
-    return key if keyword.iskeyword(name) else name
-
-
-def _normalised(key: str, value: Any) -> Any:
-    """A Python value in the form the option table holds: lists for repeatable options, "1,2,4" for counts."""
-    option = opts.OPTIONS[key]
-    if key in LIST_OPTIONS and isinstance(value, str | os.PathLike):
-        return [value]
-    if key in ("threads", "calibration_samples") and isinstance(value, int | Sequence) and not isinstance(value, str):
-        return ",".join(str(v) for v in ([value] if isinstance(value, int) else value))
-    if option.type in (Path, Path | None) and isinstance(value, str):
-        return Path(value)
-    if option.parser is not None and isinstance(value, str) and key not in LIST_OPTIONS:
-        return option.parser(value)
-    if option.parser is not None and key in LIST_OPTIONS and value is not None:
-        return [option.parser(str(v)) for v in value]
-    return value
-
-
-def bind(command: str, given: dict[str, Any]) -> dict[str, Any]:
-    """Every option of `command` by its key: the defaults, then what was given (by keyword)."""
-    keys = {api_name(key): key for key in opts.COMMANDS[command]}
-    unknown = sorted(set(given) - set(keys))
-    if unknown:
-        raise TypeError(f"{command}() got unexpected keyword argument(s) {', '.join(unknown)}")
-    values = {key: opts.OPTIONS[key].value for key in keys.values()}
-    values.update({keys[name]: _normalised(keys[name], value) for name, value in given.items()})
-    if any(value is ... for value in values.values()):
-        raise TypeError(f"{command}() needs model_dir")
-    return values
-
-
 def _reporter(progress: bool, reporter: Reporter | None) -> Reporter:
     if reporter is not None:
         return reporter
@@ -98,39 +54,6 @@ def _reporter(progress: bool, reporter: Reporter | None) -> Reporter:
     from .display import RichReporter
 
     return RichReporter()
-
-
-def signature(command: str, first: str | None = None) -> inspect.Signature:
-    """The keyword-only signature of an API function, made from the command's options."""
-    parameters = []
-    for key in opts.COMMANDS[command]:
-        option = opts.OPTIONS[key]
-        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if option.argument else inspect.Parameter.KEYWORD_ONLY
-        default = inspect.Parameter.empty if option.value is ... else option.value
-        parameters.append(inspect.Parameter(api_name(key), kind, default=default, annotation=option.type))
-    extra = [
-        inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=True, annotation=bool),
-        inspect.Parameter("reporter", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="Reporter | None"),
-    ]
-    return inspect.Signature([*parameters, *extra])
-
-
-def _documented(command: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """Attach the command's signature, and a line per parameter (its help and default) to the docstring."""
-    function.__signature__ = signature(command)  # type: ignore[attr-defined]
-    lines = [
-        f"    {api_name(key)}: {opts.OPTIONS[key].help}"
-        + ("" if opts.OPTIONS[key].value in (None, ...) else f" (default: {opts.OPTIONS[key].value})")
-        for key in opts.COMMANDS[command]
-    ]
-    lines += [
-        "    progress: show progress and the result's table on a rich console (default: True)",
-        "    reporter: a pipeline.progress.Reporter to report to instead",
-    ]
-    function.__doc__ = f"{function.__doc__}\n\nParameters (the options of `edge-pipeline {command}`):\n" + "\n".join(
-        lines
-    )
-    return function
 
 
 # --- the stages ----------------------------------------------------------------------------------
@@ -151,9 +74,20 @@ def _train(v: dict[str, Any], reporter: Reporter) -> Any:
 
     config = configs.train_config(v)
     native_format(config.data)  # a missing or empty data folder is one line now, before TensorFlow loads
+    consumed = records.before("train", v, FolderStore(config.folder))
     _started(reporter, "train", tensorflow=True)
     result = train_stage(config, reporter)
+    if result.written:
+        records.store(FolderStore(config.folder), "train", consumed)
     reporter.result(result)
+    return result
+
+
+def _recorded(stage: str, folder: Path, v: dict[str, Any], work: Callable[[], Any]) -> Any:
+    """Run a stage on this machine's folder and record what it consumed (metadata.json's `stages`)."""
+    consumed = records.before(stage, v, FolderStore(folder))
+    result = work()
+    records.store(FolderStore(folder), stage, consumed)
     return result
 
 
@@ -172,7 +106,7 @@ def _convert(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
 
     config = configs.convert_config(_checked_folder(folder, v), v)
     _started(reporter, "convert", tensorflow=True)
-    result = convert_stage(config, reporter)
+    result = _recorded("convert", folder, v, lambda: convert_stage(config, reporter))
     reporter.result(result)
     return result
 
@@ -200,7 +134,7 @@ def _evaluate(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
         data_dir=v["data_dir"],
     )
     _started(reporter, "evaluate", tensorflow=True)
-    result = evaluate_stage(config, reporter)
+    result = _recorded("evaluate", folder, v, lambda: evaluate_stage(config, reporter))
     reporter.result(result)
     return result
 
@@ -221,7 +155,7 @@ def _benchmark(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
         return found + (_emulated(folder, v["emulate"], reporter) if v.get("emulate") else [])
     config = BenchmarkConfig(folder=folder, threads=threads, warmup=v["warmup"], runs=v["runs"], rounds=v["rounds"])
     _started(reporter, "benchmark", tensorflow=False)
-    result = benchmark_stage(config, reporter)
+    result = _recorded("benchmark", folder, v, lambda: benchmark_stage(config, reporter))
     reporter.result(result)
     return result
 
@@ -238,10 +172,10 @@ def _emulated(folder: Path, cpus: list[str], reporter: Reporter) -> list[Any]:
     return found
 
 
-def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
-    from .reporting.build import ReportConfig, write_report
+def _report_config(folder: Path, v: dict[str, Any]) -> Any:
+    from .reporting.build import ReportConfig
 
-    config = ReportConfig(
+    return ReportConfig(
         folder=_checked_folder(folder, v),
         max_drop=v["max_drop"],
         samples=v["samples"],
@@ -250,8 +184,14 @@ def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
         device=v.get("device"),
         as_default=bool(v.get("as_default")),
     )
+
+
+def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
+    from .reporting.build import write_report
+
+    config = _report_config(folder, v)
     _started(reporter, "report", tensorflow=True)
-    result = write_report(config, reporter)
+    result = _recorded("report", folder, v, lambda: write_report(config, reporter))
     reporter.result(result)
     reporter.status(f"report: {Path(folder) / 'report.md'}")
     return result
@@ -311,28 +251,54 @@ def _emulated_cpus(v: dict[str, Any]) -> list[Any]:
     return [resolve(cpu) for cpu in v.get("emulate") or []]
 
 
+def _or_recorded(stage: str, folder: Path, v: dict[str, Any], reporter: Reporter, work: Callable[..., Any]) -> Any:
+    """`run`'s stage: skipped, its result read back, when its record says it is up to date (unless --force)."""
+    from . import recorded_results
+
+    at = None if v.get("force") else records.up_to_date(stage, v, FolderStore(folder))
+    if at is None:
+        return work(folder, v, reporter)
+    reporter.stage(stage)
+    reporter.status(f"{stage}: up to date (what it consumed is unchanged since {at}; --force redoes it)")
+    if stage == "report":
+        from .reporting.build import build_report
+
+        result = build_report(_report_config(folder, v))
+        reporter.result(result)
+        return result
+    loaders = {
+        "train": recorded_results.train_result,
+        "convert": recorded_results.convert_result,
+        "evaluate": recorded_results.drift_result,
+        "benchmark": recorded_results.benchmark_result,
+    }
+    return loaders[stage](folder)
+
+
 def _run(v: dict[str, Any], reporter: Reporter) -> RunResult:
     configs.train_config(v)  # every option checked before hours of work start
     configs.convert_config(Path(), v)  # precisions, calibration, the mixed target
     configs.thread_counts(v["threads"])
     configs.device_configs(Path(), v["on"], v)
     _emulated_cpus(v)
-    result = RunResult(_train(v, reporter))
+    folder = configs.train_config(v).folder
+    result = RunResult(_or_recorded("train", folder, v, reporter, lambda _, values, shown: _train(values, shown)))
     if not result.train.written:  # a worker of a multi-worker run: the chief converts, evaluates and reports
         return result
     if result.train.near_chance and not v["keep_going"]:
         raise TrainingFailed(_failed_training(result.train), result)
-    folder = result.train.folder
-    result.convert = _convert(folder, v, reporter)
-    result.evaluate = _evaluate(folder, {**v, "precision": None, "on": None}, reporter)
-    result.benchmark = _benchmark(folder, {**v, "on": None, "emulate": None}, reporter)
+    evaluating, timing = {**v, "precision": None, "on": None}, {**v, "on": None, "emulate": None}
+    result.convert = _or_recorded("convert", folder, v, reporter, _convert)
+    result.evaluate = _or_recorded("evaluate", folder, evaluating, reporter, _evaluate)
+    result.benchmark = _or_recorded("benchmark", folder, timing, reporter, _benchmark)
     devices = configs.device_configs(folder, v["on"], v)
     if devices or v.get("emulate"):
         result.devices += _benchmark(folder, v, reporter)
         result.devices += _evaluate(folder, {**v, "device_samples": v["run_device_samples"]}, reporter)
     emulated = _emulated_cpus(v)
     device = devices[0].device_name if devices else (emulated[0].device_name if emulated else None)
-    result.report = _report(folder, {**v, "device": device}, reporter)
+    reporting = {**v, "device": device}
+    result.report = _or_recorded("report", folder, reporting, reporter, _report)
     if result.evaluate.failed:
         raise GateFailed(result.evaluate.gate_message(), result)
     return result
@@ -412,6 +378,6 @@ for _command, _function in (
     ("deploy", deploy),
     ("run", run),
 ):
-    _documented(_command, _function)
+    documented(_command, _function)
 
 __all__ = ["PipelineError", "RunResult", "benchmark", "convert", "deploy", "evaluate", "report", "run", "train"]

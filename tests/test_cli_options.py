@@ -65,7 +65,7 @@ def test_the_python_api_takes_the_cli_options_with_the_same_defaults() -> None:
     import inspect
 
     import pipeline
-    from pipeline.api import api_name
+    from pipeline.keywords import api_name
 
     group = typer.main.get_command(app)
     for command in COMMANDS:

@@ -1,0 +1,69 @@
+"""A stage's result read back from its model folder: what `run` returns for a stage it skips as up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .commits import read_results_json
+from .folder import BENCHMARK_JSON, DRIFT_JSON, HISTORY_JSON, KERAS_FILE, FolderStore
+
+
+def train_result(folder: Path) -> Any:
+    """The TrainResult of the model in `folder`, from metadata.json and history.json."""
+    from .training.stage import TrainResult
+
+    store = FolderStore(folder)
+    metadata = store.load()
+    training, dataset = metadata.training, metadata.dataset
+    history: dict[str, list[float]] = {}
+    if HISTORY_JSON in metadata.files:
+        history = read_results_json(store.verified(HISTORY_JSON, metadata), HISTORY_JSON)
+    sizes = {key: int(value) for key, value in dict(dataset.get("sizes") or {}).items()}
+    return TrainResult(
+        folder=store.path,
+        name=metadata.name,
+        model=str(training.get("model")),
+        input=metadata.input,
+        test_accuracy=float(training.get("test_accuracy") or 0.0),
+        test_loss=float(training.get("test_loss") or 0.0),
+        parameters=int(training.get("parameters") or 0),
+        epochs_run=int(training.get("epochs_run") or 0),
+        best_epoch=int(training.get("best_epoch") or 0),
+        seconds=float(training.get("seconds") or 0.0),
+        sizes={"train": 0, "validation": 0, "test": 0, **sizes},
+        skipped=[],
+        history=history,
+        model_bytes=store.verified(KERAS_FILE, metadata).stat().st_size,
+        classes=len(metadata.labels),
+        batch_size=int(dict(training.get("hyperparameters") or {}).get("batch_size") or 0),
+        distribute=training.get("distribute"),
+    )
+
+
+def convert_result(folder: Path) -> Any:
+    from .conversion.stage import ConvertResult
+
+    metadata = FolderStore(folder).load()
+    conversion = metadata.conversion or {}
+    return ConvertResult(
+        Path(folder), list(metadata.variants.values()), list(conversion.get("fallbacks") or []), 0.0,
+        list(conversion.get("skipped") or []),
+    )  # fmt: skip
+
+
+def drift_result(folder: Path) -> Any:
+    from .measure.evaluate import DriftResult
+
+    store = FolderStore(folder)
+    metadata = store.load()
+    return DriftResult.from_dict(read_results_json(store.verified(DRIFT_JSON, metadata), DRIFT_JSON), Path(folder))
+
+
+def benchmark_result(folder: Path) -> Any:
+    from .measure.benchmark import BenchmarkResult
+
+    store = FolderStore(folder)
+    metadata = store.load()
+    data = read_results_json(store.verified(BENCHMARK_JSON, metadata), BENCHMARK_JSON)
+    return BenchmarkResult.from_dict(data, Path(folder))

@@ -1,0 +1,187 @@
+"""What each stage consumed, recorded in metadata.json's `stages`, so a re-run of `run` skips what is up to date.
+
+A stage's record holds the options that shape what it makes (not where things are, nor how progress
+shows), the sha256 of each file it read, the identity of the data it used (pipeline.data.fingerprint),
+the library versions, and for `benchmark` the machine. `run` skips a stage when the record it would
+write now equals the one in the folder and every file the stage made still matches its checksum; it
+says so ("convert: up to date"), and `--force` redoes every stage. A stage redone makes new files, whose
+checksums are the next stage's inputs, so everything after it is redone too. Device measurements
+(`--on`, `--emulate`) are not skipped: they are of a device, which the folder cannot vouch for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.model_folder import sha256_file
+
+from . import options as opts
+from .commits import now
+from .data.dataset import DataConfig
+from .data.fingerprint import data_identity
+from .errors import FolderError
+from .folder import (
+    BENCHMARK_JSON,
+    DRIFT_JSON,
+    KERAS_FILE,
+    LABELS_FILE,
+    QUANTIZATION_JSON,
+    REPORT_CSV,
+    REPORT_JSON,
+    REPORT_MD,
+    FolderStore,
+    Metadata,
+    library_versions,
+)
+
+STAGES = ("train", "convert", "evaluate", "benchmark", "report")
+# Options that do not change what a stage makes: where things are, how it is run, what it reports to.
+NEUTRAL = frozenset(
+    {
+        "model_dir",
+        "data",
+        "data_moved",
+        "data_dir",
+        "download",
+        "cache",
+        "tensorboard",
+        "output",
+        "overwrite",
+        "resume",
+        "force",
+        "keep_going",
+        "eval_threads",
+        "on",
+        "emulate",
+        "to",
+        "device_samples",
+        "run_device_samples",
+        "device_name",
+        "ssh_command",
+        "python",
+        "setup",
+        "interpreter",
+        "timeout",
+    }
+)
+
+
+def _variants(metadata: Metadata) -> list[str]:
+    return [variant.file for variant in metadata.variants.values()]
+
+
+def _present(*names: str) -> Callable[[Metadata], list[str]]:
+    return lambda metadata: [name for name in names if name in metadata.files]
+
+
+# The files each stage reads, and those it makes.
+READS: dict[str, Callable[[Metadata], list[str]]] = {
+    "train": lambda metadata: [],
+    "convert": _present(KERAS_FILE),
+    "evaluate": lambda metadata: [*_present(KERAS_FILE)(metadata), *_variants(metadata)],
+    "benchmark": _variants,
+    "report": lambda metadata: [
+        *_variants(metadata),
+        *_present(DRIFT_JSON, BENCHMARK_JSON, QUANTIZATION_JSON)(metadata),
+    ],
+}
+MAKES: dict[str, Callable[[Metadata], list[str]]] = {
+    "train": lambda metadata: [KERAS_FILE, LABELS_FILE],
+    "convert": _variants,
+    "evaluate": lambda metadata: [DRIFT_JSON],
+    "benchmark": lambda metadata: [BENCHMARK_JSON],
+    "report": lambda metadata: [REPORT_MD, REPORT_JSON, REPORT_CSV],
+}
+READS_DATA = {"train", "convert", "evaluate"}
+
+
+def _plain(value: Any) -> Any:
+    """An option's value as JSON has it (paths and choices as strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _recorded_sha(metadata: Metadata, name: str) -> str | None:
+    if name in metadata.files:
+        return metadata.files[name].get("sha256")
+    variant = metadata.variant_for_file(name)
+    return variant.sha256 if variant is not None else None
+
+
+def machine() -> dict[str, Any]:
+    """What a latency is of: the CPU, its cores, the architecture (not the host name: containers change it)."""
+    from .measure.benchmark import cpu_model
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "machine": platform.machine()}
+
+
+def consumed(stage: str, values: dict[str, Any], metadata: Metadata | None) -> dict[str, Any]:
+    """The record `stage` would write now, given the command's option values (by key) and the folder."""
+    options = {
+        key: _plain(values.get(key, opts.OPTIONS[key].value)) for key in opts.COMMANDS[stage] if key not in NEUTRAL
+    }
+    record: dict[str, Any] = {"options": options, "versions": library_versions()}
+    record["versions"].pop("edge-pipeline", None)  # a re-install of the same code is not a change
+    reads = READS[stage](metadata) if metadata is not None else []
+    record["files"] = {name: _recorded_sha(metadata, name) for name in reads} if metadata is not None else {}
+    if stage in READS_DATA:
+        record["data"] = data_identity(_data(stage, values, metadata))
+    if stage == "benchmark":
+        record["machine"] = machine()
+    return record
+
+
+def _data(stage: str, values: dict[str, Any], metadata: Metadata | None) -> DataConfig:
+    from .stage_configs import data_config, moved
+
+    if stage == "train" or metadata is None:
+        return data_config(values)
+    where = moved(values)
+    return DataConfig.from_record(metadata.dataset, Path(where) if where else None, values.get("data_dir"))
+
+
+def _intact(folder: FolderStore, metadata: Metadata, names: list[str]) -> bool:
+    """Every file listed is in the folder and matches the checksum metadata.json has for it."""
+    for name in names:
+        expected = _recorded_sha(metadata, name)
+        path = folder.file(name)
+        if expected is None or not path.is_file() or path.is_symlink() or sha256_file(path) != expected:
+            return False
+    return True
+
+
+def up_to_date(stage: str, values: dict[str, Any], folder: FolderStore) -> str | None:
+    """When `stage` would consume exactly what it consumed last time and its files are intact: when it ran."""
+    if not folder.has_metadata():
+        return None
+    try:
+        metadata = folder.load()
+    except FolderError:
+        return None
+    record = metadata.stages.get(stage)
+    if not isinstance(record, dict) or record.get("consumed") != consumed(stage, values, metadata):
+        return None
+    if not _intact(folder, metadata, READS[stage](metadata) + MAKES[stage](metadata)):
+        return None
+    return str(record.get("at", ""))
+
+
+def before(stage: str, values: dict[str, Any], folder: FolderStore) -> dict[str, Any]:
+    """`consumed` as the stage starts (a folder without a readable metadata.json: training's first run)."""
+    try:
+        metadata = folder.load() if folder.has_metadata() else None
+    except FolderError:
+        metadata = None
+    return consumed(stage, values, metadata)
+
+
+def store(folder: FolderStore, stage: str, record: dict[str, Any]) -> None:
+    """Write a finished stage's record into metadata.json (holding the folder's lock, as every writer does)."""
+    with folder.writing(stage), folder.transaction() as tx:
+        metadata = folder.load()
+        metadata.stages[stage] = {"consumed": record, "at": now()}
+        tx.commit(metadata)
