@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 ROOT = Path(__file__).resolve().parents[1]
+# No test touches the real home: HOME is a scratch folder for the session. What is slow to make and safe to
+# keep between sessions (the emulated Pi's userland, pip's downloads) lives in the checkout's .test-cache/.
+TEST_CACHE = ROOT / ".test-cache"
+os.environ.setdefault("EDGE_PIPELINE_PI_CACHE", str(TEST_CACHE / "pi-bookworm-arm64"))
+os.environ.setdefault("PIP_CACHE_DIR", str(TEST_CACHE / "pip"))
+os.environ["HOME"] = tempfile.mkdtemp(prefix="edge-pipeline-test-home-")
+os.environ.pop("XDG_CACHE_HOME", None)
 SHARED = ROOT.parent / "shared"
 CORAL = SHARED / "third_party" / "coral"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
