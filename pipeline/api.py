@@ -197,6 +197,26 @@ def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
     return result
 
 
+def _compare(v: dict[str, Any], reporter: Reporter) -> Any:
+    from .comparison.gate import Budgets
+    from .comparison.stage import CompareConfig
+    from .comparison.stage import compare as compare_stage
+
+    budgets = Budgets(v["gate_max_drop"], v["max_slowdown"], v["max_growth"], threads=v["gate_threads"],
+                      runs=v["gate_runs"], rounds=v["gate_rounds"])  # fmt: skip
+    baseline = _checked_folder(v["baseline"]) if v["baseline"] is not None else None
+    folders = tuple(_checked_folder(Path(folder)) for folder in v["folders"])
+    config = CompareConfig(folders, baseline, v["compare_output"], v["variant"], budgets, v["summary"])
+    shown = SilentReporter() if v["json"] else reporter  # --json: stdout holds the JSON only
+    _started(shown, "compare", tensorflow=False)
+    result = compare_stage(config, shown)
+    result.json_wanted = bool(v["json"])
+    for part in result.parts():
+        shown.result(part)
+    shown.status(f"comparison: {', '.join(str(p) for p in result.written)}")
+    return result
+
+
 def _deploy(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
     from .devices.deploy import deploy as deploy_stage
 
@@ -311,6 +331,8 @@ def call(command: str, values: dict[str, Any], reporter: Reporter) -> Any:
         return _train(values, reporter)
     if command == "run":
         return _run(values, reporter)
+    if command == "compare":
+        return _compare(values, reporter)
     stages = {"convert": _convert, "evaluate": _evaluate, "benchmark": _benchmark, "report": _report, "deploy": _deploy}
     return stages[command](folder, values, reporter)
 
@@ -362,6 +384,13 @@ def deploy(model_dir: str | Path, **options: Any) -> Any:
     return _deploy(Path(v["model_dir"]), v, _reporter(progress, reporter))
 
 
+def compare(*folders: str | Path, **options: Any) -> Any:
+    """Model folders side by side (table, Pareto plot, agreement on the same test images); with `baseline`, a
+    regression gate against it (`.gate()` raises GateFailed naming each regression); returns a CompareResult."""
+    progress, reporter = options.pop("progress", True), options.pop("reporter", None)
+    return _compare(bind("compare", {"folders": list(folders), **options}), _reporter(progress, reporter))
+
+
 def run(**options: Any) -> RunResult:
     """Train, convert, evaluate, benchmark and report in one go; returns a RunResult. A variant past the accuracy
     budget raises GateFailed after the report is written (its `result` holds the RunResult)."""
@@ -376,8 +405,20 @@ for _command, _function in (
     ("benchmark", benchmark),
     ("report", report),
     ("deploy", deploy),
+    ("compare", compare),
     ("run", run),
 ):
     documented(_command, _function)
 
-__all__ = ["PipelineError", "RunResult", "benchmark", "convert", "deploy", "evaluate", "report", "run", "train"]
+__all__ = [
+    "PipelineError",
+    "RunResult",
+    "benchmark",
+    "compare",
+    "convert",
+    "deploy",
+    "evaluate",
+    "report",
+    "run",
+    "train",
+]

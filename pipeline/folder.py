@@ -8,6 +8,7 @@ Layout of ``models/<name>/``::
     model_<precision>.tflite    float32, float16, dynamic, int8, mixed (after `convert`)
     model_mediapipe-<p>.tflite  float32, float16, int8 for MediaPipe (after `convert --target mediapipe`)
     drift.json                  accuracy drift of each variant (after `evaluate`)
+    predictions.json            each test image's label and top-1 of Keras and every variant (after `evaluate`)
     benchmark.json              latency of each variant (after `benchmark`)
     report.md/.json/.csv, *.png the report (after `report`)
     metadata.json               written last; its checksums verify the files above
@@ -53,6 +54,7 @@ HISTORY_JSON = "history.json"
 HISTORY_PNG = "history.png"
 SPLIT_JSON = "split.json"  # image folders: which file went to train, validation and test
 DRIFT_JSON = "drift.json"
+PREDICTIONS_JSON = "predictions.json"  # each test image's label and every variant's top-1 (what `compare` pairs)
 QUANTIZATION_JSON = "quantization.json"  # per-layer int8 error, the mixed search, the calibration sweep
 BENCHMARK_JSON = "benchmark.json"
 REPORT_MD = "report.md"
@@ -69,6 +71,7 @@ VARIANTS = layout.VARIANT_NAMES  # every variant of every target, in that order
 DERIVED_FILES = (
     *(variant_filename(p) for p in VARIANTS),
     DRIFT_JSON,
+    PREDICTIONS_JSON,
     QUANTIZATION_JSON,
     BENCHMARK_JSON,
     REPORT_MD,
@@ -229,10 +232,13 @@ class FolderStore:
             )
         return {p: self.verified_variant(p, metadata) for p in chosen}
 
-    def commit_json(self, name: str, data: Any, metadata: Metadata, keep: tuple[str, ...] = ()) -> None:
+    def commit_json(
+        self, name: str, data: Any, metadata: Metadata, keep: tuple[str, ...] = (), also: dict[str, Any] | None = None
+    ) -> None:
         """Publish one JSON result of a stage, with its checksum in metadata.json.
 
-        `keep`: top-level keys of the current file carried over (other machines' results, e.g. "devices").
+        `keep`: top-level keys of the current file carried over (other machines' results, e.g. "devices");
+        `also`: more JSON files of the same stage, committed together with it.
         """
         current = self.file(name)
         if keep and current.is_file() and name in metadata.files:
@@ -240,8 +246,9 @@ class FolderStore:
                 old = commits.read_results_json(self.verified(name, metadata), name)
                 data = {**{key: old[key] for key in keep if key in old}, **data}
         with self.transaction() as tx:
-            tx.write_json(name, data)
-            metadata.files[name] = tx.record(name)
+            for file_name, content in {name: data, **(also or {})}.items():
+                tx.write_json(file_name, content)
+                metadata.files[file_name] = tx.record(file_name)
             tx.commit(metadata)
 
     def store_device(self, name: str, device: str, entry: dict[str, Any], metadata: Metadata) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from . import options as opts
 
 LIST_OPTIONS = {"precision", "target", "on", "emulate"}
+VARIADIC = {"folders"}  # positional arguments that take several values
 
 
 def api_name(key: str) -> str:
@@ -37,6 +38,8 @@ def _normalised(key: str, value: Any) -> Any:
         return ",".join(str(v) for v in ([value] if isinstance(value, int) else value))
     if option.type in (Path, Path | None) and isinstance(value, str):
         return Path(value)
+    if key in VARIADIC:
+        return [Path(v) for v in value]
     if option.parser is not None and isinstance(value, str) and key not in LIST_OPTIONS:
         return option.parser(value)
     if option.parser is not None and key in LIST_OPTIONS and value is not None:
@@ -53,7 +56,7 @@ def bind(command: str, given: dict[str, Any]) -> dict[str, Any]:
     values = {key: opts.OPTIONS[key].value for key in keys.values()}
     values.update({keys[name]: _normalised(keys[name], value) for name, value in given.items()})
     if any(value is ... for value in values.values()):
-        raise TypeError(f"{command}() needs model_dir")
+        raise TypeError(f"{command}() needs {', '.join(api_name(k) for k, v in values.items() if v is ...)}")
     return values
 
 
@@ -64,6 +67,8 @@ def signature(command: str, first: str | None = None) -> inspect.Signature:
         option = opts.OPTIONS[key]
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if option.argument else inspect.Parameter.KEYWORD_ONLY
         default = inspect.Parameter.empty if option.value is ... else option.value
+        if option.argument and key in VARIADIC:  # compare(A, B, C)
+            kind, default = inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.empty
         parameters.append(inspect.Parameter(api_name(key), kind, default=default, annotation=option.type))
     extra = [
         inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=True, annotation=bool),

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target, parse
+from .comparison.gate import Budgets
+from .comparison.stage import CompareConfig
 from .conversion.mixed import MixedTarget
 from .conversion.stage import ConvertConfig
 from .data.dataset import DataConfig
@@ -305,6 +307,41 @@ OPTIONS: dict[str, Opt] = {
         (TrainConfig, "resume"),
     ),
     "force": Opt(bool, "redo every stage, also those whose record says they are up to date", default=False),
+    # compare
+    "folders": Opt(list[Path], "model folders to compare (with --baseline: the new ones)", default=..., argument=True),
+    "baseline": Opt(
+        Path | None,
+        "gate: the model folder in production; exit 1 naming each regression of the folders against it",
+        (CompareConfig, "baseline"),
+    ),
+    "gate_max_drop": Opt(
+        float,
+        "gate: percentage points of accuracy the new model may lose against the baseline (a drop McNemar's test "
+        "does not find significant is noise, not a regression)",
+        (Budgets, "max_drop"),
+        flags=("--max-drop",),
+    ),
+    "max_slowdown": Opt(
+        float, "gate: percent of latency (or emulated instructions) it may add", (Budgets, "max_slowdown")
+    ),
+    "max_growth": Opt(float, "gate: percent of file size it may add", (Budgets, "max_growth")),
+    "variant": Opt(
+        str | None,
+        "gate and agreement: this variant of every folder (default: each one's recommended)",
+        (CompareConfig, "variant"),
+    ),
+    "gate_threads": Opt(int, "gate: interpreter threads for the re-timing", (Budgets, "threads"), flags=("--threads",)),
+    "gate_runs": Opt(int, "gate: timed invokes of each file", (Budgets, "runs"), flags=("--runs",)),
+    "gate_rounds": Opt(
+        int, "gate: interleaved rounds the runs are split into", (Budgets, "rounds"), flags=("--rounds",)
+    ),
+    "compare_output": Opt(Path, "folder for comparison.md/.json/.png", (CompareConfig, "output"), flags=("--output",)),
+    "json": Opt(bool, "print the comparison as JSON on stdout (for CI), instead of tables", default=False),
+    "summary": Opt(
+        Path | None,
+        "also append the comparison as markdown to this file (in GitHub Actions: $GITHUB_STEP_SUMMARY)",
+        default=None,
+    ),
     "eval_threads": Opt(
         int | None,
         "interpreter threads for evaluation (default: all cores)",
@@ -339,6 +376,20 @@ COMMANDS: dict[str, list[str]] = {
     "benchmark": ["model_dir", *BENCH, "on", "emulate", *DEVICE],
     "deploy": ["model_dir", "to", *DEVICE],
     "report": ["model_dir", "max_drop", "samples", "device", "as_default", *RELOCATE],
+    "compare": [
+        "folders",
+        "baseline",
+        "gate_max_drop",
+        "max_slowdown",
+        "max_growth",
+        "variant",
+        "gate_threads",
+        "gate_runs",
+        "gate_rounds",
+        "compare_output",
+        "json",
+        "summary",
+    ],
     "run": [
         *TRAIN,
         *CONVERT,

@@ -133,9 +133,14 @@ def _axes(axis: Any, points: Sequence[TradeoffPoint]) -> None:
 
 
 def tradeoff_plot(
-    points: Sequence[TradeoffPoint], path: Path, title: str, latency_label: str = "latency p50 (ms)"
+    points: Sequence[TradeoffPoint],
+    path: Path,
+    title: str,
+    latency_label: str = "latency p50 (ms)",
+    front: Sequence[TradeoffPoint] = (),
 ) -> None:
-    """Accuracy against latency; marker area grows with model size; the recommended one ringed.
+    """Accuracy against latency; marker area grows with model size; the recommended one ringed; `front` (the
+    Pareto front: nothing else is both as accurate and as fast) joined by a dashed staircase.
 
     Points are told apart by colour (one model: by variant; several: by model) and marker
     shape (precision), with the numbers in a legend beside the plot, so that variants at the
@@ -149,6 +154,11 @@ def tradeoff_plot(
     several = len(groups) > 1
     if several:
         handles += _group_legend(points, colors, groups)
+    if front:
+        ordered = sorted(front, key=lambda p: p.latency_ms)
+        (line,) = axis.step([p.latency_ms for p in ordered], [p.accuracy * 100 for p in ordered], where="post",
+                            linestyle="--", color="dimgray", linewidth=1.2, label="Pareto front")  # fmt: skip
+        handles.append(line)
     legend_title = "model (colour), precision (shape)" if several else "variant: size, accuracy, p50"
     axis.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False, title=legend_title

@@ -30,6 +30,7 @@ from .folder import (
     DRIFT_JSON,
     KERAS_FILE,
     LABELS_FILE,
+    PREDICTIONS_JSON,
     QUANTIZATION_JSON,
     REPORT_CSV,
     REPORT_JSON,
@@ -93,7 +94,7 @@ READS: dict[str, Callable[[Metadata], list[str]]] = {
 MAKES: dict[str, Callable[[Metadata], list[str]]] = {
     "train": lambda metadata: [KERAS_FILE, LABELS_FILE],
     "convert": _variants,
-    "evaluate": lambda metadata: [DRIFT_JSON],
+    "evaluate": lambda metadata: [DRIFT_JSON, *_present(PREDICTIONS_JSON)(metadata)],
     "benchmark": lambda metadata: [BENCHMARK_JSON],
     "report": lambda metadata: [REPORT_MD, REPORT_JSON, REPORT_CSV],
 }

@@ -9,6 +9,7 @@ reporter (`pipeline.display.RichReporter`); errors are one line on stderr with a
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import signal
 import sys
@@ -47,6 +48,8 @@ HELP = {
     "HOST, on the device.",
     "deploy": "Copy edge_runtime and the folder's variants to a device over SSH, verified on arrival.",
     "report": "Write report.md/.json/.csv and plots: which variant to ship and why (--device NAME: for that device).",
+    "compare": "Model folders side by side: a table, a Pareto plot, agreement on the same test images; with "
+    "--baseline OLD, a regression gate (exit 1 naming each regression).",
     "run": "Everything, from training to the report (the default: fashion-mnist cnn into models/fashion-mnist-cnn).",
 }
 
@@ -152,8 +155,14 @@ def _gate(result: Any) -> None:
         result.gate()  # exit 1 past --max-drop (the table's last line already says which variants)
 
 
-for _name in ("train", "convert", "evaluate", "benchmark", "deploy", "report", "run"):
-    command(_name, COMMANDS[_name])(_gate if _name == "evaluate" else _nothing)
+def _compared(result: Any) -> None:
+    if result.json_wanted:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    result.gate()  # exit 1 naming each regression against --baseline
+
+
+for _name in ("train", "convert", "evaluate", "benchmark", "deploy", "report", "run", "compare"):
+    command(_name, COMMANDS[_name])({"evaluate": _gate, "compare": _compared}.get(_name, _nothing))
 
 
 @app.command("models")

@@ -1,4 +1,5 @@
-"""Which data a stage consumed, cheaply: a named dataset by its name, a folder of images by its listing.
+"""Which data a stage consumed (cheaply: a named dataset by its name, a folder by its listing), and which test
+images an evaluation used (test_fingerprint, what `compare` matches folders by).
 
 A folder's fingerprint hashes every image's path, size and modification time (a listing, not the pixels:
 ~1 s for 100,000 files); adding, removing, replacing or touching an image changes it. Recorded by the
@@ -12,7 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .dataset import DataConfig
+import numpy as np
+
+from .dataset import DataConfig, Dataset
 
 
 def folder_listing(root: Path) -> dict[str, Any]:
@@ -40,3 +43,22 @@ def data_identity(config: DataConfig) -> dict[str, Any]:
     if not Path(config.data_path).is_dir():
         return {"folder": "missing", **split}
     return {**folder_listing(Path(config.data_path)), "test_split": config.test_split, **split}
+
+
+def test_fingerprint(dataset: Dataset) -> str:
+    """Which test images, in which order, with which labels: equal for two models tested on the same images,
+    whatever size each model resizes them to (an image folder's test files by path and content; a named
+    dataset's test set by its name and labels)."""
+    digest = hashlib.sha256()
+    if dataset.files is not None:
+        root = Path(dataset.source)
+        for name in dataset.files.get("test", []):
+            try:
+                content = hashlib.sha256((root / name).read_bytes()).hexdigest()
+            except OSError:
+                content = "missing"
+            digest.update(f"{name}\0{content}\n".encode("utf-8", "surrogateescape"))
+    else:
+        digest.update(f"{dataset.name}\0test\0{len(dataset.test)}\n".encode())
+    digest.update(np.asarray(dataset.test.labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()

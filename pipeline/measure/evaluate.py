@@ -18,9 +18,10 @@ from edge_runtime.predictor import Predictor
 
 from ..choices import Precision, parse_precisions
 from ..data.dataset import DataConfig, load_dataset
+from ..data.fingerprint import test_fingerprint
 from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, GateFailed, UsageError
-from ..folder import DRIFT_JSON, KERAS_FILE, MB, FolderStore, now
+from ..folder import DRIFT_JSON, KERAS_FILE, MB, PREDICTIONS_JSON, FolderStore, now
 from ..progress import Reporter, SilentReporter
 from ..tables import Shown, Table
 
@@ -162,6 +163,7 @@ class DriftResult(Shown):
     keras_seconds: float
     max_drop: float
     keras_margin: float | None = None  # median top-1 minus top-2 probability over all test images
+    test_fingerprint: str | None = None  # which test images, in which order (pipeline.data.fingerprint)
     variants: list[VariantDrift] = field(default_factory=list)
 
     @property
@@ -251,6 +253,7 @@ class DriftResult(Shown):
         return {
             "created_at": now(),
             "test_images": self.test_images,
+            "test_fingerprint": self.test_fingerprint,
             "max_drop_pp": self.max_drop,
             "allowed_drop_pp": self.allowed_drop,
             "keras": {
@@ -274,6 +277,7 @@ class DriftResult(Shown):
             keras_confusion=keras.get("confusion"),
             keras_seconds=keras.get("seconds", 0.0),
             max_drop=float(data.get("max_drop_pp", DEFAULT_MAX_DROP)),
+            test_fingerprint=data.get("test_fingerprint") if isinstance(data.get("test_fingerprint"), str) else None,
             keras_margin=keras.get("median_margin"),
             variants=[VariantDrift.from_dict(p, v) for p, v in data.get("variants", {}).items()],
         )
@@ -394,7 +398,8 @@ def _evaluate(folder: FolderStore, config: EvaluateConfig, reporter: Reporter) -
     folder.check_room(8 * MB, "evaluate")
     paths = folder.verified_variants(metadata, config.precisions, "evaluate")
     keras_path = folder.verified(KERAS_FILE, metadata)
-    test = _test_split(folder, metadata, config, reporter).test
+    dataset = _test_split(folder, metadata, config, reporter)
+    test = dataset.test
     threads = config.threads or os.cpu_count() or 1
     reference, variant_scores, seconds = _scores(keras_path, paths, test, metadata.input, threads, reporter)
     true, keras_top, classes = test.labels, reference.argmax(axis=1), len(metadata.labels)
@@ -408,6 +413,7 @@ def _evaluate(folder: FolderStore, config: EvaluateConfig, reporter: Reporter) -
         keras_seconds=round(seconds["keras"], 3),
         max_drop=config.max_drop,
         keras_margin=float(np.median(top2_margin(reference))),
+        test_fingerprint=test_fingerprint(dataset),
     )
     for precision, scores in variant_scores.items():
         numbers = compare(metadata.labels, true, reference, scores)
@@ -423,7 +429,12 @@ def _evaluate(folder: FolderStore, config: EvaluateConfig, reporter: Reporter) -
                 **numbers,
             )
         )
-    folder.commit_json(
-        DRIFT_JSON, result.to_dict(), metadata, keep=("devices",)
-    )  # results from devices (--on HOST) stay
+    predictions = {
+        "test_fingerprint": result.test_fingerprint,
+        "labels": [int(x) for x in true],
+        "keras": [int(x) for x in keras_top],
+        "variants": {p: [int(x) for x in scores.argmax(axis=1)] for p, scores in variant_scores.items()},
+    }
+    # results from devices (--on HOST) stay
+    folder.commit_json(DRIFT_JSON, result.to_dict(), metadata, keep=("devices",), also={PREDICTIONS_JSON: predictions})
     return result
