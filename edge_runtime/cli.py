@@ -148,6 +148,9 @@ def _predict(args: argparse.Namespace) -> int:
         except ImageError as error:
             problems.append(str(error))
             failed.append({"image": str(path), "error": str(error)})
+    note = predictor.input_note()
+    if note:
+        print(f"{PROG}: note: {printable(note)}", file=sys.stderr)
     answered = {"model": predictor.model_path.name, "variant": predictor.variant, "backend": predictor.backend.label}
     results = []
     if pixels:

@@ -45,6 +45,7 @@ def decoded_bytes(image: Image.Image) -> int:
 
 def _decode(image: Image.Image, where: object, draft_size: tuple[int, int] | None) -> Image.Image:
     """Decode an opened image (JPEG at a reduced scale when that still covers draft_size) within the budget."""
+    image.info["original_size"] = image.size  # before a reduced-scale decode (edge_runtime.input_check reads it)
     if draft_size is not None and image.format == "JPEG":
         image.draft("RGB", draft_size)
     if decoded_bytes(image) > DECODE_BUDGET:
@@ -108,7 +109,7 @@ def array_to_image(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array)
 
 
-def _to_eight_bit(image: Image.Image) -> Image.Image:
+def to_eight_bit(image: Image.Image) -> Image.Image:
     """Normalise any PIL mode to L or RGB, scaling 16-bit and float data instead of clipping it."""
     mode = image.mode
     if mode in _HIGH_BIT_MODES:
@@ -134,7 +135,7 @@ def _to_eight_bit(image: Image.Image) -> Image.Image:
 
 def prepare_pixels(image: Image.Image, spec: InputSpec, invert: bool | None = None) -> np.ndarray:
     """Pixels (height, width, channels) uint8 as the model expects them: colour, size, inversion."""
-    image = _to_eight_bit(image)
+    image = to_eight_bit(image)
     target_mode = "L" if spec.channels == 1 else "RGB"
     if image.mode != target_mode:
         image = image.convert(target_mode)
@@ -150,6 +151,11 @@ def prepare_pixels(image: Image.Image, spec: InputSpec, invert: bool | None = No
 
 def load_pixels(source: ImageSource, spec: InputSpec, invert: bool | None = None) -> np.ndarray:
     """Any image source (path, PIL image, array) to model pixels; bad input raises ImageError."""
+    return prepare_pixels(load_image(source, spec), spec, invert)
+
+
+def load_image(source: ImageSource, spec: InputSpec) -> Image.Image:
+    """Any image source (path, PIL image, array) decoded (a JPEG at the scale `spec` needs); ImageError if bad."""
     if isinstance(source, (str, Path)):
         image = open_image(Path(source), draft_size=(spec.width, spec.height))
     elif isinstance(source, Image.Image):
@@ -158,7 +164,7 @@ def load_pixels(source: ImageSource, spec: InputSpec, invert: bool | None = None
         image = array_to_image(source)
     else:
         raise UsageError(f"cannot read an image from {type(source).__name__}; give a path, a PIL image or an array")
-    return prepare_pixels(image, spec, invert)
+    return image
 
 
 def collect_images(paths: list[Path]) -> tuple[list[Path], list[str]]:

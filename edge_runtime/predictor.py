@@ -13,11 +13,13 @@ import numpy as np
 from . import model_folder, safe_files
 from .backends import AUTO, Backend, get_backend, invoke, load_interpreter, native_stderr_captured
 from .errors import LabelsError, MetadataError, ModelError, RuntimeTooOldError, UsageError
-from .images import ImageSource, load_pixels
+from .images import ImageSource, load_image, prepare_pixels, to_eight_bit
+from .input_check import InputWatch, TrainingImages
 from .model_choice import ModelChoice, requirements, resolve_model, resolve_variant
 
 __all__ = ["Classification", "Predictor", "fit_labels", "requirements", "resolve_model"]
 from .model_folder import InputSpec, TensorQuantization
+from .text import printable
 from .tflite_file import read_requirements
 from .tflite_metadata import read_embedded
 
@@ -100,6 +102,9 @@ class Predictor:
         ours = self.metadata is not None or (self.embedded is not None and self.embedded.input_spec is not None)
         self._raw_quantized_input = not ours and input_mean is None and input_std is None
         self.labels = self._labels(labels)
+        training = TrainingImages.from_record(self.metadata.dataset) if self.metadata is not None else None
+        name = self.metadata.name if self.metadata is not None else "the model"
+        self.input_watch = InputWatch(training, printable(name)) if training is not None else None
         self._batchable = int(self._input.get("shape_signature", self._input["shape"])[0]) == -1
         self._batch = int(self._input["shape"][0])
 
@@ -227,7 +232,15 @@ class Predictor:
 
     def preprocess(self, image: ImageSource) -> np.ndarray:
         """Model pixels (height, width, channels) uint8 for one image; bad input raises ImageError."""
-        return load_pixels(image, self.spec)
+        decoded = to_eight_bit(load_image(image, self.spec))
+        pixels = prepare_pixels(decoded, self.spec)
+        if self.input_watch is not None:
+            self.input_watch.see(decoded, pixels)
+        return pixels
+
+    def input_note(self) -> str | None:
+        """Once, when the images preprocessed so far are far from the training images: one line saying how."""
+        return self.input_watch.note() if self.input_watch is not None else None
 
     def _to_input_tensor(self, pixels: np.ndarray) -> np.ndarray:
         quant = self.input_quantization

@@ -17,7 +17,7 @@ from typing import Any
 
 from edge_runtime.model_folder import InputSpec
 
-from ..data.dataset import Dataset
+from ..data.dataset import Dataset, NativeFormat
 from ..data.tf_pipeline import tf_dataset
 from ..errors import FolderError
 from ..folder import FolderStore
@@ -44,6 +44,7 @@ class TrainingPlan:
     learning_rate: float
     requested_batch: int | None
     cluster: Cluster | None = None
+    native: NativeFormat | None = None  # the data's own size and channels (for image_stats)
 
     @property
     def writes(self) -> bool:

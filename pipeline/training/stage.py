@@ -18,6 +18,7 @@ from ..data.dataset import (
     native_format,
 )
 from ..data.image_folders import name_all
+from ..data.statistics import image_stats
 from ..data.tf_pipeline import tf_dataset
 from ..errors import UsageError
 from ..folder import (
@@ -170,6 +171,7 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
         config.hparams.learning_rate or model_spec.default_learning_rate(config.options),
         config.hparams.batch_size,
         cluster,
+        native,
     )
     options = config.options.to_record(model_spec)
     settings = training_settings(plan.config, spec, options, plan.learning_rate, batch_size)
@@ -213,6 +215,7 @@ def _write(plan: TrainingPlan, model: Any, history: dict[str, list[float]], trai
         "source": dataset.source,
         "sizes": dataset.sizes(),
         "skipped": len(dataset.skipped),
+        **({"image_stats": image_stats(dataset, plan.spec, plan.native)} if plan.native and len(dataset.train) else {}),
     }
     with plan.folder.transaction() as tx:
         # Saved without optimizer state: a third of the size, and nothing downstream needs it.
