@@ -418,3 +418,17 @@ def test_deploy_never_follows_a_symlink_out_of_the_folder(ws: Workspace, device:
     assert done.code == 1 and "resolves outside its model folder" in done.err[-1], done.err
     assert not (device.home / "leak").exists()
     _home_intact(device)
+
+
+def test_deploy_sends_the_device_its_own_pick_and_leaves_the_folder_alone(ws: Workspace, device: Device) -> None:
+    ws.edit(lambda d: d.update(recommended="dynamic", device_picks={"kitchen-pi": "int8"}))
+    before = (ws.folder / "metadata.json").read_bytes()
+    done = device.deploy(ws.folder, "device:~/pi/model", "--device-name", "kitchen-pi")
+    assert done.code == 0, done.err
+    sent = json.loads((device.home / "pi" / "model" / "model" / "metadata.json").read_text())
+    assert sent["recommended"] == "int8"  # what report --device kitchen-pi picked for it
+    assert (ws.folder / "metadata.json").read_bytes() == before
+    done = device.deploy(ws.folder, "device:~/pi/other", "--device-name", "garage-pi")
+    assert (
+        json.loads((device.home / "pi" / "other" / "model" / "metadata.json").read_text())["recommended"] == "dynamic"
+    )
