@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import __version__, device
+from . import __version__, device, stream_bench, stream_cli
 from .backends import AUTO, get_backend
 from .bench import benchmark
 from .choices import BackendName
@@ -21,6 +21,7 @@ from .errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE, EdgeRuntimeError, ImageE
 from .images import collect_images
 from .model_choice import resolve_model
 from .predictor import Predictor
+from .stream import MAX_FRAME_BYTES
 from .text import printable
 
 PROG = "edge-runtime"
@@ -66,6 +67,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
 
 
+def _stream_options(predict: argparse.ArgumentParser) -> None:
+    predict.add_argument("--jsonl", action="store_true", help="one JSON object a line, flushed as each is done")
+    predict.add_argument(
+        "--watch", type=Path, default=None, metavar="DIR", help="classify images as they are written into DIR"
+    )
+    predict.add_argument(
+        "--latest", action="store_true", help="stream: keep only the newest frame when frames come faster (a camera)"
+    )
+    predict.add_argument("--every", type=_positive_int, default=1, metavar="N", help="stream: classify one frame in N")
+    predict.add_argument(
+        "--max-frame-kb", type=_positive_int, default=MAX_FRAME_BYTES >> 10, metavar="KB",
+        help="stream: frames larger than this are dropped (default: %(default)s)",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG, description="Run TFLite image classifiers on a device: numpy, pillow and a TFLite interpreter only."
@@ -78,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="classify images or folders of images")
     predict.add_argument("model", type=Path, help=".tflite file or model folder")
-    predict.add_argument("images", type=Path, nargs="+", help="image files or folders")
+    predict.add_argument(
+        "images", type=Path, nargs="*", help="image files or folders; - reads a stream of JPEG/PNG frames from stdin"
+    )
     predict.add_argument(
         "--labels", type=Path, default=None, help="labels file, one label a line (default: the model folder's)"
     )
@@ -100,12 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="invert colours before the model (default: as metadata says)",
     )
+    _stream_options(predict)
     _common(predict)
 
     bench = commands.add_parser("bench", help="time invoke() with warm-up")
     bench.add_argument("model", type=Path, help=".tflite file or model folder")
     bench.add_argument("--warmup", type=_non_negative_int, default=10, help="untimed runs first (default: %(default)s)")
     bench.add_argument("--runs", type=_positive_int, default=100, help="timed runs (default: %(default)s)")
+    bench.add_argument(
+        "--stream", type=Path, default=None, metavar="FILE",
+        help="instead: classify a Motion JPEG (or PNG) stream file end to end; frames/s and the time beyond invoke()",
+    )  # fmt: skip
     _common(bench)
 
     info = commands.add_parser("info", help="inputs, outputs, quantization, ops and metadata of a model")
@@ -125,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _predict(args: argparse.Namespace) -> int:
     if args.input_std == 0:
         raise UsageError("--input-std must not be 0")
+    streaming = [str(p) for p in args.images] == ["-"]
+    if not args.images and args.watch is None:
+        raise UsageError("predict needs images, folders, - (frames on standard input) or --watch DIR")
+    if (args.watch is not None and args.images) or ("-" in map(str, args.images) and not streaming):
+        raise UsageError("predict takes images and folders, or - alone, or --watch DIR alone")
     predictor = Predictor(
         args.model,
         labels=args.labels,
@@ -137,6 +165,10 @@ def _predict(args: argparse.Namespace) -> int:
     _say_choice(predictor.choice_note)
     for assumption in [*predictor.warnings, *predictor.assumptions]:
         print(f"{PROG}: warning: {printable(assumption)}", file=sys.stderr)
+    if streaming:
+        return stream_cli.predict_stream(args, predictor)
+    if args.watch is not None:
+        return stream_cli.predict_watch(args, predictor)
     files, problems = collect_images(args.images)
     good: list[Path] = []
     pixels: list[np.ndarray] = []
@@ -192,6 +224,8 @@ def _say_choice(note: str | None) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.stream is not None:
+        return stream_bench.run(args)
     choice = resolve_model(args.model, get_backend(args.backend))
     _say_choice(choice.note)
     model = choice.path

@@ -20,6 +20,8 @@ COLOURFUL = 20.0  # mean max-min of R, G, B: gray images are 0, everyday photos 
 SIZE_FACTOR = 4.0  # sides this many times the training images' (or a quarter of them)
 BRIGHTNESS_SIGMAS = 3.0  # mean brightness this many spreads of the training images' away
 BRIGHTNESS_LEVELS = 40.0  # ... and at least this many levels of 255
+MAX_SEEN = 1000  # images measured per run
+COLOUR_SAMPLES = 30  # of them decoded in colour for the colour check (gray models decode JPEG as gray)
 
 
 def _finite(value: Any, low: float, high: float) -> float | None:
@@ -78,15 +80,26 @@ class InputWatch:
 
     def see(self, image: Image.Image, pixels: np.ndarray) -> None:
         """`image`: decoded, 8-bit L or RGB, before resizing; `pixels`: what the model is fed (uint8)."""
+        if len(self.sides) >= MAX_SEEN:  # a camera stream: the first images say enough
+            return
         width, height = image.info.get("original_size", image.size)
         self.sides.append(max(width, height) / max(self.training.width, self.training.height))
-        self.colours.append(colour_spread(image))
+        if image.mode == "RGB":
+            self.colours.append(colour_spread(image))
+        elif image.info.get("original_mode", image.mode) in ("L", "1", "I", "F", "I;16"):
+            self.colours.append(0.0)  # gray in the file; a colour JPEG decoded as gray tells nothing here
         self.brightness.append(float(pixels.mean()))
+
+    @property
+    def wants_colour(self) -> bool:
+        """Decode in colour for now: the colour check has not seen COLOUR_SAMPLES images yet."""
+        return len(self.colours) < COLOUR_SAMPLES
 
     def _differences(self) -> list[str]:
         found, training = [], self.training
         size = f"{training.width}x{training.height}"
-        if training.channels == 1 and (training.colour or 0.0) < COLOURFUL / 4 and np.median(self.colours) > COLOURFUL:
+        colourful = bool(self.colours) and float(np.median(self.colours)) > COLOURFUL
+        if training.channels == 1 and (training.colour or 0.0) < COLOURFUL / 4 and colourful:
             found.append("colour photos (it learned grayscale images)")
         side = float(np.median(self.sides))
         if side > SIZE_FACTOR or side < 1 / SIZE_FACTOR:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import numpy as np
 from . import model_folder, safe_files
 from .backends import AUTO, Backend, get_backend, invoke, load_interpreter, native_stderr_captured
 from .errors import LabelsError, MetadataError, ModelError, RuntimeTooOldError, UsageError
-from .images import ImageSource, load_image, prepare_pixels, to_eight_bit
+from .images import ImageSource, draft_mode, load_image, prepare_pixels, to_eight_bit
 from .input_check import InputWatch, TrainingImages
 from .model_choice import ModelChoice, requirements, resolve_model, resolve_variant
 
@@ -232,11 +232,31 @@ class Predictor:
 
     def preprocess(self, image: ImageSource) -> np.ndarray:
         """Model pixels (height, width, channels) uint8 for one image; bad input raises ImageError."""
-        decoded = to_eight_bit(load_image(image, self.spec))
+        decoded = to_eight_bit(load_image(image, self.spec, self.decode_mode))
         pixels = prepare_pixels(decoded, self.spec)
         if self.input_watch is not None:
             self.input_watch.see(decoded, pixels)
         return pixels
+
+    def stream(
+        self, source: Any, top_k: int = 5, every: int = 1, latest: bool = False, max_frame_bytes: int | None = None
+    ) -> Iterator[Any]:
+        """One `live.FrameResult` per frame of `source`, as they come: a binary file object (Motion JPEG or
+        PNG frames, e.g. a camera's pipe), an iterable of bytes (whole images or chunks of a stream), or of PIL
+        images or arrays. `latest`: keep only the newest frame while the model is busy (a live camera);
+        `every`: classify one frame in N."""
+        from .live import results
+        from .stream import MAX_FRAME_BYTES
+
+        if every < 1 or top_k < 1:
+            raise UsageError("every and top_k must be at least 1")
+        return results(self, source, top_k, every, latest, max_frame_bytes or MAX_FRAME_BYTES)
+
+    @property
+    def decode_mode(self) -> str:
+        """The mode JPEGs are decoded to: the model's (draft_mode), in colour while the input check needs it."""
+        watching = self.input_watch is not None and self.input_watch.wants_colour
+        return "RGB" if watching else draft_mode(self.spec)
 
     def input_note(self) -> str | None:
         """Once, when the images preprocessed so far are far from the training images: one line saying how."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.errors import ImageError
-from edge_runtime.images import is_image_file, open_image, prepare_pixels
+from edge_runtime.images import draft_mode, is_image_file, open_image, prepare_pixels
 from edge_runtime.model_folder import InputSpec
 
 from ..errors import DataError
@@ -85,7 +85,7 @@ def peek_folder(listing: FolderListing) -> NativeFormat:
 
 def _decode(path: Path, spec: InputSpec) -> np.ndarray | str:
     try:
-        return prepare_pixels(open_image(path, draft_size=(spec.width, spec.height)), spec, invert=False)
+        return prepare_pixels(open_image(path, (spec.width, spec.height), draft_mode(spec)), spec, invert=False)
     except ImageError as error:
         return str(error)
 
