@@ -93,7 +93,10 @@ class Emulator:
 
     @property
     def ready(self) -> bool:
-        return all(self.python(name).is_file() for name in INTERPRETERS)
+        """Built, and its wrappers point here (a cache folder moved elsewhere gets them written again)."""
+        return all(
+            self.python(name).is_file() and str(self.root) in self.python(name).read_text() for name in INTERPRETERS
+        )
 
 
 def missing_tools() -> list[str]:
@@ -269,6 +272,24 @@ def _check_variant(name: str, python: Path, board: Path, variant: Path, images: 
     return CheckRow(name, variant.name, refused, message.removeprefix("edge-runtime: error: "))
 
 
+def _check_stream(name: str, python: Path, board: Path, images: list[str], expected: list[dict]) -> CheckRow:
+    """The same images as a stream of frames on the board's stdin (`predict model -`): the same top-1."""
+    framed = [(image, answer) for image, answer in zip(images, expected, strict=False)
+              if image.lower().endswith((".jpg", ".jpeg", ".png"))]  # fmt: skip
+    if not framed:
+        return CheckRow(name, "folder (stream)", True, "no JPEG or PNG sample to stream")
+    data = b"".join((board / image).read_bytes() for image, _ in framed)
+    done = subprocess.run([str(python), "-m", "edge_runtime", "predict", "model", "-", "--jsonl", "--top-k", "1"],
+                          cwd=board, input=data, capture_output=True, timeout=600, check=False)  # fmt: skip
+    try:
+        answers = [json.loads(line)["top_k"][0]["label"] for line in done.stdout.decode().splitlines()]
+    except (ValueError, KeyError, IndexError):
+        answers = []
+    same = done.returncode == 0 and answers == [answer["top_k"][0]["label"] for _, answer in framed]
+    detail = f"{len(answers)} frames on stdin, top-1 as the files" if same else done.stderr.decode()[-300:]
+    return CheckRow(name, "folder (stream)", same, detail)
+
+
 def check(model_dir: Path, emulator: Emulator) -> list[CheckRow]:
     """Predict with the folder default and with each variant, and bench, once per interpreter."""
     model_dir = Path(model_dir)
@@ -286,6 +307,7 @@ def check(model_dir: Path, emulator: Emulator) -> list[CheckRow]:
             code, results, message = _predict(python, board, "model", images)
             detail = f"{results[0]['model']} on {results[0]['backend']}" if code == 0 else message
             rows.append(CheckRow(name, "folder (predict)", code == 0, detail))
+            rows.append(_check_stream(name, python, board, images, results))
             for variant in sorted((board / "model").glob("*.tflite")):
                 rows.append(_check_variant(name, python, board, variant, images))
             bench = subprocess.run(
