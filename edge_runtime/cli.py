@@ -135,14 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", type=Path, help=".tflite file or model folder")
     _common(info)
 
-    # What `edge-pipeline benchmark/evaluate --on HOST` asks a device; JSON on stdout.
+    _device_commands(commands)
+    return parser
+
+
+def _device_commands(commands: Any) -> None:
+    """What `edge-pipeline benchmark/evaluate --on HOST` asks a device; JSON on stdout."""
     facts = commands.add_parser("device-facts", help="this device's CPU, board, OS, Python and interpreter (JSON)")
     facts.add_argument("--debug", action="store_true", help="show a traceback on errors")
     scores = commands.add_parser("scores", help="class scores for a .npy array of preprocessed images (JSON)")
     scores.add_argument("model", type=Path, help=".tflite file or model folder")
     scores.add_argument("images", type=Path, help=".npy array (N, height, width, channels) of model input")
     _common(scores)
-    return parser
 
 
 def _predict(args: argparse.Namespace) -> int:

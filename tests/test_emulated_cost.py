@@ -85,15 +85,14 @@ def test_on_a_cortex_a53_no_variant_executes_a_dot_product(counted: Path) -> Non
             assert "error" in row or row["dot_instructions"] == 0, row
 
 
-def test_report_for_pi5_recommends_from_the_counts_and_states_both_machines(counted: Path) -> None:
-    done = subprocess.run(
-        [PIPELINE, "report", str(counted), "--device", "pi5", "--samples", "0"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+def _report_for_pi5(folder: Path) -> None:
+    done = subprocess.run([PIPELINE, "report", str(folder), "--device", "pi5", "--samples", "0"],
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_report_for_pi5_recommends_from_the_counts_and_states_both_machines(counted: Path) -> None:
+    _report_for_pi5(counted)
     report = (counted / "report.md").read_text()
     first = report.split("\n\n")[1]
     assert first.startswith("**On an emulated Raspberry Pi 5") and "Ship model_int8.tflite (int8)" in first
@@ -125,14 +124,7 @@ def test_the_pi5_pick_is_recorded_for_it_and_deployed_to_a_pi5_leaving_the_defau
     from tests.test_hostile_folders import STAND_IN_SSH
 
     before = json.loads((counted / "metadata.json").read_text())["recommended"]
-    done = subprocess.run(
-        [PIPELINE, "report", str(counted), "--device", "pi5", "--samples", "0"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _report_for_pi5(counted)
     metadata = json.loads((counted / "metadata.json").read_text())
     assert metadata["recommended"] == before == "dynamic" and metadata["device_picks"]["emulated-pi5"] == "int8"
     home = tmp_path / "home"
