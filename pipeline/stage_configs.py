@@ -63,7 +63,7 @@ def train_config(v: dict[str, Any]) -> TrainConfig:
         tensorboard=v["tensorboard"],
         distribute=DistributeConfig(v["distribute"], v["replicas"], v["mixed_precision"]),
         overwrite=v["overwrite"],
-        resume=v["resume"] if "resume" in v else not v.get("force", False),  # run resumes unless --force
+        resume=v["resume"] if "resume" in v else (False if v.get("force") else None),  # run resumes unless --force
     )
 
 

@@ -60,7 +60,9 @@ class TrainConfig:
     name: str | None = None  # default: the output folder's name, else <dataset>-<model>
     tensorboard: Path | None = None
     overwrite: bool = False
-    resume: bool = False  # continue an interrupted training from its checkpoint (pipeline.training.checkpoint)
+    # Continue an interrupted training from its checkpoint (pipeline.training.checkpoint); None: when there is one,
+    # without a word when there is none (what `run` does).
+    resume: bool | None = False
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
 
     @property

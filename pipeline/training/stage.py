@@ -367,7 +367,7 @@ def _resume_state(plan: TrainingPlan, model: Any, reporter: Reporter) -> tuple[E
     path = plan.folder.file(CHECKPOINT_FILE)
     store = Checkpointing(path)
     if not path.is_file():
-        if plan.config.resume:
+        if plan.config.resume is True:
             reporter.status(f"nothing to resume in {plan.folder.path}: training from the first epoch")
         return fresh, store
     try:
@@ -375,7 +375,7 @@ def _resume_state(plan: TrainingPlan, model: Any, reporter: Reporter) -> tuple[E
     except CheckpointUnusable as why:
         reporter.status(f"{path}: not resumed, {why}; training from the first epoch")
         return fresh, store
-    if not plan.config.resume:
+    if plan.config.resume is False:
         reporter.status(
             f"{path}: an interrupted training of these settings had finished {state.epochs_done} epoch(s); "
             "starting over (pass --resume to continue it)"
