@@ -142,15 +142,16 @@ def cpu_prefix(emulator: Emulator, cpu: EmulatedCpu) -> Path:
     """The emulated Pi's userland seen through one board's /proc/cpuinfo (symlinks to the shared root)."""
     prefix = emulator.home / "cpus" / cpu.name
     cpuinfo = prefix / "proc" / "cpuinfo"
-    if cpuinfo.is_file() and cpuinfo.read_text() == cpu.cpuinfo:
-        return prefix
+    linked = (prefix / "usr").resolve() == (emulator.root / "usr").resolve()
+    if linked and cpuinfo.is_file() and cpuinfo.read_text() == cpu.cpuinfo:
+        return prefix  # (its links are relative: a cache moved as a whole keeps them; one made elsewhere is redone)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{cpu.name}.tmp-", dir=prefix.parent))
     (staging / "proc").mkdir()
     (staging / "proc" / "cpuinfo").write_text(cpu.cpuinfo)
     for entry in emulator.root.iterdir():
         if entry.name != "proc":
-            (staging / entry.name).symlink_to(entry)
+            (staging / entry.name).symlink_to(os.path.relpath(entry.resolve(), prefix.parent.resolve() / cpu.name))
     shutil.rmtree(prefix, ignore_errors=True)
     staging.rename(prefix)
     return prefix
