@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.bad_files import Workspace, build_two_output_model
+
 # Before TensorFlow is imported anywhere: quiet logs, deterministic CPU runs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -166,3 +168,19 @@ def board(tmp_path: Path, folder: Path, name: str = "model") -> Path:
     shutil.copytree(ROOT / "edge_runtime", target / "edge_runtime", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(folder, target / name, ignore=shutil.ignore_patterns("model.keras"))
     return target
+
+
+@pytest.fixture
+def workspace(folder_copy: Path, tmp_path: Path, fashion_arrays: tuple) -> Workspace:
+    """A damageable copy of the trained folder beside a good image folder, for the bad-input tables."""
+    images, labels = fashion_arrays
+    photos = write_image_folder(
+        tmp_path / "photos", images, labels, {1: "trouser", 7: "sneaker", 8: "bag"}, per_class=12
+    )
+    return Workspace(tmp_path, folder_copy, photos, fashion_arrays)
+
+
+@pytest.fixture(scope="session")
+def two_output_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real TFLite model that is not a classifier: one image in, two outputs."""
+    return build_two_output_model(tmp_path_factory.mktemp("two-outputs"))

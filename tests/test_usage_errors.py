@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli.app import main as pipeline_main
+from tests.bad_files import Setup, Workspace
 from tests.conftest import folder_digest
-from tests.test_reliability import PIPELINE_CASES, Setup, Workspace
+from tests.test_reliability import PIPELINE_CASES
 
 NEEDS_DATA = ("w.folder", "w.images", "w.fashion")
 NO_DATA_CASES = [case for case in PIPELINE_CASES if not any(use in inspect.getsource(case[1]) for use in NEEDS_DATA)]
