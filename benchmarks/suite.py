@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks import calibration, official_tool, runtime_costs  # noqa: E402
+from benchmarks.suite_markdown import markdown  # noqa: E402
 from pipeline import plots  # noqa: E402
 from pipeline.conversion.stage import ConvertConfig, convert  # noqa: E402
 from pipeline.data.dataset import DataConfig, load_dataset  # noqa: E402
@@ -182,128 +183,6 @@ def photo(work: Path, images: np.ndarray) -> Path:
     return path
 
 
-def markdown(results: dict[str, Any]) -> str:
-    machine = results["machine"]
-    out = [
-        "# Benchmark suite results",
-        "",
-        f"Run on {results['date']}: {machine['cpu']}, {machine['cores']} cores, {machine['os']}; interpreter "
-        f"{machine['interpreter']}. "
-        f"Versions: {', '.join(f'{k} {v}' for k, v in machine['versions'].items())}.",
-        "",
-        "Every model was trained on Fashion-MNIST (60,000 training images, the 10,000 test images for accuracy) with "
-        "`--weights none` (ImageNet weights are not available offline), converted to every precision, and timed "
-        "with "
-        "`edge-pipeline benchmark` (invoke() on random input, 20 warm-up then 200 timed runs, variants interleaved in "
-        "10 rounds). "
-        "Regenerate with `make benchmark` (`python benchmarks/suite.py`).",
-        "",
-        "## Models x precisions",
-        "",
-        "| model | precision | params | size KB | x float32 | accuracy | vs Keras (pp) | agreement | p50 ms @1t | p50 "
-        "ms @2t | "
-        "speed-up @1t | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results["rows"]:
-        mark = " *" if r["recommended"] else ""
-        out.append(
-            f"| {r['model']} | {r['precision']}{mark} | {r['parameters']:,} | {r['size_kb']:,.1f} | "
-            f"{r['size_ratio']:.2f}x | "
-            f"{r['accuracy']:.2%} | {r['change_pp']:+.2f} | {r['agreement']:.2%} | {r['p50_ms']['1']:.3f} | "
-            f"{r['p50_ms']['2']:.3f} | "
-            f"{r['speedup']['1']:.2f}x | {r['peak_memory_mb']:.1f} |"
-        )
-    out += [
-        "",
-        "`*` the variant each model's own report recommends (smallest within 1 pp of Keras that is as fast as the "
-        "fastest). "
-        "Peak memory is that of a separate `edge-runtime bench` process (interpreter only).",
-        "",
-        "![accuracy against latency, marker area by model size](comparison.png)",
-        "",
-    ]
-    out += calibration.markdown(results.get("calibration", []), results.get("mixed", []))
-    cold = results["cold_start"]
-    edge, tf_import, tf_predict = cold["edge_runtime"], cold["import_tensorflow"], cold["tensorflow_interpreter"]
-    out += [
-        "## Cold start (edge_runtime)",
-        "",
-        f"Fresh process: import, load `{cold['model']}`, predict one PNG; median of {cold['repeats']} runs, "
-        "interleaved.",
-        "",
-        "| | seconds (median) | peak MB |",
-        "|---|---|---|",
-        f"| edge_runtime ({edge['backend']}) | {edge['median_s']:.3f} | {edge['peak_mb']:.1f} |",
-        f"| `import tensorflow` alone | {tf_import['median_s']:.3f} | {tf_import['peak_mb']:.1f} |",
-        f"| edge_runtime on tf.lite (import TensorFlow, load, predict) | {tf_predict['median_s']:.3f} | "
-        f"{tf_predict['peak_mb']:.1f} |",
-        "",
-        f"edge_runtime starts {cold['speedup_vs_import_tensorflow']:.1f}x faster than TensorFlow imports, in "
-        f"{cold['memory_ratio_vs_import_tensorflow']:.1f}x less memory; TensorFlow imported: "
-        f"{edge['tensorflow_imported']}.",
-        "",
-    ]
-    out += [
-        "## Per-image overhead (edge_runtime)",
-        "",
-        "One 640x480 JPEG through `predict()` on an untrained 224x224 MobileNetV2 (alpha 1.0), 1 thread; medians in "
-        "ms.",
-        "",
-        "| model | decode + resize | quantize | invoke | dequantize + top-k | overhead / invoke | overhead without "
-        "decode / invoke |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for item in results["per_image_overhead"]:
-        m = item["median_ms"]
-        out.append(
-            f"| {item['model']} | {m['decode_resize']:.3f} | {m['quantize']:.3f} | {m['invoke']:.3f} | "
-            f"{m['dequantize_top_k']:.3f} | "
-            f"{item['overhead_share_of_invoke']:.1%} | {item['overhead_without_decode_ms'] / m['invoke']:.1%} |"
-        )
-    out += [
-        "",
-        "## Evaluation throughput",
-        "",
-        "The cnn's 10,000 test images through `Predictor.scores` (what `edge-pipeline evaluate` runs), 2 threads.",
-        "",
-        "| precision | batched images/s | one per invoke() images/s | speed-up |",
-        "|---|---|---|---|",
-    ]
-    for precision, item in results["evaluation_throughput"].items():
-        out.append(
-            f"| {precision} | {item['batched_images_per_s']:,.0f} | {item['one_at_a_time_images_per_s']:,.0f} | "
-            f"{item['speedup']:.1f}x |"
-        )
-    resolved = [i for i in results["trust_check"] if i["resolved"]]
-    agree = sum(i["within_10_percent"] for i in resolved)
-    out += [
-        "",
-        "## Trust check: our latency against the official LiteRT benchmark",
-        "",
-        "`edge-runtime bench` (Interpreter.invoke) against `ai_edge_litert/tools/benchmark_litert_model.py` "
-        "(CompiledModel), "
-        f"same model and thread count, fresh processes, alternated over {results['trust_rounds']} rounds; medians of "
-        "p50. The official tool rounds to "
-        "0.01 ms, so the 10% check counts models of 1 ms and more; below that its figure is too coarse to check "
-        "against "
-        f"(shown for completeness). Within 10%: {agree} of {len(resolved)} checkable rows.",
-        "",
-        "| model | file | threads | ours p50 ms | official median ms | ratio | within 10% |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for item in results["trust_check"]:
-        out.append(
-            f"| {item['folder']} | {item['model']} | {item['threads']} | {item['ours_p50_ms']:.3f} | "
-            f"{item['official_median_ms']:.3f} | "
-            f"{item['ratio']:.3f} | "
-            f"{('yes' if item['within_10_percent'] else 'no') if item['resolved'] else 'n/a (< 1 ms)'} |"
-        )
-    if results.get("notes"):
-        out += ["", "## Notes", "", *[f"- {note}" for note in results["notes"]]]
-    return "\n".join(out) + "\n"
-
-
 # The drift targets the project holds every model to: int8 loses at most 0.5 pp and agrees
 # with Keras on 99% of test images; float16 agrees on 99.9%.
 INT8_MAX_DROP_PP, INT8_MIN_AGREEMENT, FLOAT16_MIN_AGREEMENT = 0.5, 0.99, 0.999
@@ -346,7 +225,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     return out
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work", help="model folders")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results")
@@ -357,7 +236,28 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: 1 epoch on 1,000 images, few repeats (not for results)"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _write(results: dict[str, Any], out: Path) -> None:
+    """The plot, results.json and README.md, each written whole or not at all."""
+    points = [
+        plots.TradeoffPoint(f"{r['precision']}", r["p50_ms"]["1"], r["accuracy"], r["size_kb"], group=r["model"])
+        for r in results["rows"]
+    ]
+    with atomic_path(out / "comparison.png") as picture:
+        plots.tradeoff_plot(
+            points,
+            picture,
+            "Fashion-MNIST: models x precisions (1 thread)",
+            latency_label="p50 latency at 1 thread (ms, log scale when wide)",
+        )
+    atomic_write_json(out / "results.json", results)
+    atomic_write_text(out / "README.md", markdown(results))
+
+
+def main() -> int:
+    args = _arguments()
     entries, repeats, rounds, runs = (QUICK, 2, 1, 20) if args.quick else (ENTRIES, 7, 5, 200)
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -408,19 +308,7 @@ def main() -> int:
     results["notes"] = notes(results) + calibration.shortfalls(rows)
     results["seconds"] = round(time.time() - started)
 
-    points = [
-        plots.TradeoffPoint(f"{r['precision']}", r["p50_ms"]["1"], r["accuracy"], r["size_kb"], group=r["model"])
-        for r in rows
-    ]
-    with atomic_path(args.out / "comparison.png") as picture:
-        plots.tradeoff_plot(
-            points,
-            picture,
-            "Fashion-MNIST: models x precisions (1 thread)",
-            latency_label="p50 latency at 1 thread (ms, log scale when wide)",
-        )
-    atomic_write_json(args.out / "results.json", results)
-    atomic_write_text(args.out / "README.md", markdown(results))
+    _write(results, args.out)
     log(f"done in {results['seconds']} s: {args.out / 'README.md'}")
     return 0
 
