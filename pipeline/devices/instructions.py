@@ -25,6 +25,7 @@ track latency ratios (MobileNetV2 1.0 224 on Cortex-A76: float32/int8 2.45x, pub
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -138,13 +139,18 @@ def plugin(cache: Path) -> Path:
     return built
 
 
-def cpu_prefix(emulator: Emulator, cpu: EmulatedCpu) -> Path:
-    """The emulated Pi's userland seen through one board's /proc/cpuinfo (symlinks to the shared root)."""
-    prefix = emulator.home / "cpus" / cpu.name
+def _prefix_ready(emulator: Emulator, prefix: Path, cpu: EmulatedCpu) -> bool:
     cpuinfo = prefix / "proc" / "cpuinfo"
     linked = (prefix / "usr").resolve() == (emulator.root / "usr").resolve()
-    if linked and cpuinfo.is_file() and cpuinfo.read_text() == cpu.cpuinfo:
-        return prefix  # (its links are relative: a cache moved as a whole keeps them; one made elsewhere is redone)
+    return linked and cpuinfo.is_file() and cpuinfo.read_text() == cpu.cpuinfo
+
+
+def cpu_prefix(emulator: Emulator, cpu: EmulatedCpu) -> Path:
+    """The emulated Pi's userland seen through one board's /proc/cpuinfo (symlinks to the shared root). Its links
+    are relative: a cache moved as a whole keeps them; one whose links lead elsewhere is made again."""
+    prefix = emulator.home / "cpus" / cpu.name
+    if _prefix_ready(emulator, prefix, cpu):
+        return prefix
     prefix.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{cpu.name}.tmp-", dir=prefix.parent))
     (staging / "proc").mkdir()
@@ -152,8 +158,11 @@ def cpu_prefix(emulator: Emulator, cpu: EmulatedCpu) -> Path:
     for entry in emulator.root.iterdir():
         if entry.name != "proc":
             (staging / entry.name).symlink_to(os.path.relpath(entry.resolve(), prefix.parent.resolve() / cpu.name))
-    shutil.rmtree(prefix, ignore_errors=True)
-    staging.rename(prefix)
+    if not _prefix_ready(emulator, prefix, cpu):  # a second benchmark may have made it meanwhile: keep theirs
+        shutil.rmtree(prefix, ignore_errors=True)
+        with contextlib.suppress(OSError):  # lost the race to the other one's rename: theirs is the same
+            staging.rename(prefix)
+    shutil.rmtree(staging, ignore_errors=True)
     return prefix
 
 
