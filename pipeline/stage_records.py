@@ -18,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.model_folder import sha256_file
-
 from . import options as opts
 from .commits import now
 from .data.dataset import DataConfig
@@ -146,11 +144,13 @@ def _data(stage: str, values: dict[str, Any], metadata: Metadata | None) -> Data
 
 
 def _intact(folder: FolderStore, metadata: Metadata, names: list[str]) -> bool:
-    """Every file listed is in the folder and matches the checksum metadata.json has for it."""
+    """Every file listed is recorded in metadata.json and passes the folder's own check (FolderStore.verified)."""
     for name in names:
-        expected = _recorded_sha(metadata, name)
-        path = folder.file(name)
-        if expected is None or not path.is_file() or path.is_symlink() or sha256_file(path) != expected:
+        if _recorded_sha(metadata, name) is None:
+            return False
+        try:
+            folder.verified(name, metadata)
+        except FolderError:
             return False
     return True
 
