@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.model_folder import sha256_file
+
 from .dataset import DataConfig, Dataset
 
 
@@ -54,7 +56,7 @@ def test_fingerprint(dataset: Dataset) -> str:
         root = Path(dataset.source)
         for name in dataset.files.get("test", []):
             try:
-                content = hashlib.sha256((root / name).read_bytes()).hexdigest()
+                content = sha256_file(root / name)
             except OSError:
                 content = "missing"
             digest.update(f"{name}\0{content}\n".encode("utf-8", "surrogateescape"))
