@@ -67,6 +67,17 @@ def _decode(image: Image.Image, where: object, draft_size: tuple[int, int] | Non
     return image
 
 
+def _decode_file(path: Path, where: object, draft_size: tuple[int, int] | None, mode: str) -> Image.Image:
+    """A regular file (no FIFO, device or symlink out), within the size limit, decoded."""
+    descriptor = safe_files.open_regular(path, "image file", ImageError)
+    with os.fdopen(descriptor, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size > safe_files.IMAGE_FILE_BYTES:
+            limit = safe_files.IMAGE_FILE_BYTES >> 20
+            raise ImageError(f"{where}: image file is {size >> 20:,} MB, over the {limit} MB limit")
+        return _decode(Image.open(stream, formats=FORMATS), where, draft_size, mode)
+
+
 def decode_image(
     source: Path | BinaryIO, where: object, draft_size: tuple[int, int] | None = None, mode: str = "RGB"
 ) -> Image.Image:
@@ -78,13 +89,7 @@ def decode_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             if isinstance(source, Path):
-                descriptor = safe_files.open_regular(source, "image file", ImageError)
-                with os.fdopen(descriptor, "rb") as stream:
-                    size = os.fstat(stream.fileno()).st_size
-                    if size > safe_files.IMAGE_FILE_BYTES:
-                        limit = safe_files.IMAGE_FILE_BYTES >> 20
-                        raise ImageError(f"{where}: image file is {size >> 20:,} MB, over the {limit} MB limit")
-                    return _decode(Image.open(stream, formats=FORMATS), where, draft_size, mode)
+                return _decode_file(source, where, draft_size, mode)
             return _decode(Image.open(source, formats=FORMATS), where, draft_size, mode)
     except Image.DecompressionBombError:
         raise ImageError(
