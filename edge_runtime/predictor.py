@@ -170,11 +170,6 @@ class Predictor:
         record = self.metadata.variant_for_file(self.model_path.name) if self.metadata is not None else None
         if self.metadata is not None:
             spec = record.input_spec(self.metadata.input) if record is not None else self.metadata.input
-            if (spec.height, spec.width, spec.channels) != (height, width, channels):
-                raise MetadataError(
-                    f"{self.folder}/metadata.json: input {spec.height}x{spec.width}x{spec.channels} "
-                    f"does not match the model's {height}x{width}x{channels}"
-                )
         elif self.embedded is not None and (self.embedded.normalization or self.embedded.input_spec):
             spec = self.embedded.spec(height, width, channels, np.dtype(self._input["dtype"]).name)
         else:
@@ -187,6 +182,12 @@ class Predictor:
                 dtype=np.dtype(self._input["dtype"]).name,
                 mean=LABEL_IMAGE_MEAN if floating else 0.0,
                 std=LABEL_IMAGE_STD if floating else 1.0,
+            )
+        if (spec.height, spec.width, spec.channels) != (height, width, channels):  # metadata.json or embedded
+            where = f"{self.folder}/metadata.json" if self.metadata is not None else f"{self.model_path}'s metadata"
+            raise MetadataError(
+                f"{where}: input {spec.height}x{spec.width}x{spec.channels} does not match the model's "
+                f"{height}x{width}x{channels}"
             )
         overrides: dict[str, Any] = {}
         if input_mean is not None:

@@ -107,3 +107,16 @@ def test_edge_runtime_is_runnable_from_a_copy_without_the_pipeline(trained_folde
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)[0]["image"] == "x.png"
+
+
+def test_embedded_metadata_whose_input_differs_from_the_model_is_one_line(tmp_path: Path) -> None:
+    """Found by the fuzzer: one byte of the embedded input entry changed (width 28 -> 128) got past the checks and
+    failed in set_tensor with a ValueError; the embedded entry is held to the model's shape as metadata.json is."""
+    data = (ROOT / "models" / "fashion-mnist-cnn" / "model_int8.tflite").read_bytes()
+    assert data.count(b'"width": 28') == 1
+    path = tmp_path / "model.tflite"
+    path.write_bytes(data.replace(b'"width": 28', b'"width": 98'))
+    with pytest.raises(EdgeRuntimeError, match="input 28x98x1 does not match the model's 28x28x1"):
+        from edge_runtime import Predictor
+
+        Predictor(path)
