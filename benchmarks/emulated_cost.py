@@ -164,7 +164,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
-    from pipeline.plots import _pyplot
+    from pipeline.output.plots import _pyplot
 
     plt = _pyplot()
     rows = [r for r in results["rows"] if r["precision"] in ("float16", "dynamic", "int8", "mixed")]

@@ -6,7 +6,7 @@ Streams are Motion JPEG written by ffmpeg, as `rpicam-vid --codec mjpeg` or `ffm
 its test source at 640x480 and 1280x720 (`-q:v 5`), and Fashion-MNIST test images blown up to 640x480
 colour photos, clean and with a sensor's noise at quality 92 (the costliest to decode: Huffman decoding, which
 no reduced scale saves, grows with the entropy). Each stream goes through `edge-runtime bench
---stream` (`edge_runtime.stream_bench.measure`) on 1 thread, three times, alternating, and the medians are
+--stream` (`edge_runtime.stream.bench.measure`) on 1 thread, three times, alternating, and the medians are
 kept. Beside the per-frame cost of decoding at the model's scale (Pillow's JPEG draft: 1/8 of 640x480 is
 80x60, still above a 28x28 input; grayscale for a grayscale model) and resizing, the same preparation from a
 full-size decode of the same frames, measured in the same pass. Writes benchmarks/results/stream_rate.{json,md,png}.
@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge_runtime import Predictor  # noqa: E402
-from edge_runtime.stream_bench import measure  # noqa: E402
-from pipeline.commits import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
+from edge_runtime.stream.bench import measure  # noqa: E402
 from pipeline.measure.benchmark import machine_info  # noqa: E402
+from pipeline.store.commits import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 SHIPPED = ROOT / "models" / "fashion-mnist-cnn"

@@ -157,7 +157,7 @@ def mobilenet_224(work: Path, alpha: float) -> dict[str, Path]:
     """An untrained 224x224 MobileNetV2 in float32 and int8: latency does not need training."""
     import keras
 
-    from edge_runtime.model_folder import InputSpec
+    from edge_runtime.folder.reader import InputSpec
     from pipeline.conversion.converter import Converter, Recipe
     from pipeline.training.models import build_model
 

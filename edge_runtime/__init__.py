@@ -8,7 +8,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import EdgeRuntimeError, ImageError, LabelsError, MetadataError, ModelError, UsageError
-from .model_folder import InputSpec
+from .folder.reader import InputSpec
 from .predictor import Classification, Predictor
 
 __all__ = [

@@ -22,8 +22,8 @@ from typing import Any
 from . import safe_files
 from .choices import BackendName
 from .errors import BackendError, ModelError, RuntimeTooOldError, UsageError
-from .tflite_check import check_structure
-from .tflite_file import at_least, parse_version, read_requirements, version_text
+from .tflite.requirements import at_least, parse_version, read_requirements, version_text
+from .tflite.structure import check_structure
 
 AUTO = BackendName.AUTO
 # name -> (module to import, attribute path of the Interpreter class, distribution for the version), in `auto` order

@@ -13,15 +13,17 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import __version__, device, stream_bench, stream_cli
+from . import __version__, device
 from .backends import AUTO, get_backend
 from .bench import benchmark
 from .choices import BackendName
 from .errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE, EdgeRuntimeError, ImageError, UsageError
+from .folder.selection import resolve_model
 from .images import collect_images
-from .model_choice import resolve_model
 from .predictor import Predictor
-from .stream import MAX_FRAME_BYTES
+from .stream import bench as stream_bench
+from .stream import cli as stream_cli
+from .stream.frames import MAX_FRAME_BYTES
 from .text import printable
 
 PROG = "edge-runtime"

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import safe_files
 from .errors import ImageError, UsageError
-from .folder_records import InputSpec
+from .folder.records import InputSpec
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # The only formats Pillow may open: never EPS or PostScript (Pillow hands those to Ghostscript), nor the

@@ -10,18 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from . import model_folder, safe_files
+from . import safe_files
 from .backends import AUTO, Backend, get_backend, invoke, load_interpreter, native_stderr_captured
 from .errors import LabelsError, MetadataError, ModelError, RuntimeTooOldError, UsageError
+from .folder import reader as model_folder
+from .folder.selection import ModelChoice, requirements, resolve_model, resolve_variant
 from .images import ImageSource, draft_mode, load_image, prepare_pixels, to_eight_bit
 from .input_check import InputWatch, TrainingImages
-from .model_choice import ModelChoice, requirements, resolve_model, resolve_variant
 
 __all__ = ["Classification", "Predictor", "fit_labels", "requirements", "resolve_model"]
-from .model_folder import InputSpec, TensorQuantization
+from .folder.reader import InputSpec, TensorQuantization
 from .text import printable
-from .tflite_file import read_requirements
-from .tflite_metadata import read_embedded
+from .tflite.metadata import read_embedded
+from .tflite.requirements import read_requirements
 
 # TensorFlow's label_image defaults, used for float models that come without metadata.
 LABEL_IMAGE_MEAN = 127.5
@@ -246,8 +247,8 @@ class Predictor:
         PNG frames, e.g. a camera's pipe), an iterable of bytes (whole images or chunks of a stream), or of PIL
         images or arrays. `latest`: keep only the newest frame while the model is busy (a live camera);
         `every`: classify one frame in N."""
-        from .live import results
-        from .stream import MAX_FRAME_BYTES
+        from .stream.frames import MAX_FRAME_BYTES
+        from .stream.live import results
 
         if every < 1 or top_k < 1:
             raise UsageError("every and top_k must be at least 1")

@@ -29,12 +29,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge_runtime import model_folder as layout
 from edge_runtime import safe_files
 from edge_runtime.choices import Precision
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.folder_records import FILE_NAME
-from edge_runtime.model_folder import (
+from edge_runtime.folder import reader as layout
+from edge_runtime.folder.reader import (
     FolderMetadata,
     TensorQuantization,
     VariantRecord,
@@ -42,9 +41,10 @@ from edge_runtime.model_folder import (
     split_variant,
     variant_filename,
 )
+from edge_runtime.folder.records import FILE_NAME
 
-from . import commits
 from .errors import FolderError
+from .store import commits
 
 SCHEMA_VERSION = layout.SCHEMA_VERSION
 KERAS_FILE = layout.KERAS_FILE
@@ -295,7 +295,7 @@ class FolderStore:
         return commits.read_results_json(self.verified(SPLIT_JSON, metadata), SPLIT_JSON)
 
     def writing(self, command: str, create: bool = False) -> contextlib.AbstractContextManager[None]:
-        """Hold this folder's lock for a stage that writes it (see pipeline.commits); only `train` creates it."""
+        """Hold this folder's lock for a stage that writes it (see pipeline.store.commits); only `train` creates it."""
         if not create:
             self._check_exists()
         return commits.writing(self.path, command)

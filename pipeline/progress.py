@@ -1,6 +1,6 @@
 """How stages report progress without printing: they call a Reporter the caller provides.
 
-The CLI and the Python API (unless ``progress=False``) pass ``pipeline.display.RichReporter``; stages
+The CLI and the Python API (unless ``progress=False``) pass ``pipeline.output.display.RichReporter``; stages
 called directly, and tests, get the silent default.
 """
 

@@ -128,7 +128,7 @@ def test_recommendation_rule() -> None:
 
 def test_shipped_model_folder_is_complete_and_predicts_its_samples() -> None:
     from edge_runtime import Predictor
-    from edge_runtime.model_folder import read_metadata, sha256_file
+    from edge_runtime.folder.reader import read_metadata, sha256_file
 
     metadata = read_metadata(SHIPPED)
     assert set(metadata["variants"]) == set(VARIANTS)  # the shipped folder has the phone variants too

@@ -8,9 +8,9 @@ import keyword
 import typer
 
 from edge_runtime.choices import IoType, Precision, Route
-from pipeline.cli.app import app
 from pipeline.conversion.stage import ConvertConfig
-from pipeline.options import OPTIONS
+from pipeline.surface.cli.app import app
+from pipeline.surface.options import OPTIONS
 from pipeline.training.stage import HyperParams
 
 COMMANDS = ("train", "convert", "evaluate", "benchmark", "deploy", "report", "run")
@@ -41,7 +41,7 @@ def test_every_registered_cli_default_equals_its_config_default() -> None:
 
 
 def test_precision_default_means_every_precision() -> None:
-    from pipeline.stage_configs import precisions
+    from pipeline.surface.stage_configs import precisions
 
     assert OPTIONS["precision"].value is None and precisions(None) == tuple(Precision) == ConvertConfig.precisions
     assert precisions([Precision.INT8, Precision("float16")]) == (Precision.INT8, Precision.FLOAT16)
@@ -65,7 +65,7 @@ def test_the_python_api_takes_the_cli_options_with_the_same_defaults() -> None:
     import inspect
 
     import pipeline
-    from pipeline.keywords import api_name
+    from pipeline.surface.keywords import api_name
 
     group = typer.main.get_command(app)
     for command in COMMANDS:

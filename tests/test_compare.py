@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 import pipeline
-from pipeline.cli import main
 from pipeline.comparison.gate import mcnemar_p
+from pipeline.surface.cli import main
 from tests.conftest import requires_fashion_mnist
 
 

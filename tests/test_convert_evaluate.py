@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from edge_runtime.backends import load_interpreter
-from edge_runtime.model_folder import read_metadata, sha256_file
-from pipeline.cli.app import main
+from edge_runtime.folder.reader import read_metadata, sha256_file
 from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.errors import DataError, FolderError, UsageError
 from pipeline.folder import PRECISIONS, FolderStore
 from pipeline.measure.evaluate import DriftResult, EvaluateConfig, VariantDrift, compare, evaluate
+from pipeline.surface.cli.app import main
 from tests.conftest import requires_fashion_mnist
 
 pytestmark = requires_fashion_mnist

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 import pipeline
-from pipeline.cli import main
 from pipeline.data.dataset import class_warnings
 from pipeline.progress import SilentReporter
+from pipeline.surface.cli import main
 from tests.conftest import write_image_folder
 
 

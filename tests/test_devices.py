@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli.app import main as pipeline_main
+from pipeline.surface.cli.app import main as pipeline_main
 from tests.conftest import folder_digest
 
 SSHD = Path("/usr/sbin/sshd")

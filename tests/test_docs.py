@@ -75,7 +75,7 @@ def test_readme_is_a_front_door_and_links_resolve() -> None:
 
 
 def test_cli_reference_documents_every_option() -> None:
-    from pipeline.options import COMMANDS, OPTIONS
+    from pipeline.surface.options import COMMANDS, OPTIONS
 
     reference = (ROOT / "docs" / "cli.md").read_text()
     for name, option in OPTIONS.items():

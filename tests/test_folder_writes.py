@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.model_folder import FolderView, load_metadata
+from edge_runtime.folder.reader import FolderView, load_metadata
 from pipeline.folder import FolderStore
 from tests.conftest import ROOT, folder_digest, requires_fashion_mnist
 

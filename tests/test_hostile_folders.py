@@ -283,8 +283,8 @@ def test_rich_markup_in_labels_is_shown_not_parsed(ws: Workspace) -> None:
     """Labels with `[/]` crashed evaluate's table after drift.json was written: now they print as they are."""
     from rich.console import Console
 
-    from pipeline.display import rich_table
     from pipeline.measure.evaluate import DriftResult
+    from pipeline.output.display import rich_table
 
     drift = json.loads((ws.folder / "drift.json").read_text())
     for row in drift["variants"].values():

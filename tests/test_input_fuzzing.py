@@ -18,8 +18,8 @@ from PIL import Image
 
 from edge_runtime.backends import load_interpreter
 from edge_runtime.errors import EdgeRuntimeError, ImageError, ModelError
+from edge_runtime.folder.reader import InputSpec
 from edge_runtime.images import load_pixels, prepare_pixels
-from edge_runtime.model_folder import InputSpec
 from tests.conftest import ROOT, requires_fashion_mnist
 
 pytestmark = requires_fashion_mnist

@@ -76,7 +76,7 @@ def test_interrupted_conversion_leaves_complete_files_and_rerun_finishes(tmp_pat
     assert metadata["variants"] == {}, "the interrupted conversion committed nothing"
     hidden = [p.name for p in output.glob(".*") if p.name != ".lock"]  # the writers' lock stays; nothing else
     assert not list(output.glob("*.tflite")) and not hidden, "no partial or temporary files"
-    from edge_runtime.model_folder import sha256_file
+    from edge_runtime.folder.reader import sha256_file
 
     for name, record in metadata["files"].items():
         assert sha256_file(output / name) == record["sha256"], name

@@ -14,6 +14,10 @@ def _sources() -> list:
     return sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
 
 
+def _relative(path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
 def test_no_function_over_60_lines_and_no_file_over_450() -> None:
     too_long = []
     for path in [*_sources(), *sorted((ROOT / "tests").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]:
@@ -27,23 +31,25 @@ def test_no_function_over_60_lines_and_no_file_over_450() -> None:
 
 
 def test_metadata_json_is_parsed_in_one_module() -> None:
-    """folder_records is the one parser of metadata.json; model_folder (the read side) is the only caller."""
+    """folder/records is the one parser of metadata.json; folder/reader (the read side) is the only caller."""
     parsers = [
-        path.name
+        _relative(path)
         for path in _sources()
         if re.search(r"^class (FolderMetadata|VariantRecord)\b", path.read_text(), re.M)
     ]
-    assert parsers == ["folder_records.py"]
+    assert parsers == ["edge_runtime/folder/records.py"]
     callers = {
-        path.name for path in _sources() if re.search(r"(FolderMetadata|VariantRecord)\.from_dict\(", path.read_text())
+        _relative(path)
+        for path in _sources()
+        if re.search(r"(FolderMetadata|VariantRecord)\.from_dict\(", path.read_text())
     }
-    assert callers == {"folder_records.py", "model_folder.py"}
+    assert callers == {"edge_runtime/folder/records.py", "edge_runtime/folder/reader.py"}
     readers = [
-        path.name
+        _relative(path)
         for path in _sources()
         if re.search(r"read_json_object\([^)]*(METADATA_FILE|\"metadata\.json\")", path.read_text())
     ]
-    assert readers in ([], ["model_folder.py"])
+    assert readers in ([], ["edge_runtime/folder/reader.py"])
 
 
 def test_edge_runtime_imports_neither_pipeline_nor_tensorflow() -> None:

@@ -40,7 +40,7 @@ for path in sys.argv[1:]:
 
 def _weights(content: bytes) -> list[tuple[int, int]]:
     """Byte ranges of buffer data (the weights), which mutations avoid."""
-    from edge_runtime.tflite_file import root
+    from edge_runtime.tflite.requirements import root
 
     spans = []
     for buffer in root(content).tables(4, "buffer"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.model_folder import InputSpec
+from edge_runtime.folder.reader import InputSpec
 from pipeline.data.dataset import NativeFormat
 from pipeline.errors import DataError, UsageError
 from pipeline.training.models import MODELS, ModelOptions, build_model, check_options, get_spec, unfreeze_top

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.model_folder import read_metadata
+from edge_runtime.folder.reader import read_metadata
 from edge_runtime.predictor import Predictor
-from edge_runtime.tflite_file import at_least
+from edge_runtime.tflite.requirements import at_least
 from tests.conftest import ROOT, board, requires_fashion_mnist
 
 PHONE_VARIANTS = ("mediapipe-float32", "mediapipe-float16", "mediapipe-int8")

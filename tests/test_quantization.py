@@ -13,7 +13,7 @@ import pytest
 
 from edge_runtime.backends import load_interpreter
 from edge_runtime.choices import Calibration
-from edge_runtime.model_folder import load_metadata
+from edge_runtime.folder.reader import load_metadata
 from pipeline.conversion import quantizer
 from pipeline.conversion.layer_error import ROUNDING_FLOOR
 from pipeline.conversion.mixed import MixedTarget, candidates, lower_bound

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.cli.app import main as pipeline_main
+from pipeline.surface.cli.app import main as pipeline_main
 from tests.bad_files import Setup, Workspace, class_folders, edit_metadata, huge_png, truncated_png
 from tests.conftest import folder_digest, requires_fashion_mnist
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from edge_runtime.bench import LatencyStats
-from edge_runtime.model_folder import FolderMetadata, TensorQuantization, load_metadata
+from edge_runtime.folder.reader import FolderMetadata, TensorQuantization, load_metadata
 from pipeline.folder import VARIANTS
 from pipeline.measure.benchmark import BenchmarkResult
 from pipeline.measure.evaluate import DriftResult

@@ -15,8 +15,8 @@ from PIL import Image
 from edge_runtime import Predictor
 from edge_runtime.cli import main
 from edge_runtime.errors import BackendError, LabelsError, ModelError
+from edge_runtime.folder.reader import InputSpec
 from edge_runtime.images import load_pixels
-from edge_runtime.model_folder import InputSpec
 from pipeline.folder import PRECISIONS
 from tests.conftest import CORAL, ROOT, requires_coral, requires_fashion_mnist, without_metadata
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from edge_runtime.cli import main as runtime_main
-from pipeline.cli.app import main as pipeline_main
+from pipeline.surface.cli.app import main as pipeline_main
 from tests.bad_files import Setup, Workspace, edit_metadata, huge_png, truncated_png
 from tests.conftest import CORAL, folder_digest, requires_fashion_mnist
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from edge_runtime.backends import runtime_version
-from edge_runtime.model_folder import read_metadata
-from edge_runtime.tflite_file import at_least, read_requirements
+from edge_runtime.folder.reader import read_metadata
+from edge_runtime.tflite.requirements import at_least, read_requirements
 from tests.conftest import CORAL, ROOT, board, requires_coral, requires_fashion_mnist
 
 SHIPPED = ROOT / "models" / "fashion-mnist-cnn"

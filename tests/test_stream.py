@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from edge_runtime import Predictor
-from edge_runtime.stream import FrameSplitter
+from edge_runtime.stream.frames import FrameSplitter
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "models" / "fashion-mnist-cnn"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.model_folder import InputSpec
+from edge_runtime.folder.reader import InputSpec
 from pipeline.data.dataset import DataConfig, load_dataset
 from pipeline.data.streamed import DiskImages
 from tests.conftest import requires_fashion_mnist, write_image_folder

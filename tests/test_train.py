@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.model_folder import SCHEMA_VERSION, read_labels, read_metadata, sha256_file
+from edge_runtime.folder.reader import SCHEMA_VERSION, read_labels, read_metadata, sha256_file
 from pipeline.data.dataset import DataConfig
 from pipeline.errors import FolderError
 from pipeline.folder import FolderStore

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli.app import main as pipeline_main
+from pipeline.surface.cli.app import main as pipeline_main
 from tests.bad_files import Setup, Workspace
 from tests.conftest import folder_digest
 from tests.test_reliability import PIPELINE_CASES

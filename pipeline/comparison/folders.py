@@ -16,9 +16,9 @@ import numpy as np
 
 from edge_runtime.errors import EdgeRuntimeError
 
-from ..commits import read_results_json
 from ..errors import FolderError
 from ..folder import BENCHMARK_JSON, DRIFT_JSON, PREDICTIONS_JSON, FolderStore, Metadata
+from ..store.commits import read_results_json
 
 EMULATED = "emulated-instructions"
 

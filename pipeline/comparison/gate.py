@@ -25,8 +25,8 @@ from edge_runtime.bench import fill_inputs, time_invokes
 
 from ..errors import UsageError
 from ..measure.evaluate import DEFAULT_MAX_DROP
+from ..output.tables import Shown, Table
 from ..progress import Reporter
-from ..tables import Shown, Table
 from .folders import FolderResults
 
 SIGNIFICANCE = 0.05  # one-sided, for McNemar's test

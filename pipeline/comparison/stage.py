@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import plots
-from ..commits import atomic_path, atomic_write_json, atomic_write_text, now
 from ..errors import GateFailed, UsageError
 from ..folder import FolderStore
+from ..output import plots
+from ..output.tables import Shown, Table, markdown, num, pct
 from ..progress import Reporter, SilentReporter
-from ..tables import Shown, Table, markdown, num, pct
+from ..store.commits import atomic_path, atomic_write_json, atomic_write_text, now
 from . import gate as gating
 from .folders import FolderResults, VariantRow, display_names, load
 

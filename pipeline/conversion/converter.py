@@ -29,7 +29,7 @@ import numpy as np
 
 from edge_runtime.backends import native_stderr_captured
 from edge_runtime.choices import Calibration, IoType, Precision, Route
-from edge_runtime.tflite_file import ModelRequirements, read_requirements
+from edge_runtime.tflite.requirements import ModelRequirements, read_requirements
 
 from ..errors import ConversionError
 from ..progress import Reporter, SilentReporter

@@ -11,7 +11,7 @@ MediaPipe's generated reader and classify with its ImageClassifier.
 
 `min_parser_version` is "1.0.0": image properties, normalization and an axis-labels file are all in the
 first metadata version (mediapipe `tasks/cc/metadata/metadata_version.cc` adds nothing for them).
-The read side is `edge_runtime.tflite_metadata`.
+The read side is `edge_runtime.tflite.metadata`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.model_folder import InputSpec
-from edge_runtime.tflite_metadata import (
+from edge_runtime.folder.reader import InputSpec
+from edge_runtime.tflite.metadata import (
     COLOR_SPACES,
     IMAGE_PROPERTIES,
     INPUT_SPEC_NAME,

@@ -32,7 +32,7 @@ import numpy as np
 
 from edge_runtime.backends import native_stderr_captured
 from edge_runtime.choices import Calibration
-from edge_runtime.tflite_file import op_name
+from edge_runtime.tflite.requirements import op_name
 
 from ..errors import ConversionError
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from edge_runtime.backends import load_interpreter
 from edge_runtime.errors import ModelError
-from edge_runtime.model_folder import TARGET_PRECISIONS, InputSpec, split_variant, variant_filename, variant_name
-from edge_runtime.tflite_file import ModelRequirements, parse_version
+from edge_runtime.folder.reader import TARGET_PRECISIONS, InputSpec, split_variant, variant_filename, variant_name
+from edge_runtime.tflite.requirements import ModelRequirements, parse_version
 
 from ..choices import Calibration, IoType, Precision, Route, Target, parse, parse_precisions, parse_targets
 from ..data.dataset import DataConfig, load_dataset
@@ -35,8 +35,8 @@ from ..folder import (
     Transaction,
     VariantInfo,
 )
+from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
-from ..tables import Shown, Table
 from .converter import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
 from .diagnostics import QuantData, QuantizationReport, measure
 from .metadata_writer import ModelCard, embed

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.model_folder import InputSpec
+from edge_runtime.folder.reader import InputSpec
 
 from ..errors import DataError, UsageError
 from .image_folders import FolderListing, Progress, list_folder, load_folder, peek_folder, relative_name

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.model_folder import sha256_file
+from edge_runtime.folder.reader import sha256_file
 
 from .dataset import DataConfig, Dataset
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.errors import ImageError
+from edge_runtime.folder.reader import InputSpec
 from edge_runtime.images import draft_mode, is_image_file, open_image, prepare_pixels
-from edge_runtime.model_folder import InputSpec
 
 from ..errors import DataError
 from .named import NativeFormat

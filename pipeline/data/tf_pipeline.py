@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge_runtime.model_folder import InputSpec
+from edge_runtime.folder.reader import InputSpec
 
 from .streamed import DiskImages
 

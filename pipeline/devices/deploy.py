@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import edge_runtime
-from edge_runtime import model_folder as layout
 from edge_runtime import safe_files
 from edge_runtime.errors import EdgeRuntimeError, MetadataError
-from edge_runtime.model_folder import LABELS_FILE, METADATA_FILE
+from edge_runtime.folder import reader as layout
+from edge_runtime.folder.reader import LABELS_FILE, METADATA_FILE
 from edge_runtime.text import printable
 
 from ..choices import BackendName
 from ..errors import FolderError, UnsafeTarget, UsageError
 from ..folder import FolderStore, Metadata
+from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
-from ..tables import Shown, Table
 from . import picks, programs
 from .facts import describe
 from .ssh import DEFAULT_TIMEOUT, SAFE_NAME, RemoteError, Ssh, Target
@@ -170,7 +170,11 @@ def _model_files(view: layout.FolderView, device: Device) -> dict[str, bytes]:
 def _payload(folder: FolderStore, device: Device) -> dict[str, bytes]:
     """What goes to the device: edge_runtime's sources and the folder's variants, labels and metadata."""
     package = Path(edge_runtime.__file__).parent
-    files = {f"{RUNTIME_DIR}/edge_runtime/{p.name}": p.read_bytes() for p in sorted(package.glob("*.py"))}
+    files = {
+        f"{RUNTIME_DIR}/edge_runtime/{p.relative_to(package).as_posix()}": p.read_bytes()
+        for p in sorted(package.rglob("*.py"))
+        if "__pycache__" not in p.parts
+    }
     try:
         files.update(layout.read_consistent(folder.path, lambda view: _model_files(view, device)))
     except EdgeRuntimeError as error:

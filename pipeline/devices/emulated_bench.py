@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..commits import now
 from ..folder import BENCHMARK_JSON, FolderStore
+from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
-from ..tables import Shown, Table
+from ..store.commits import now
 from . import emulator as emulated_pi
 from . import instructions
 from .instructions import DEFAULT_INVOKES, EmulatedCpu

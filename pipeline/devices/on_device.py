@@ -24,8 +24,8 @@ from ..data.dataset import DataConfig, balanced_indices, load_dataset
 from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, UsageError
 from ..folder import BENCHMARK_JSON, DRIFT_JSON, KERAS_FILE, FolderStore, Metadata, now
+from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
-from ..tables import Shown, Table
 from . import programs
 from .deploy import Device, DeviceConfig, connect, ensure_deployed
 from .facts import describe

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from edge_runtime.model_folder import FolderMetadata
+from edge_runtime.folder.reader import FolderMetadata
 
 # The board a device reports (its /proc/device-tree/model) -> the emulated CPU that stands for it.
 BOARDS = (

@@ -14,7 +14,7 @@ RECEIVE = r"""
 import glob, hashlib, io, json, os, re, shutil, sys, tarfile, tempfile, time
 MARKER, LEGACY = ".edge-pipeline-deploy", "deployed.json"
 ALLOWED = re.compile(
-    r"^(\.edge-pipeline-deploy|runtime/edge_runtime/[a-z_][a-z0-9_]*\.py"
+    r"^(\.edge-pipeline-deploy|runtime/edge_runtime/([a-z][a-z0-9_]*/)?[a-z_][a-z0-9_]*\.py"
     r"|model/(model_[a-z0-9][a-z0-9.-]*\.tflite|labels\.txt|metadata\.json))$"
 )
 target = os.path.abspath(os.path.expanduser(sys.argv[1]))

@@ -23,8 +23,8 @@ from ..choices import Precision, parse_precisions
 from ..devices import programs
 from ..errors import UsageError
 from ..folder import BENCHMARK_JSON, MB, FolderStore, library_versions, now
+from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
-from ..tables import Shown, Table
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from ..data.fingerprint import test_fingerprint
 from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, GateFailed, UsageError
 from ..folder import DRIFT_JSON, KERAS_FILE, MB, PREDICTIONS_JSON, FolderStore, now
+from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
-from ..tables import Shown, Table
 
 CHUNK = 1000
 DEFAULT_MAX_DROP = 1.0  # percentage points of top-1 accuracy a variant may lose against Keras

@@ -16,8 +16,6 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor, requirements
 
-from .. import plots
-from ..commits import read_results_json
 from ..conversion.diagnostics import QuantizationReport
 from ..data.dataset import DataConfig, balanced_indices, load_dataset
 from ..data.tf_pipeline import model_input_array
@@ -41,7 +39,9 @@ from ..folder import (
 )
 from ..measure.benchmark import BenchmarkResult
 from ..measure.evaluate import DriftResult, resolution_note, within_budget
+from ..output import plots
 from ..progress import Reporter, SilentReporter
+from ..store.commits import read_results_json
 from . import emulated_section, quant_section
 from .device_columns import DeviceColumn, describe, device_check, device_columns, for_device
 from .recommend import INSTRUCTIONS, ReportRow, alternatives, chance_verdict, recommend, runtime_notes

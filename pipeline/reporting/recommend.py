@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edge_runtime.choices import Target
-from edge_runtime.model_folder import split_variant
-from edge_runtime.tflite_file import at_least
+from edge_runtime.folder.reader import split_variant
+from edge_runtime.tflite.requirements import at_least
 
 from ..folder import Metadata
 from ..measure.evaluate import near_chance

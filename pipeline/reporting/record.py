@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..commits import now
 from ..errors import UsageError
 from ..measure.evaluate import DEFAULT_MAX_DROP
-from ..tables import Shown, Table
+from ..output.tables import Shown, Table
+from ..store.commits import now
 from .device_columns import DeviceColumn
 from .emulated_section import EmulatedColumn
 from .recommend import ReportRow

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..commits import atomic_path, now, to_json
 from ..signals import interrupts_deferred
+from ..store.commits import atomic_path, now, to_json
 
 STATE = "state"
 MAX_STATE_BYTES = 4 << 20

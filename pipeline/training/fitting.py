@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.model_folder import InputSpec
+from edge_runtime.folder.reader import InputSpec
 
 from ..data.dataset import Dataset, NativeFormat
 from ..data.tf_pipeline import tf_dataset

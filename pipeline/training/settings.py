@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from edge_runtime.model_folder import InputSpec
+from edge_runtime.folder.reader import InputSpec
 
 from ..errors import FolderError
 from ..folder import DERIVED_FILES, FolderStore, Metadata

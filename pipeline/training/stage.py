@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.model_folder import InputSpec
+from edge_runtime.folder.reader import InputSpec
 
-from .. import plots
 from ..data.dataset import (
     DEFAULT_AUGMENTATION,
     Augmentation,
@@ -35,8 +34,9 @@ from ..folder import (
     new_metadata,
 )
 from ..measure.evaluate import near_chance
+from ..output import plots
+from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
-from ..tables import Shown, Table
 from . import checkpoint, distribute
 from .checkpoint import CheckpointUnusable, EpochState
 from .config import MODELS_ROOT, HyperParams, TrainConfig

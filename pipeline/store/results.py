@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..folder import BENCHMARK_JSON, DRIFT_JSON, HISTORY_JSON, KERAS_FILE, FolderStore
 from .commits import read_results_json
-from .folder import BENCHMARK_JSON, DRIFT_JSON, HISTORY_JSON, KERAS_FILE, FolderStore
 
 
 def train_result(folder: Path) -> Any:
     """The TrainResult of the model in `folder`, from metadata.json and history.json."""
-    from .training.stage import TrainResult
+    from ..training.stage import TrainResult
 
     store = FolderStore(folder)
     metadata = store.load()
@@ -42,7 +42,7 @@ def train_result(folder: Path) -> Any:
 
 
 def convert_result(folder: Path) -> Any:
-    from .conversion.stage import ConvertResult
+    from ..conversion.stage import ConvertResult
 
     metadata = FolderStore(folder).load()
     conversion = metadata.conversion or {}
@@ -53,7 +53,7 @@ def convert_result(folder: Path) -> Any:
 
 
 def drift_result(folder: Path) -> Any:
-    from .measure.evaluate import DriftResult
+    from ..measure.evaluate import DriftResult
 
     store = FolderStore(folder)
     metadata = store.load()
@@ -61,7 +61,7 @@ def drift_result(folder: Path) -> Any:
 
 
 def benchmark_result(folder: Path) -> Any:
-    from .measure.benchmark import BenchmarkResult
+    from ..measure.benchmark import BenchmarkResult
 
     store = FolderStore(folder)
     metadata = store.load()

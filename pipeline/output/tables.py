@@ -2,7 +2,7 @@
 
 Every stage result has ``table()`` (a `Table`: title, columns, rows of text cells, notes). `Shown` gives a
 result a one-line ``repr``, a text table for ``print()`` in a terminal, and ``_repr_markdown_`` for Jupyter;
-the CLI renders the same `Table` with rich (``pipeline.display``). No rich, no TensorFlow here.
+the CLI renders the same `Table` with rich (``pipeline.output.display``). No rich, no TensorFlow here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Every option of every stage once: its type, help, and a default read from the stage config it feeds.
 
-The one source of both the command line (``pipeline.cli.parameters`` makes Typer parameters of them) and
-the Python API (``pipeline.api`` makes function signatures of them). Each command names the options it
+The one source of both the command line (``pipeline.surface.cli.parameters`` makes Typer parameters of them) and
+the Python API (``pipeline.surface.api`` makes function signatures of them). Each command names the options it
 takes, so `train` and `run` (which takes every stage's options) cannot drift apart, and no default is
 written twice: `tests/test_cli_options.py` checks that every option defaults to its config's value.
 Choices are edge_runtime's str Enums, parsed with this project's one-line messages. No Typer here.
@@ -14,21 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target, parse
-from .comparison.gate import Budgets
-from .comparison.stage import CompareConfig
-from .conversion.mixed import MixedTarget
-from .conversion.stage import ConvertConfig
-from .data.dataset import DataConfig
-from .devices.deploy import DeviceConfig
-from .devices.on_device import DeviceEvaluateConfig
-from .devices.ssh import SSH_COMMAND_ENV
-from .measure.benchmark import BenchmarkConfig
-from .measure.evaluate import EvaluateConfig
-from .reporting.build import ReportConfig
-from .training.config import HyperParams, TrainConfig
-from .training.distribute import Distribute, DistributeConfig
-from .training.models import ModelOptions
+from ..choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target, parse
+from ..comparison.gate import Budgets
+from ..comparison.stage import CompareConfig
+from ..conversion.mixed import MixedTarget
+from ..conversion.stage import ConvertConfig
+from ..data.dataset import DataConfig
+from ..devices.deploy import DeviceConfig
+from ..devices.on_device import DeviceEvaluateConfig
+from ..devices.ssh import SSH_COMMAND_ENV
+from ..measure.benchmark import BenchmarkConfig
+from ..measure.evaluate import EvaluateConfig
+from ..reporting.build import ReportConfig
+from ..training.config import HyperParams, TrainConfig
+from ..training.distribute import Distribute, DistributeConfig
+from ..training.models import ModelOptions
 
 
 def _choice(kind: type[Choice]) -> Callable[[str], Choice]:

@@ -1,4 +1,4 @@
-"""Typer parameters made from pipeline.options: the command line's half of the one option table."""
+"""Typer parameters made from pipeline.surface.options: the command line's half of the one option table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
+from ...errors import UsageError
 from ..options import Opt
 
 

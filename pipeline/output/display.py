@@ -3,7 +3,7 @@
 `RichReporter` is the Reporter the CLI passes, and the one the Python API uses unless told
 ``progress=False``: a progress bar per task (in terminals; logs and pipes get the status lines only),
 a rule per stage, and each stage's result table. Tables come from the results' ``table()``
-(``pipeline.tables``); every cell is shown as text, never parsed as rich markup.
+(``pipeline.output.tables``); every cell is shown as text, never parsed as rich markup.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rich.text import Text
 
 from edge_runtime.text import printable
 
-from .progress import SilentTask
+from ..progress import SilentTask
 from .tables import Table
 
 STYLES = {"FAIL": "red", "NO": "red", "pass": "green", "yes": "green"}

@@ -2,11 +2,11 @@
 
 ``train``, ``convert``, ``evaluate``, ``benchmark``, ``report``, ``deploy`` and ``run`` take the options of
 the command of the same name as keyword arguments (``--batch-size`` is ``batch_size``); their signatures
-and defaults are made from ``pipeline.options``, the table the CLI is made from too, so the two cannot
+and defaults are made from ``pipeline.surface.options``, the table the CLI is made from too, so the two cannot
 drift apart. Each returns a typed result that prints as a table in a terminal and renders as one in
 Jupyter. Progress shows on a rich console (terminal or notebook) unless ``progress=False``; TensorFlow's
 C++ log lines are kept off it. Failures raise the project's exceptions (``pipeline.errors``) with the
-same one-line messages the CLI prints. The CLI (``pipeline.cli.app``) parses, calls these, and prints.
+same one-line messages the CLI prints. The CLI (``pipeline.surface.cli.app``) parses, calls these, and prints.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any
 
 from edge_runtime.backends import native_stderr_captured
 
+from ..errors import DataError, GateFailed, PipelineError, TrainingFailed, UsageError
+from ..folder import FolderStore
+from ..output.tables import Shown, Table
+from ..progress import Reporter, SilentReporter
+from ..store import stage_records as records
 from . import stage_configs as configs
-from . import stage_records as records
-from .errors import DataError, GateFailed, PipelineError, TrainingFailed, UsageError
-from .folder import FolderStore
 from .keywords import bind, documented
-from .progress import Reporter, SilentReporter
-from .tables import Shown, Table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: its C++ INFO lines stay off
 
@@ -51,7 +51,7 @@ def _reporter(progress: bool, reporter: Reporter | None) -> Reporter:
         return reporter
     if not progress:
         return SilentReporter()
-    from .display import RichReporter
+    from ..output.display import RichReporter
 
     return RichReporter()
 
@@ -69,8 +69,8 @@ def _started(reporter: Reporter, name: str, tensorflow: bool) -> None:
 
 
 def _train(v: dict[str, Any], reporter: Reporter) -> Any:
-    from .data.dataset import native_format
-    from .training.stage import train as train_stage
+    from ..data.dataset import native_format
+    from ..training.stage import train as train_stage
 
     config = configs.train_config(v)
     native_format(config.data)  # a missing or empty data folder is one line now, before TensorFlow loads
@@ -102,7 +102,7 @@ def _checked_folder(folder: Path, v: dict[str, Any] | None = None) -> Path:
 
 
 def _convert(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
-    from .conversion.stage import convert as convert_stage
+    from ..conversion.stage import convert as convert_stage
 
     config = configs.convert_config(_checked_folder(folder, v), v)
     _started(reporter, "convert", tensorflow=True)
@@ -112,9 +112,9 @@ def _convert(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
 
 
 def _evaluate(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
-    from .devices.on_device import DeviceEvaluateConfig, evaluate_on
-    from .measure.evaluate import EvaluateConfig
-    from .measure.evaluate import evaluate as evaluate_stage
+    from ..devices.on_device import DeviceEvaluateConfig, evaluate_on
+    from ..measure.evaluate import EvaluateConfig
+    from ..measure.evaluate import evaluate as evaluate_stage
 
     devices = configs.device_configs(folder, v["on"], v)
     if devices:
@@ -140,9 +140,9 @@ def _evaluate(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
 
 
 def _benchmark(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
-    from .devices.on_device import benchmark_on
-    from .measure.benchmark import BenchmarkConfig
-    from .measure.benchmark import benchmark as benchmark_stage
+    from ..devices.on_device import benchmark_on
+    from ..measure.benchmark import BenchmarkConfig
+    from ..measure.benchmark import benchmark as benchmark_stage
 
     threads = configs.thread_counts(v["threads"])
     devices = configs.device_configs(folder, v["on"], v)
@@ -161,7 +161,7 @@ def _benchmark(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
 
 
 def _emulated(folder: Path, cpus: list[str], reporter: Reporter) -> list[Any]:
-    from .devices.emulated_bench import EmulateConfig, benchmark_emulated
+    from ..devices.emulated_bench import EmulateConfig, benchmark_emulated
 
     config = EmulateConfig(folder, tuple(cpus))
     names = ", ".join(f"{cpu.name} ({cpu.alias})" for cpu in config.resolved)  # a usage error now, before any work
@@ -173,7 +173,7 @@ def _emulated(folder: Path, cpus: list[str], reporter: Reporter) -> list[Any]:
 
 
 def _report_config(folder: Path, v: dict[str, Any]) -> Any:
-    from .reporting.build import ReportConfig
+    from ..reporting.build import ReportConfig
 
     return ReportConfig(
         folder=_checked_folder(folder, v),
@@ -187,7 +187,7 @@ def _report_config(folder: Path, v: dict[str, Any]) -> Any:
 
 
 def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
-    from .reporting.build import write_report
+    from ..reporting.build import write_report
 
     config = _report_config(folder, v)
     _started(reporter, "report", tensorflow=True)
@@ -198,9 +198,9 @@ def _report(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
 
 
 def _compare(v: dict[str, Any], reporter: Reporter) -> Any:
-    from .comparison.gate import Budgets
-    from .comparison.stage import CompareConfig
-    from .comparison.stage import compare as compare_stage
+    from ..comparison.gate import Budgets
+    from ..comparison.stage import CompareConfig
+    from ..comparison.stage import compare as compare_stage
 
     budgets = Budgets(v["gate_max_drop"], v["max_slowdown"], v["max_growth"], threads=v["gate_threads"],
                       runs=v["gate_runs"], rounds=v["gate_rounds"])  # fmt: skip
@@ -218,7 +218,7 @@ def _compare(v: dict[str, Any], reporter: Reporter) -> Any:
 
 
 def _deploy(folder: Path, v: dict[str, Any], reporter: Reporter) -> Any:
-    from .devices.deploy import deploy as deploy_stage
+    from ..devices.deploy import deploy as deploy_stage
 
     if not v["to"]:
         raise UsageError("deploy needs --to [USER@]HOST[:DIR]")
@@ -249,7 +249,7 @@ class RunResult(Shown):
 
 def _failed_training(trained: Any) -> str:
     """Why `run` stops after a training that did not learn, and what to try."""
-    from .training.settings import steps_per_epoch, suggested_batch_size, too_few_steps
+    from ..training.settings import steps_per_epoch, suggested_batch_size, too_few_steps
 
     images, batch = trained.sizes["train"], trained.batch_size
     hint = (
@@ -266,14 +266,14 @@ def _failed_training(trained: Any) -> str:
 
 
 def _emulated_cpus(v: dict[str, Any]) -> list[Any]:
-    from .devices.instructions import resolve
+    from ..devices.instructions import resolve
 
     return [resolve(cpu) for cpu in v.get("emulate") or []]
 
 
 def _or_recorded(stage: str, folder: Path, v: dict[str, Any], reporter: Reporter, work: Callable[..., Any]) -> Any:
     """`run`'s stage: skipped, its result read back, when its record says it is up to date (unless --force)."""
-    from . import recorded_results
+    from ..store import results as recorded_results
 
     at = None if v.get("force") else records.up_to_date(stage, v, FolderStore(folder))
     if at is None:
@@ -281,7 +281,7 @@ def _or_recorded(stage: str, folder: Path, v: dict[str, Any], reporter: Reporter
     reporter.stage(stage)
     reporter.status(f"{stage}: up to date (what it consumed is unchanged since {at}; --force redoes it)")
     if stage == "report":
-        from .reporting.build import build_report
+        from ..reporting.build import build_report
 
         result = build_report(_report_config(folder, v))
         reporter.result(result)

@@ -18,12 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import options as opts
-from .commits import now
-from .data.dataset import DataConfig
-from .data.fingerprint import data_identity
-from .errors import FolderError
-from .folder import (
+from ..data.dataset import DataConfig
+from ..data.fingerprint import data_identity
+from ..errors import FolderError
+from ..folder import (
     BENCHMARK_JSON,
     DRIFT_JSON,
     KERAS_FILE,
@@ -37,6 +35,8 @@ from .folder import (
     Metadata,
     library_versions,
 )
+from ..surface import options as opts
+from .commits import now
 
 STAGES = ("train", "convert", "evaluate", "benchmark", "report")
 # Options that do not change what a stage makes: where things are, how it is run, what it reports to.
@@ -113,7 +113,7 @@ def _recorded_sha(metadata: Metadata, name: str) -> str | None:
 
 def machine() -> dict[str, Any]:
     """What a latency is of: the CPU, its cores, the architecture (not the host name: containers change it)."""
-    from .measure.benchmark import cpu_model
+    from ..measure.benchmark import cpu_model
 
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "machine": platform.machine()}
 
@@ -135,7 +135,7 @@ def consumed(stage: str, values: dict[str, Any], metadata: Metadata | None) -> d
 
 
 def _data(stage: str, values: dict[str, Any], metadata: Metadata | None) -> DataConfig:
-    from .stage_configs import data_config, moved
+    from ..surface.stage_configs import data_config, moved
 
     if stage == "train" or metadata is None:
         return data_config(values)

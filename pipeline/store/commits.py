@@ -8,7 +8,7 @@
   it remove and rename (``renameat`` relative to the folder's descriptor), fsync the folder, and delete the
   journal. A SIGKILL at any instant leaves either no journal (the old state; its temporaries are swept)
   or a journal that the next writer rolls forward and that readers follow meanwhile
-  (``edge_runtime.model_folder.FolderView``): old state or new, never a mix.
+  (``edge_runtime.folder.reader.FolderView``): old state or new, never a mix.
 - **Room first.** Taking the lock writes the lock file, so a read-only folder is found before any work;
   ``check_room`` compares free space with a stage's estimate; a full disk or a read-only file system met
   later still names the folder.
@@ -30,10 +30,10 @@ from typing import Any
 
 from edge_runtime import safe_files
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.model_folder import JOURNAL_FILE, METADATA_FILE, TEMP_MARKER, Journal, read_journal
+from edge_runtime.folder.reader import JOURNAL_FILE, METADATA_FILE, TEMP_MARKER, Journal, read_journal
 
-from .errors import FolderError
-from .signals import interrupts_deferred
+from ..errors import FolderError
+from ..signals import interrupts_deferred
 
 LOCK_FILE = ".lock"
 MB = 1 << 20
@@ -181,7 +181,7 @@ class Transaction:
 
     def record(self, name: str) -> dict[str, Any]:
         """bytes and sha256 of a staged file, for metadata.json."""
-        from edge_runtime.model_folder import sha256_file
+        from edge_runtime.folder.reader import sha256_file
 
         path = self._staged[name]
         return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
@@ -299,6 +299,6 @@ def check_room(folder: Path, needed: int, stage: str) -> None:
 
 def read_results_json(path: Path, what: str) -> dict[str, Any]:
     """A result file of the folder (drift.json, benchmark.json, ...): bounded like every read of a folder."""
-    from edge_runtime.model_folder import read_json_object
+    from edge_runtime.folder.reader import read_json_object
 
     return read_json_object(path, what, safe_files.RESULTS_JSON_BYTES)

@@ -1,19 +1,19 @@
-"""Option values (by their key in pipeline.options) into the stage configs they feed, checked before any work."""
+"""Option values (by their key in pipeline.surface.options) into the stage configs they feed, checked first."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from .choices import Precision, parse_precisions
-from .conversion.mixed import MixedTarget
-from .conversion.stage import ConvertConfig
-from .data.dataset import DataConfig
-from .devices.deploy import DeviceConfig
-from .errors import UsageError
-from .training.config import HyperParams, TrainConfig
-from .training.distribute import DistributeConfig
-from .training.models import ModelOptions
+from ..choices import Precision, parse_precisions
+from ..conversion.mixed import MixedTarget
+from ..conversion.stage import ConvertConfig
+from ..data.dataset import DataConfig
+from ..devices.deploy import DeviceConfig
+from ..errors import UsageError
+from ..training.config import HyperParams, TrainConfig
+from ..training.distribute import DistributeConfig
+from ..training.models import ModelOptions
 
 
 def data_config(v: dict[str, Any]) -> DataConfig:
@@ -31,8 +31,8 @@ def data_config(v: dict[str, Any]) -> DataConfig:
 
 
 def train_config(v: dict[str, Any]) -> TrainConfig:
-    from .training.models import check_options, get_spec
-    from .training.stage import augmentation_for
+    from ..training.models import check_options, get_spec
+    from ..training.stage import augmentation_for
 
     options = ModelOptions(
         alpha=v["alpha"],

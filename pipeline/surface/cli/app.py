@@ -1,9 +1,9 @@
-"""`edge-pipeline`: a thin Typer layer over the Python API: it parses options, calls `pipeline.api`, and exits.
+"""`edge-pipeline`: a thin Typer layer over the Python API: it parses options, calls `pipeline.surface.api`, and exits.
 
-Options are declared once in `pipeline.options`; each command takes the options that table lists for it
-(`pipeline.cli.parameters` makes them Typer parameters), so `train` and `run` (which takes every stage's
+Options are declared once in `pipeline.surface.options`; each command takes the options that table lists for it
+(`pipeline.surface.cli.parameters` makes them Typer parameters), so `train` and `run` (which takes every stage's
 options) cannot drift apart, nor the CLI from the API. Progress and result tables go through the API's
-reporter (`pipeline.display.RichReporter`); errors are one line on stderr with an exit code.
+reporter (`pipeline.output.display.RichReporter`); errors are one line on stderr with an exit code.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import typer
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.text import printable
 
+from ...errors import GateFailed, Interrupted, PipelineError, cause
+from ...output.display import RichReporter, console, plain
 from .. import api
-from ..display import RichReporter, console, plain
-from ..errors import GateFailed, Interrupted, PipelineError, cause
 from ..options import COMMANDS, OPTIONS
 from .parameters import parameter
 
@@ -124,7 +124,7 @@ def _interrupted(command: str, stage: str) -> str:
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from ... import __version__
 
         print(f"{PROG} {__version__}")
         raise typer.Exit()
@@ -168,7 +168,7 @@ for _name in ("train", "convert", "evaluate", "benchmark", "deploy", "report", "
 @app.command("models")
 def models_command() -> None:
     """List the models this tool can train."""
-    from ..training.models import MODELS
+    from ...training.models import MODELS
 
     for spec in MODELS.values():
         print(f"{spec.name:<14} {spec.summary}")
@@ -177,7 +177,7 @@ def models_command() -> None:
 @app.command("datasets")
 def datasets_command(data_dir: Annotated[Path | None, typer.Option(help="also look here")] = None) -> None:
     """List the named datasets and where a local copy was found."""
-    from ..data.named import NAMED_DATASETS
+    from ...data.named import NAMED_DATASETS
 
     for named in NAMED_DATASETS.values():
         found = named.find_local(data_dir)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .images import is_image_file
+from ..images import is_image_file
 
 SETTLE_SECONDS = 0.5
 RETRY_SECONDS = 5.0

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import FAILURE_EXIT_CODE, ImageError, UsageError
+from ..errors import FAILURE_EXIT_CODE, ImageError, UsageError
+from ..text import printable
+from .frames import StreamCounts
 from .live import FrameResult, Tally, results
-from .stream import StreamCounts
-from .text import printable
 from .watch import RETRY_SECONDS, DirectoryWatch
 
 PROG = "edge-runtime"

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import model_folder, safe_files
-from .backends import Backend, check_model_bytes, read_model_bytes
-from .errors import ModelError, RuntimeTooOldError
-from .model_folder import METADATA_FILE, FolderMetadata, FolderView
-from .tflite_file import ModelRequirements, read_requirements
+from .. import safe_files
+from ..backends import Backend, check_model_bytes, read_model_bytes
+from ..errors import ModelError, RuntimeTooOldError
+from ..tflite.requirements import ModelRequirements, read_requirements
+from . import reader as model_folder
+from .reader import METADATA_FILE, FolderMetadata, FolderView
 
 
 @dataclass(frozen=True)

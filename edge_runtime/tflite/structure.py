@@ -26,7 +26,7 @@ import math
 import struct
 from typing import Any
 
-from .errors import ModelError
+from ..errors import ModelError
 
 MAX_RANK = 8
 MAX_ELEMENTS = 1 << 31  # a tensor larger than 2**31 elements is not an image classifier's

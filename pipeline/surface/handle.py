@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.model_folder import FolderMetadata, VariantRecord, variant_filename
+from edge_runtime.folder.reader import FolderMetadata, VariantRecord, variant_filename
 
+from ..folder import BENCHMARK_JSON, DRIFT_JSON, REPORT_MD, FolderStore
+from ..output.tables import Shown, Table, num, pct
+from ..store.commits import read_results_json
 from . import api
-from .commits import read_results_json
-from .folder import BENCHMARK_JSON, DRIFT_JSON, REPORT_MD, FolderStore
-from .tables import Shown, Table, num, pct
 
 
 class ModelFolder(Shown):
@@ -60,14 +60,14 @@ class ModelFolder(Shown):
     @property
     def drift(self) -> Any:
         """drift.json as a DriftResult (None before `evaluate`)."""
-        from .measure.evaluate import DriftResult
+        from ..measure.evaluate import DriftResult
 
         return self._result(DRIFT_JSON, DriftResult)
 
     @property
     def latency(self) -> Any:
         """benchmark.json as a BenchmarkResult (None before `benchmark`)."""
-        from .measure.benchmark import BenchmarkResult
+        from ..measure.benchmark import BenchmarkResult
 
         return self._result(BENCHMARK_JSON, BenchmarkResult)
 

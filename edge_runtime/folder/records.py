@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MetadataError
-from .text import printable
+from ..errors import MetadataError
+from ..text import printable
 
 SCHEMA_VERSION = 1
 TASK = "image-classification"

@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import safe_files
-from .errors import ImageError, UsageError
-from .images import decode_image, prepare_pixels, to_eight_bit
+from .. import safe_files
+from ..errors import ImageError, UsageError
+from ..images import decode_image, prepare_pixels, to_eight_bit
+from ..predictor import Predictor
+from ..text import printable
+from .frames import FrameSplitter
 from .live import classify
-from .predictor import Predictor
-from .stream import FrameSplitter
-from .text import printable
 
 WARMUP_FRAMES = 5
 

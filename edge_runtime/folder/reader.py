@@ -1,9 +1,9 @@
 """The read side of the model-folder format: file names, the journal of an unfinished commit, labels, checksums.
 
 A model folder (``models/<name>/``) holds ``model.keras``, ``model_<variant>.tflite`` files, ``labels.txt``
-and ``metadata.json``. This module and ``edge_runtime.folder_records`` (the one parser of metadata.json)
+and ``metadata.json``. This module and ``edge_runtime.folder.records`` (the one parser of metadata.json)
 are its read side, for the device's predictor and for ``pipeline`` alike; ``pipeline.folder`` and
-``pipeline.commits`` write it.
+``pipeline.store.commits`` write it.
 
 A folder is untrusted input: only the files its contract names are read (never a hidden or temporary
 file), only regular files inside the folder, each bounded in size (``edge_runtime.safe_files``).
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import safe_files
-from .choices import Precision, Target
-from .errors import EdgeRuntimeError, LabelsError, MetadataError, ModelError
-from .folder_records import (
+from .. import safe_files
+from ..choices import Precision, Target
+from ..errors import EdgeRuntimeError, LabelsError, MetadataError, ModelError
+from .records import (
     COLORS,
     FILE_NAME,
     METADATA_FILE,
@@ -67,7 +67,7 @@ __all__ = [
 
 LABELS_FILE = "labels.txt"
 KERAS_FILE = "model.keras"
-JOURNAL_FILE = ".commit.json"  # an unfinished commit's renames (pipeline.commits writes it)
+JOURNAL_FILE = ".commit.json"  # an unfinished commit's renames (pipeline.store.commits writes it)
 TEMP_MARKER = ".tmp-"  # hidden temporaries are named .<stem>.tmp-<random><suffix>
 # When a folder is given instead of a file, the first variant present wins: the
 # integer model is the one that is made to ship to a device.

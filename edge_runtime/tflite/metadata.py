@@ -21,12 +21,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import EdgeRuntimeError, MetadataError
-from .folder_records import InputSpec
-from .model_folder import parse_labels
-from .safe_files import parse_json
-from .tflite_check import Damaged, Table
-from .tflite_file import metadata_buffers, root
+from ..errors import EdgeRuntimeError, MetadataError
+from ..folder.reader import parse_labels
+from ..folder.records import InputSpec
+from ..safe_files import parse_json
+from .requirements import metadata_buffers, root
+from .structure import Damaged, Table
 
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"

@@ -13,9 +13,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._builtin_ops import BUILTIN_OPERATORS
-from .errors import ModelError
-from .tflite_check import Damaged, Reader, Table
+from ..errors import ModelError
+from .builtin_ops import BUILTIN_OPERATORS
+from .structure import Damaged, Reader, Table
 
 MIN_RUNTIME_KEY = "min_runtime_version"
 # Model table fields (schema.fbs): operator_codes 1, buffers 4, metadata 6.

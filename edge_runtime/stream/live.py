@@ -1,6 +1,6 @@
 """Classify a stream of frames: one result per frame, from a recorded file or a live camera.
 
-A reader thread splits the stream (edge_runtime.stream) while the model classifies. From a recorded file
+A reader thread splits the stream (edge_runtime.stream.frames) while the model classifies. From a recorded file
 every frame is classified, the reader held back by a queue of QUEUE_FRAMES frames (memory stays bounded);
 from a live camera (`latest=True`) the reader keeps only the newest frame, so a slow model classifies the
 present instead of falling behind, and the frames it never saw are counted as dropped. `every=N` classifies
@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ImageError
-from .images import decode_image, load_image, prepare_pixels, to_eight_bit
-from .stream import MAX_FRAME_BYTES, Frame, StreamCounts, frames_of
+from ..errors import ImageError
+from ..images import decode_image, load_image, prepare_pixels, to_eight_bit
+from .frames import MAX_FRAME_BYTES, Frame, StreamCounts, frames_of
 
 QUEUE_FRAMES = 4
 _END = object()

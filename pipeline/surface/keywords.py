@@ -1,7 +1,7 @@
 """A command's options as Python keyword arguments: names, values in the option table's form, signatures.
 
-`pipeline.api`'s functions take the options of the command of the same name; this module makes their
-signatures and docstrings from `pipeline.options`, and binds the keywords given to option keys.
+`pipeline.surface.api`'s functions take the options of the command of the same name; this module makes their
+signatures and docstrings from `pipeline.surface.options`, and binds the keywords given to option keys.
 """
 
 from __future__ import annotations
