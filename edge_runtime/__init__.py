@@ -7,12 +7,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import EdgeRuntimeError, ImageError, LabelsError, MetadataError, ModelError, UsageError
+from .errors import EdgePipelineError, EdgeRuntimeError, ImageError, LabelsError, MetadataError, ModelError, UsageError
 from .folder.reader import InputSpec
 from .predictor import Classification, Predictor
 
 __all__ = [
     "Classification",
+    "EdgePipelineError",
     "EdgeRuntimeError",
     "ImageError",
     "InputSpec",

@@ -6,14 +6,19 @@ USAGE_EXIT_CODE = 2
 FAILURE_EXIT_CODE = 1
 
 
-class EdgeRuntimeError(Exception):
-    """Base class: `str(error)` is a complete one-line message (what, where, how to fix)."""
+class EdgePipelineError(Exception):
+    """The root of every error edge_runtime and edge-pipeline raise (`pipeline.PipelineError` is this class): one
+    `except` catches them all. `str(error)` is a complete one-line message (what, where, how to fix)."""
 
     exit_code = FAILURE_EXIT_CODE
 
 
+class EdgeRuntimeError(EdgePipelineError):
+    """What the device side raises."""
+
+
 class UsageError(EdgeRuntimeError):
-    """The command line or an argument is wrong (exit code 2)."""
+    """The command line or an argument is wrong (exit code 2); both packages raise this one class."""
 
     exit_code = USAGE_EXIT_CODE
 

@@ -1,20 +1,17 @@
-"""Errors the pipeline raises. Each message is one line: what went wrong, where, and what to do."""
+"""Errors the pipeline raises. Each message is one line: what went wrong, where, and what to do.
+
+`PipelineError` is the root of every error of both packages (edge_runtime's included: `ImageError`,
+`ModelError`, ...), so one `except pipeline.PipelineError` catches all a notebook can meet; `UsageError` is
+the one class both raise for a wrong option or argument (exit code 2).
+"""
 
 from __future__ import annotations
 
-from edge_runtime.errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE
+from edge_runtime.errors import EdgePipelineError, UsageError
 
-
-class PipelineError(Exception):
-    """A failure the user can act on (exit code 1)."""
-
-    exit_code = FAILURE_EXIT_CODE
-
-
-class UsageError(PipelineError):
-    """An option or argument is wrong (exit code 2)."""
-
-    exit_code = USAGE_EXIT_CODE
+PipelineError = EdgePipelineError  # a failure the user can act on (exit code 1); the root of both packages' errors
+__all__ = ["ConversionError", "DataError", "FolderError", "GateFailed", "Interrupted", "PipelineError",
+           "TrainingFailed", "UnsafeTarget", "UsageError", "cause"]  # fmt: skip
 
 
 class DataError(PipelineError):
