@@ -55,8 +55,8 @@ COMPATIBILITY_STEPS: dict[Precision, tuple[dict[str, Any], ...]] = {
 
 
 # The library that quantizes int8 and mixed from the float32 conversion: litert-quantizer, the maintained
-# continuation of litert-quantizer (the same API under `litert_quantizer`; its old name's nightly page says it is
-# no longer maintained). Folders converted before record "+litert-quantizer" in their routes.
+# continuation of ai-edge-quantizer (the same API under `litert_quantizer`; ai-edge-quantizer's nightly page says
+# it is no longer maintained). Folders converted before record "+ai-edge-quantizer" in their routes.
 QUANTIZER = "litert-quantizer"
 # How int8 ranges are calibrated unless --calibration says otherwise; chosen by measurement (see
 # pipeline.conversion.quantizer and benchmarks/results): min-max equals the TF converter on the cnn and beats it on

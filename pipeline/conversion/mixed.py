@@ -28,7 +28,7 @@ import numpy as np
 
 from edge_runtime.backends import native_stderr_captured
 
-from ..errors import ConversionError, UsageError
+from ..errors import ConversionError
 from . import quantizer
 from .quantizer import Op, Ranges
 
@@ -108,16 +108,6 @@ class MixedChoice:
             "target_met": self.met,
             "candidates_tried": len(self.tried),
         }
-
-
-def check_target(target: MixedTarget) -> None:
-    """One-line usage errors for targets no search can meet."""
-    if not 0 < target.min_agreement <= 100:
-        raise UsageError(f"--min-agreement {target.min_agreement:g} must be a percentage above 0 and at most 100")
-    if not 0 < target.max_float_share <= 1:
-        raise UsageError(f"--max-float-share {target.max_float_share:g} must be above 0 and at most 1")
-    if target.selection_samples < 1:
-        raise UsageError(f"--selection-samples {target.selection_samples} must be at least 1")
 
 
 def candidates(ops: list[Op], worst_first: list[int]) -> list[Candidate]:
