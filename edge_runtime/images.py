@@ -169,11 +169,21 @@ def load_pixels(source: ImageSource, spec: InputSpec, invert: bool | None = None
     return prepare_pixels(load_image(source, spec), spec, invert)
 
 
+def _reopenable(image: Image.Image) -> bool:
+    """An image Image.open made from a file and nobody decoded or changed yet."""
+    filename = getattr(image, "filename", "")
+    return bool(filename) and bool(getattr(image, "tile", None)) and Path(filename).is_file()
+
+
 def load_image(source: ImageSource, spec: InputSpec, mode: str | None = None) -> Image.Image:
     """Any image source (path, PIL image, array) decoded (a JPEG at the scale `spec` needs, in `mode`, by default
     draft_mode(spec)); ImageError if bad."""
     if isinstance(source, (str, Path)):
         image = open_image(Path(source), (spec.width, spec.height), mode or draft_mode(spec))
+    elif isinstance(source, Image.Image) and _reopenable(source):
+        # An image opened but not yet decoded (Image.open in a notebook) takes the file's own path: the same
+        # reduced-scale decode, so the same pixels and scores as the path gives; the caller's object is untouched.
+        image = open_image(Path(source.filename), (spec.width, spec.height), mode or draft_mode(spec))
     elif isinstance(source, Image.Image):
         image = source
     elif isinstance(source, np.ndarray):
