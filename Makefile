@@ -29,8 +29,16 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# The public surface is type-checked: the API, its options and parser, the handle, the CLI, the result types.
+TYPED := pipeline/surface pipeline/errors.py pipeline/output/tables.py pipeline/training/stage.py \
+	pipeline/conversion/stage.py pipeline/measure/evaluate.py pipeline/measure/benchmark.py pipeline/reporting/record.py \
+	pipeline/devices/deploy.py pipeline/devices/on_device.py pipeline/devices/emulated_bench.py \
+	pipeline/comparison/stage.py pipeline/comparison/gate.py
+
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(TYPED)
 
 benchmark: setup
 	$(BIN)/python benchmarks/suite.py

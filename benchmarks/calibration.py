@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.choices import Calibration
+from edge_runtime.choices import Calibration, Precision
 from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.folder import METADATA_FILE, FolderStore
 from pipeline.measure.evaluate import EvaluateConfig, evaluate
@@ -29,8 +29,8 @@ def compare(name: str, folder: Path) -> list[dict[str, Any]]:
         copy = Path(scratch) / folder.name
         shutil.copytree(folder, copy)
         for method in Calibration:
-            convert(ConvertConfig(folder=copy, precisions=("int8",), calibration=method))
-            drift = evaluate(EvaluateConfig(folder=copy, precisions=("int8",), max_drop=100.0)).variants[0]
+            convert(ConvertConfig(folder=copy, precisions=(Precision.INT8,), calibration=method))
+            drift = evaluate(EvaluateConfig(folder=copy, precisions=(Precision.INT8,), max_drop=100.0)).variants[0]
             size = FolderStore(copy).load().variants["int8"].bytes
             rows.append(
                 {

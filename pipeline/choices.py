@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TypeVar
 
 from edge_runtime.choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target
 
 from .errors import UsageError
 
-__all__ = [
-    "BackendName",
-    "Calibration",
-    "Choice",
-    "IoType",
-    "Precision",
-    "Route",
-    "Target",
-    "parse",
-    "parse_precisions",
-    "parse_targets",
-]
+__all__ = ["BackendName", "Calibration", "Choice", "IoType", "Precision", "Route", "Target", "parse_choice"]
 C = TypeVar("C", bound=Choice)
-# What the usage error says for each kind of choice (tests and README quote these).
-MESSAGES = {
-    Precision: "unknown precision {value!r}; choose from {choices}",
-    IoType: "--io-type {value!r} is not one of {choices}",
-    Route: "--route {value!r} is not one of {choices}",
-    Calibration: "--calibration {value!r} is not one of {choices}",
-    BackendName: "unknown backend {value!r}; choose one of {choices}",
-    Target: "--target {value!r} is not one of {choices}",
-}
 
 
-def parse(kind: type[C], value: str | C) -> C:
-    """A member of `kind` from its spelling; UsageError (exit 2) naming the choices otherwise."""
+def parse_choice(kind: type[C], value: str | C, name: str) -> C:
+    """A member of `kind` from its spelling; UsageError (exit 2) naming the option and the choices otherwise."""
     try:
         return kind(value)
     except ValueError:
-        template = MESSAGES.get(kind, "{value!r} is not one of {choices}")
-        raise UsageError(template.format(value=value, choices=", ".join(kind.values()))) from None
-
-
-def parse_precisions(values: Iterable[str | Precision] | None) -> tuple[Precision, ...]:
-    """Precisions in the order given, without repeats; `a,b` counts as two; none given: every precision."""
-    if values is None:
-        return tuple(Precision)
-    names = [part.strip() for value in values for part in str(value).split(",") if part.strip()]
-    if not names:
-        raise UsageError(f"unknown precision '(none)'; choose from {', '.join(Precision.values())}")
-    return tuple(dict.fromkeys(parse(Precision, name) for name in names))
-
-
-def parse_targets(values: Iterable[str | Target] | None) -> tuple[Target, ...]:
-    """Targets in the order given, without repeats; `a,b` counts as two; none given: plain TFLite only."""
-    names = [part.strip() for value in values or () for part in str(value).split(",") if part.strip()]
-    return tuple(dict.fromkeys(parse(Target, name) for name in names)) or (Target.TFLITE,)
+        choices = ", ".join(kind.values())
+        if kind is Precision:
+            raise UsageError(f"unknown precision {value!r} for {name}; choose from {choices}") from None
+        raise UsageError(f"{name} {value!r} is not one of {choices}") from None

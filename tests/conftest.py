@@ -78,7 +78,7 @@ def trained_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("models") / "fmnist-cnn"
     train(TrainConfig(data=DataConfig(limit=4000), hparams=HyperParams(epochs=3), output=folder))
-    convert(ConvertConfig(folder=folder, calibration_samples=200))
+    convert(ConvertConfig(folder=folder, calibration_samples=(200,)))
     evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
     return folder
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from edge_runtime.backends import load_interpreter
+from edge_runtime.choices import IoType, Precision
 from edge_runtime.folder.reader import read_metadata, sha256_file
+from pipeline import convert as pipeline_convert
 from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.errors import DataError, FolderError, UsageError
 from pipeline.folder import PRECISIONS, FolderStore
@@ -66,7 +68,9 @@ def test_metadata_lists_every_variant_with_its_checksum(trained_folder: Path) ->
 
 
 def test_uint8_io_for_edge_tpu_era_tools(folder_copy: Path) -> None:
-    result = convert(ConvertConfig(folder=folder_copy, precisions=("int8",), io_type="uint8", calibration_samples=50))
+    result = convert(
+        ConvertConfig(folder=folder_copy, precisions=(Precision.INT8,), io_type=IoType.UINT8, calibration_samples=(50,))
+    )
     assert result.variants[0].input.dtype == "uint8" and result.variants[0].input.zero_point == 0
     assert read_metadata(folder_copy)["variants"]["float32"]["sha256"] == sha256_file(
         folder_copy / "model_float32.tflite"
@@ -74,10 +78,10 @@ def test_uint8_io_for_edge_tpu_era_tools(folder_copy: Path) -> None:
 
 
 def test_calibration_asks_for_enough_but_not_too_many_images(folder_copy: Path) -> None:
-    with pytest.raises(UsageError, match="too few to calibrate"):
-        ConvertConfig(folder=folder_copy, calibration_samples=3)
+    with pytest.raises(UsageError, match="cannot calibrate int8 ranges"):
+        pipeline_convert(folder_copy, calibration_samples=3)
     with pytest.raises(DataError, match="more than the 3600 training images"):
-        convert(ConvertConfig(folder=folder_copy, precisions=("int8",), calibration_samples=5000))
+        convert(ConvertConfig(folder=folder_copy, precisions=(Precision.INT8,), calibration_samples=(5000,)))
 
 
 def test_int8_without_the_training_data_is_a_clear_error(folder_copy: Path, tmp_path: Path) -> None:
@@ -85,8 +89,8 @@ def test_int8_without_the_training_data_is_a_clear_error(folder_copy: Path, tmp_
     metadata["dataset"]["path"] = str(tmp_path / "moved-away")
     (folder_copy / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(DataError, match=r"int8 calibration needs the training data.*--data"):
-        convert(ConvertConfig(folder=folder_copy, precisions=("int8",)))
-    convert(ConvertConfig(folder=folder_copy, precisions=("float16",)))  # other precisions need no data
+        convert(ConvertConfig(folder=folder_copy, precisions=(Precision.INT8,)))
+    convert(ConvertConfig(folder=folder_copy, precisions=(Precision.FLOAT16,)))  # other precisions need no data
 
 
 def test_drift_numbers(trained_folder: Path) -> None:
@@ -169,6 +173,6 @@ def test_a_failed_conversion_leaves_the_folder_as_it_was(folder_copy: Path) -> N
 
     before = folder_digest(folder_copy)
     with pytest.raises(DataError):
-        convert(ConvertConfig(folder=folder_copy, calibration_samples=100000))
+        convert(ConvertConfig(folder=folder_copy, calibration_samples=(100000,)))
     assert folder_digest(folder_copy) == before
     assert FolderStore(folder_copy).load().variants.keys() == set(PRECISIONS)

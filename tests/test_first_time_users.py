@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edge_runtime.choices import IoType, Precision
 from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.data.dataset import DataConfig
 from pipeline.errors import DataError, FolderError
@@ -62,10 +63,10 @@ def test_small_folder_picks_a_batch_size_and_calibrates_on_what_there_is(image_f
     assert any(
         m.startswith("batch size 8: 72 training images at 128 would be 1 step(s) an epoch") for m in reporter.messages
     )
-    result = convert(ConvertConfig(folder=folder, precisions=("int8",)))
+    result = convert(ConvertConfig(folder=folder, precisions=(Precision.INT8,)))
     assert result.variants[0].calibration_samples == 72
     with pytest.raises(DataError, match="--calibration-samples 100 is more than the 72 training images"):
-        convert(ConvertConfig(folder=folder, precisions=("int8",), calibration_samples=100))
+        convert(ConvertConfig(folder=folder, precisions=(Precision.INT8,), calibration_samples=(100,)))
     assert resolve_batch_size(None, 54000) == (128, None)
     assert "try --batch-size 8" in (resolve_batch_size(128, 72)[1] or "")
 
@@ -73,7 +74,7 @@ def test_small_folder_picks_a_batch_size_and_calibrates_on_what_there_is(image_f
 def test_int8_only_folder_reports_without_nan_or_float32_claims(image_folder: Path, tmp_path: Path) -> None:
     folder = tmp_path / "int8-only"
     _train(folder, image_folder)
-    convert(ConvertConfig(folder=folder, precisions=("int8",), io_type="uint8"))
+    convert(ConvertConfig(folder=folder, precisions=(Precision.INT8,), io_type=IoType.UINT8))
     evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
     benchmark(BenchmarkConfig(folder=folder, threads=(1,), warmup=2, runs=10, rounds=2))
     report = write_report(ReportConfig(folder=folder, max_drop=100.0, samples=0))
@@ -89,7 +90,7 @@ def test_retraining_with_other_settings_is_refused_and_names_what_it_would_repla
 ) -> None:
     folder = tmp_path / "trained"
     _train(folder, image_folder)
-    convert(ConvertConfig(folder=folder, precisions=("float32",)))
+    convert(ConvertConfig(folder=folder, precisions=(Precision.FLOAT32,)))
     before = folder_digest(folder)
     with pytest.raises(
         FolderError,
@@ -116,7 +117,7 @@ def test_a_model_at_chance_level_is_not_recommended(image_folder: Path, tmp_path
     folder = tmp_path / "chance"
     # One step of a learning rate too small to move anything: the untrained network, as a 4-step epoch left it.
     _train(folder, image_folder, epochs=1, batch_size=128, learning_rate=1e-9)
-    convert(ConvertConfig(folder=folder, precisions=("float32", "int8")))
+    convert(ConvertConfig(folder=folder, precisions=(Precision.FLOAT32, Precision.INT8)))
     drift = evaluate(EvaluateConfig(folder=folder, max_drop=100.0))
     assert near_chance(drift.keras_accuracy, 3), drift.keras_accuracy
     report = write_report(ReportConfig(folder=folder, max_drop=100.0, samples=0))
@@ -175,7 +176,7 @@ def test_the_gate_is_never_finer_than_one_test_image(image_folder: Path, tmp_pat
     assert within_budget(-100 / 60, 1.0, 60) and not within_budget(-200 / 60, 1.0, 60)
     folder = tmp_path / "gate"
     _train(folder, image_folder)
-    convert(ConvertConfig(folder=folder, precisions=("float32",)))
+    convert(ConvertConfig(folder=folder, precisions=(Precision.FLOAT32,)))
     drift = evaluate(EvaluateConfig(folder=folder, max_drop=1.0))
     assert drift.test_images == 9 and json.loads((folder / "drift.json").read_text())[
         "allowed_drop_pp"
@@ -193,7 +194,7 @@ def test_a_changed_folder_is_evaluated_on_the_recorded_test_files(image_folder: 
     _train(folder, photos)
     recorded = json.loads((folder / "split.json").read_text())
     assert len(recorded["test"]) == 9 and recorded["classes"] == ["bag", "sneaker", "trouser"]
-    convert(ConvertConfig(folder=folder, precisions=("float32",)))
+    convert(ConvertConfig(folder=folder, precisions=(Precision.FLOAT32,)))
     for index in range(4):  # new photos after training: they may be anything, so they stay out of the test split
         Image.fromarray(np.full((28, 28), 40 * index, np.uint8)).save(photos / "bag" / f"new_{index}.png")
     (photos / recorded["test"][0]).unlink()

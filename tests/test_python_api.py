@@ -46,6 +46,7 @@ def test_the_documented_tour_runs_and_its_results_render_as_tables(tmp_path: Pat
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "CHECKED" in done.stdout
     assert "models/missing: no such model folder; train one with" in done.stdout
+    assert "ImageError photo.jpg: no such file or folder" in done.stdout and "UsageError predict wants" in done.stdout
     assert "Ship model_" in done.stdout  # report.recommendation, printed by the tour
     assert not re.search(r"^[IWEF]\d{4} ", done.stderr, re.M), done.stderr[-1000:]  # TensorFlow's C++ lines stay off
 

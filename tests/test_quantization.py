@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.backends import load_interpreter
-from edge_runtime.choices import Calibration
+from edge_runtime.choices import Calibration, Precision
 from edge_runtime.folder.reader import load_metadata
 from pipeline.conversion import quantizer
 from pipeline.conversion.layer_error import ROUNDING_FLOOR
@@ -80,7 +80,7 @@ def test_mixed_is_chosen_on_validation_images_and_reported_on_test(trained_folde
 
 def test_an_impossible_target_gives_the_best_candidate_marked_not_met(folder_copy: Path) -> None:
     target = MixedTarget(min_agreement=100.0, max_float_share=0.3)
-    convert(ConvertConfig(folder=folder_copy, precisions=("mixed",), calibration_samples=50, target=target))
+    convert(ConvertConfig(folder=folder_copy, precisions=(Precision.MIXED,), calibration_samples=(50,), target=target))
     metadata = load_metadata(folder_copy)
     record = metadata.variants["mixed"].mixed or {}
     assert not record["target_met"] and record["candidates_tried"] >= 2
@@ -90,7 +90,7 @@ def test_an_impossible_target_gives_the_best_candidate_marked_not_met(folder_cop
 
 
 def test_calibration_sweep_shows_each_count_over_three_draws(folder_copy: Path) -> None:
-    result = convert(ConvertConfig(folder=folder_copy, precisions=("int8",), calibration_samples=(20, 60)))
+    result = convert(ConvertConfig(folder=folder_copy, precisions=(Precision.INT8,), calibration_samples=(20, 60)))
     assert result.quantization is not None
     sweep = result.quantization.sweep
     assert [(row["samples"], row["seed"]) for row in sweep] == [(n, 42 + s) for n in (20, 60) for s in range(3)]
@@ -106,7 +106,14 @@ def test_calibration_sweep_shows_each_count_over_three_draws(folder_copy: Path) 
 
 
 def test_the_tf_converter_calibration_is_still_there(folder_copy: Path) -> None:
-    convert(ConvertConfig(folder=folder_copy, precisions=("int8", "mixed"), calibration="tf", calibration_samples=50))
+    convert(
+        ConvertConfig(
+            folder=folder_copy,
+            precisions=(Precision.INT8, Precision.MIXED),
+            calibration=Calibration.TF,
+            calibration_samples=(50,),
+        )
+    )
     metadata = load_metadata(folder_copy)
     record = metadata.variants["int8"]
     assert record.calibration == "tf" and record.route == "saved-model"
@@ -116,12 +123,14 @@ def test_the_tf_converter_calibration_is_still_there(folder_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"calibration": "histogram"}, "--calibration 'histogram' is not one of min-max, moving-average, tf"),
-        ({"target": MixedTarget(min_agreement=0)}, "--min-agreement 0 must be a percentage above 0 and at most 100"),
-        ({"target": MixedTarget(max_float_share=1.5)}, "--max-float-share 1.5 must be above 0 and at most 1"),
-        ({"calibration_samples": (100, 5)}, "--calibration-samples 5 is too few"),
+        ({"calibration": "histogram"}, "calibration 'histogram' is not one of min-max, moving-average, tf"),
+        ({"min_agreement": 0}, "min_agreement must be above 0 and at most 100, got 0"),
+        ({"max_float_share": 1.5}, "max_float_share must be above 0 and at most 1, got 1.5"),
+        ({"calibration_samples": (100, 5)}, "calibration_samples must be between 10 and 100000, got 5"),
     ],
 )
 def test_bad_quantization_settings_are_one_line_usage_errors(kwargs: dict, message: str) -> None:
+    import pipeline
+
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
-        ConvertConfig(folder=Path("unused"), **kwargs)
+        pipeline.convert("unused", **kwargs)

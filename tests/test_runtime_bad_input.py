@@ -204,7 +204,7 @@ def test_runtime_batch_keeps_good_predictions_and_reports_bad_images(
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["edge-pipeline", "train", "--epochs", "-3"], 2, "--epochs must be at least 1"),
+        (["edge-pipeline", "train", "--epochs", "-3"], 2, "--epochs must be between 1 and 10000"),
         (["edge-pipeline", "evaluate", "/definitely/missing"], 1, "no such model folder"),
         (["edge-runtime", "predict", "/definitely/missing.tflite", "x.png"], 1, "no such model file"),
         (["edge-runtime", "bench", "/definitely/missing.tflite", "--runs", "-1"], 2, "must be at least 1"),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_runtime.backends import runtime_version
+from edge_runtime.choices import Precision
 from edge_runtime.folder.reader import read_metadata
 from edge_runtime.tflite.requirements import at_least, read_requirements
 from tests.conftest import CORAL, ROOT, board, requires_coral, requires_fashion_mnist
@@ -96,7 +97,7 @@ def test_target_runtime_2_14_makes_every_variant_run_there(
     from pipeline.conversion.stage import ConvertConfig, convert
     from pipeline.measure.evaluate import EvaluateConfig, evaluate
 
-    result = convert(ConvertConfig(folder=folder_copy, calibration_samples=100, target_runtime="2.14"))
+    result = convert(ConvertConfig(folder=folder_copy, calibration_samples=(100,), target_runtime="2.14"))
     every = ["float32", "float16", "dynamic", "int8", "mixed"]
     assert [v.precision for v in result.variants] == every and not result.skipped
     dynamic = next(v for v in result.variants if v.precision == "dynamic")
@@ -163,7 +164,9 @@ def test_a_precision_that_cannot_meet_the_target_is_skipped_and_removed(folder_c
     from pipeline.conversion.stage import ConvertConfig, convert
 
     before = read_metadata(folder_copy)["variants"]["float16"]["min_runtime"]
-    result = convert(ConvertConfig(folder=folder_copy, precisions=("float32", "float16"), target_runtime="1.12"))
+    result = convert(
+        ConvertConfig(folder=folder_copy, precisions=(Precision.FLOAT32, Precision.FLOAT16), target_runtime="1.12")
+    )
     assert before == "1.15.0" and [v.precision for v in result.variants] == ["float32"]
     assert result.skipped == [
         "float16: skipped, it needs TFLite runtime 1.15.0 (ops CONV_2D v1, "

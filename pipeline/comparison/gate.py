@@ -23,7 +23,6 @@ import numpy as np
 from edge_runtime.backends import load_interpreter
 from edge_runtime.bench import fill_inputs, time_invokes
 
-from ..errors import UsageError
 from ..measure.evaluate import DEFAULT_MAX_DROP
 from ..output.tables import Shown, Table
 from ..progress import Reporter
@@ -44,14 +43,6 @@ class Budgets:
     warmup: int = 20
     runs: int = 400
     rounds: int = 20
-
-    def __post_init__(self) -> None:
-        for name, value in (("--max-drop", self.max_drop), ("--max-slowdown", self.max_slowdown),
-                            ("--max-growth", self.max_growth)):  # fmt: skip
-            if not 0.0 <= value <= 1000.0:
-                raise UsageError(f"{name} must be between 0 and 1000, got {value}")
-        if self.threads < 1 or self.runs < 1 or self.rounds < 1 or self.warmup < 0:
-            raise UsageError("--threads, --runs and --rounds must be at least 1, --warmup 0 or more")
 
 
 def mcnemar_p(only_old: int, only_new: int) -> float:

@@ -265,7 +265,7 @@ def compare(config: CompareConfig, reporter: Reporter | None = None) -> CompareR
             variants = (_shipped(old, config.variant), _shipped(new, config.variant))
             files = tuple(FolderStore(f.path).verified_variant(v, FolderStore(f.path).load())
                           for f, v in ((old, variants[0]), (new, variants[1])))  # fmt: skip
-            timings = gating.retime(files, config.budgets, reporter)
+            timings = gating.retime((files[0], files[1]), config.budgets, reporter)
             result.gates.append(gating.gate(old, new, variants, config.budgets, timings))
     _write(result, config.output, config.summary)
     return result

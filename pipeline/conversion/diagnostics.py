@@ -135,7 +135,7 @@ def measure(
     recipe: Recipe,
     route: Route,
     data: QuantData,
-    made: dict[Precision, Conversion],
+    made: dict[str, Conversion],
     reporter: Reporter,
 ) -> tuple[QuantizationReport, float | None]:
     """quantization.json's content, and the mixed variant's test agreement (None without one).

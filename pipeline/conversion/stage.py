@@ -21,7 +21,7 @@ from edge_runtime.errors import ModelError
 from edge_runtime.folder.reader import TARGET_PRECISIONS, InputSpec, split_variant, variant_filename, variant_name
 from edge_runtime.tflite.requirements import ModelRequirements, parse_version
 
-from ..choices import Calibration, IoType, Precision, Route, Target, parse, parse_precisions, parse_targets
+from ..choices import Calibration, IoType, Precision, Route, Target
 from ..data.dataset import DataConfig, load_dataset
 from ..errors import ConversionError, DataError, UsageError
 from ..folder import (
@@ -40,7 +40,7 @@ from ..progress import Reporter, SilentReporter
 from .converter import COMPATIBILITY_STEPS, DEFAULT_CALIBRATION, Conversion, Converter, Recipe
 from .diagnostics import QuantData, QuantizationReport, measure
 from .metadata_writer import ModelCard, embed
-from .mixed import MixedTarget, NoCandidate, check_target
+from .mixed import MixedTarget, NoCandidate
 from .phone import phone_model, phone_pixels, phone_spec, raw_uint8_input
 
 MIN_CALIBRATION_SAMPLES = 10
@@ -51,14 +51,14 @@ DEFAULT_CALIBRATION_SAMPLES = 300
 
 @dataclass(frozen=True)
 class ConvertConfig:
-    """Which variants to make from a model folder, and how. Strings are accepted for the choices."""
+    """Which variants to make from a model folder, and how (values as `pipeline.surface.options` parsed them)."""
 
     folder: Path
     precisions: tuple[Precision, ...] = tuple(Precision)
     io_type: IoType = IoType.INT8  # the int8 variant's input/output type; uint8 is for Edge TPU-era tools
     # None: DEFAULT_CALIBRATION_SAMPLES, or every training image if fewer; several counts: a sweep, the
     # variants calibrated on the largest
-    calibration_samples: int | tuple[int, ...] | None = None
+    calibration_samples: tuple[int, ...] | None = None
     calibration: Calibration = DEFAULT_CALIBRATION
     route: Route = Route.AUTO
     data_path: Path | None = None  # where the training data is now, if it moved
@@ -68,25 +68,8 @@ class ConvertConfig:
     targets: tuple[Target, ...] = (Target.TFLITE,)  # variant families to write (mediapipe: for phones)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "precisions", parse_precisions(self.precisions))
-        object.__setattr__(self, "targets", parse_targets(self.targets))
-        object.__setattr__(self, "io_type", parse(IoType, self.io_type))
-        object.__setattr__(self, "route", parse(Route, self.route))
-        object.__setattr__(self, "calibration", parse(Calibration, self.calibration))
-        counts = self.calibration_samples
-        if isinstance(counts, int):
-            counts = (counts,)
-        if counts is not None:
-            object.__setattr__(self, "calibration_samples", tuple(sorted(set(counts))) or None)
         if self.target_runtime is not None and len(parse_version(self.target_runtime)) < 2:
             raise UsageError(f"--target-runtime {self.target_runtime!r} is not a version like 2.14")
-        for count in counts or ():
-            if count < MIN_CALIBRATION_SAMPLES:
-                raise UsageError(
-                    f"--calibration-samples {count} is too few to calibrate int8 ranges; "
-                    f"use at least {MIN_CALIBRATION_SAMPLES} (a few hundred is typical)"
-                )
-        check_target(self.target)
 
     @property
     def needs_data(self) -> bool:
@@ -150,7 +133,7 @@ def conversion_data(metadata: Metadata, config: ConvertConfig, recorded: dict[st
             f"--calibration-samples {too_many[0]} is more than the {available} training images; "
             f"use {available} or fewer"
         )
-    counts = config.calibration_samples or (min(DEFAULT_CALIBRATION_SAMPLES, available),)
+    counts = tuple(sorted(config.calibration_samples or (min(DEFAULT_CALIBRATION_SAMPLES, available),)))
     return QuantData(dataset, metadata.input, data.seed, counts, config.target.selection_samples)
 
 

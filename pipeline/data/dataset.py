@@ -62,11 +62,6 @@ class DataConfig:
             raise UsageError(
                 f"unknown dataset {self.dataset!r}; choose one of {', '.join(NAMED_DATASETS)} or give --data FOLDER"
             )
-        for name, value in (("--validation-split", self.validation_split), ("--test-split", self.test_split)):
-            if not 0.0 < value < 0.5:
-                raise UsageError(f"{name} must be between 0 and 0.5 (exclusive), got {value}")
-        if self.limit is not None and self.limit < 20:
-            raise UsageError(f"--limit must be at least 20 images, got {self.limit}")
 
     @property
     def name(self) -> str:

@@ -62,7 +62,6 @@ class DeviceConfig:
     timeout: float = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "interpreter", BackendName(self.interpreter))
         if self.interpreter not in SETUP_PACKAGES:
             raise UsageError(f"--interpreter {self.interpreter} is not one of {', '.join(SETUP_PACKAGES)}")
         if self.name is not None and not self.name.strip():

@@ -159,10 +159,6 @@ class DeviceEvaluateConfig:
     data_path: Path | None = None
     data_dir: Path | None = None
 
-    def __post_init__(self) -> None:
-        if self.samples < 1:
-            raise UsageError(f"--samples must be at least 1, got {self.samples}")
-
 
 def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) -> DeviceDrift:
     """Accuracy and agreement (with Keras, and with this machine's run of the same file) of every variant there."""
@@ -207,7 +203,7 @@ def _evaluate_on(folder: FolderStore, config: DeviceEvaluateConfig, reporter: Re
 
 
 def _variant_on(
-    device: Device, folder: FolderStore, metadata: Metadata, precision: str, data: tuple[np.ndarray, ...]
+    device: Device, folder: FolderStore, metadata: Metadata, precision: str, data: tuple[Any, ...]
 ) -> dict[str, Any]:
     pixels, images_file, labels, keras_top = data
     variant = metadata.variants[precision]

@@ -16,7 +16,7 @@ import numpy as np
 
 from edge_runtime.predictor import Predictor
 
-from ..choices import Precision, parse_precisions
+from ..choices import Precision
 from ..data.dataset import DataConfig, load_dataset
 from ..data.fingerprint import test_fingerprint
 from ..data.tf_pipeline import model_input_array
@@ -99,14 +99,6 @@ class EvaluateConfig:
     threads: int | None = None
     data_path: Path | None = None
     data_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.max_drop <= 100.0:
-            raise UsageError(f"--max-drop must be between 0 and 100 percentage points, got {self.max_drop}")
-        if self.threads is not None and self.threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {self.threads}")
-        if self.precisions is not None:
-            object.__setattr__(self, "precisions", parse_precisions(self.precisions))
 
 
 @dataclass(frozen=True)
@@ -363,7 +355,8 @@ def _scores(
 
     model = keras.models.load_model(keras_path, compile=False)
     predictors = {p: Predictor(path, threads=threads, verify=False) for p, path in paths.items()}  # verified above
-    keras_scores, variant_scores = [], {p: [] for p in paths}
+    keras_scores: list[Any] = []
+    variant_scores: dict[str, list[Any]] = {p: [] for p in paths}
     seconds = {"keras": 0.0, **{p: 0.0 for p in paths}}
     with reporter.task("evaluating", total=len(test)) as task:
         for start in range(0, len(test), CHUNK):

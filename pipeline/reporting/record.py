@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
 from ..measure.evaluate import DEFAULT_MAX_DROP
 from ..output.tables import Shown, Table
 from ..store.commits import now
@@ -24,12 +23,6 @@ class ReportConfig:
     data_dir: Path | None = None
     device: str | None = None  # recommend for this device of benchmark.json (its latency)
     as_default: bool = False  # with `device`: its pick also becomes the folder's default
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.max_drop <= 100.0:
-            raise UsageError(f"--max-drop must be between 0 and 100 percentage points, got {self.max_drop}")
-        if not 0 <= self.samples <= 200:
-            raise UsageError(f"--samples must be between 0 and 200, got {self.samples}")
 
 
 @dataclass(repr=False)

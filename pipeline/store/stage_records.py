@@ -35,39 +35,9 @@ from ..folder import (
     Metadata,
     library_versions,
 )
-from ..surface import options as opts
 from .commits import now
 
 STAGES = ("train", "convert", "evaluate", "benchmark", "report")
-# Options that do not change what a stage makes: where things are, how it is run, what it reports to.
-NEUTRAL = frozenset(
-    {
-        "model_dir",
-        "data",
-        "data_moved",
-        "data_dir",
-        "download",
-        "cache",
-        "tensorboard",
-        "output",
-        "overwrite",
-        "resume",
-        "force",
-        "keep_going",
-        "eval_threads",
-        "on",
-        "emulate",
-        "to",
-        "device_samples",
-        "run_device_samples",
-        "device_name",
-        "ssh_command",
-        "python",
-        "setup",
-        "interpreter",
-        "timeout",
-    }
-)
 
 
 def _variants(metadata: Metadata) -> list[str]:
@@ -118,29 +88,27 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "machine": platform.machine()}
 
 
-def consumed(stage: str, values: dict[str, Any], metadata: Metadata | None) -> dict[str, Any]:
-    """The record `stage` would write now, given the command's option values (by key) and the folder."""
-    options = {
-        key: _plain(values.get(key, opts.OPTIONS[key].value)) for key in opts.COMMANDS[stage] if key not in NEUTRAL
-    }
-    record: dict[str, Any] = {"options": options, "versions": library_versions()}
+def consumed(stage: str, options: dict[str, Any], metadata: Metadata | None, data: DataConfig | None) -> dict[str, Any]:
+    """The record `stage` would write now: the options that shape what it makes (its config's, as
+    `pipeline.surface.stage_configs.record_of` gives them), the files it reads, its data's identity."""
+    record: dict[str, Any] = {"options": _plain(options), "versions": library_versions()}
     record["versions"].pop("edge-pipeline", None)  # a re-install of the same code is not a change
     reads = READS[stage](metadata) if metadata is not None else []
     record["files"] = {name: _recorded_sha(metadata, name) for name in reads} if metadata is not None else {}
-    if stage in READS_DATA:
-        record["data"] = data_identity(_data(stage, values, metadata))
+    if stage in READS_DATA and data is not None:
+        record["data"] = data_identity(data)
     if stage == "benchmark":
         record["machine"] = machine()
     return record
 
 
-def _data(stage: str, values: dict[str, Any], metadata: Metadata | None) -> DataConfig:
-    from ..surface.stage_configs import data_config, moved
-
-    if stage == "train" or metadata is None:
-        return data_config(values)
-    where = moved(values)
-    return DataConfig.from_record(metadata.dataset, Path(where) if where else None, values.get("data_dir"))
+def recorded_data(folder: FolderStore, moved: Path | None, data_dir: Path | None) -> DataConfig | None:
+    """The data the folder's model was trained on, relocated to `moved`/`data_dir` (None: no readable folder)."""
+    try:
+        metadata = folder.load() if folder.has_metadata() else None
+    except FolderError:
+        return None
+    return DataConfig.from_record(metadata.dataset, moved, data_dir) if metadata is not None else None
 
 
 def _intact(folder: FolderStore, metadata: Metadata, names: list[str]) -> bool:
@@ -155,7 +123,7 @@ def _intact(folder: FolderStore, metadata: Metadata, names: list[str]) -> bool:
     return True
 
 
-def up_to_date(stage: str, values: dict[str, Any], folder: FolderStore) -> str | None:
+def up_to_date(stage: str, options: dict[str, Any], folder: FolderStore, data: DataConfig | None) -> str | None:
     """When `stage` would consume exactly what it consumed last time and its files are intact: when it ran."""
     if not folder.has_metadata():
         return None
@@ -164,20 +132,20 @@ def up_to_date(stage: str, values: dict[str, Any], folder: FolderStore) -> str |
     except FolderError:
         return None
     record = metadata.stages.get(stage)
-    if not isinstance(record, dict) or record.get("consumed") != consumed(stage, values, metadata):
+    if not isinstance(record, dict) or record.get("consumed") != consumed(stage, options, metadata, data):
         return None
     if not _intact(folder, metadata, READS[stage](metadata) + MAKES[stage](metadata)):
         return None
     return str(record.get("at", ""))
 
 
-def before(stage: str, values: dict[str, Any], folder: FolderStore) -> dict[str, Any]:
+def before(stage: str, options: dict[str, Any], folder: FolderStore, data: DataConfig | None) -> dict[str, Any]:
     """`consumed` as the stage starts (a folder without a readable metadata.json: training's first run)."""
     try:
         metadata = folder.load() if folder.has_metadata() else None
     except FolderError:
         metadata = None
-    return consumed(stage, values, metadata)
+    return consumed(stage, options, metadata, data)
 
 
 def store(folder: FolderStore, stage: str, record: dict[str, Any]) -> None:

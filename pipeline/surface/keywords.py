@@ -1,95 +1,108 @@
-"""A command's options as Python keyword arguments: names, values in the option table's form, signatures.
+"""A command's options bound to their values, and the Python functions' signatures and docstrings made from them.
 
-`pipeline.surface.api`'s functions take the options of the command of the same name; this module makes their
-signatures and docstrings from `pipeline.surface.options`, and binds the keywords given to option keys.
+`bind` takes what a caller gave (keyword arguments from Python, flags from the command line), parses each value
+once into its declared type (`pipeline.surface.parsing`), and fills in every default: the result is the
+command's TypedDict, complete. `documented` gives an API function its `__signature__` (what `help()` and
+Jupyter show: each keyword's type and default) and a docstring listing them.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
-import keyword
-import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any, TypeVar
 
-from . import options as opts
+from ..errors import UsageError
+from .options import COMMANDS, FUNCTIONS
+from .parsing import Option, options_of, parse, text_of
 
-LIST_OPTIONS = {"precision", "target", "on", "emulate"}
-VARIADIC = {"folders"}  # positional arguments that take several values
-
-
-def api_name(key: str) -> str:
-    """An option's keyword: its command-line flag in Python spelling (`--batch-size` -> `batch_size`), or its key
-    where the flag is a Python keyword (`--continue` -> `keep_going`)."""
-    option = opts.OPTIONS[key]
-    if not option.flags:
-        return key
-    name = option.flags[0].split("/")[0].removeprefix("--").replace("-", "_")
-    return key if keyword.iskeyword(name) else name
+T = TypeVar("T")
 
 
-def _normalised(key: str, value: Any) -> Any:
-    """A Python value in the form the option table holds: lists for repeatable options, "1,2,4" for counts."""
-    option = opts.OPTIONS[key]
-    if key in LIST_OPTIONS and isinstance(value, str | os.PathLike):
-        return [value]
-    if key in ("threads", "calibration_samples") and isinstance(value, int | Sequence) and not isinstance(value, str):
-        return ",".join(str(v) for v in ([value] if isinstance(value, int) else value))
-    if option.type in (Path, Path | None) and isinstance(value, str):
-        return Path(value)
-    if key in VARIADIC:
-        return [Path(v) for v in value]
-    if option.parser is not None and isinstance(value, str) and key not in LIST_OPTIONS:
-        return option.parser(value)
-    if option.parser is not None and key in LIST_OPTIONS and value is not None:
-        return [option.parser(str(v)) for v in value]
-    return value
+@cache
+def command_options(command: str) -> dict[str, Option]:
+    """The options of an API function (`convert`, `evaluate_on`, ...) by keyword, in --help order."""
+    return options_of(FUNCTIONS[command])
 
 
-def bind(command: str, given: dict[str, Any]) -> dict[str, Any]:
-    """Every option of `command` by its key: the defaults, then what was given (by keyword)."""
-    keys = {api_name(key): key for key in opts.COMMANDS[command]}
-    unknown = sorted(set(given) - set(keys))
+@cache
+def cli_options(command: str) -> dict[str, Option]:
+    """The options of a command of the command line by keyword, in --help order (each once)."""
+    found: dict[str, Option] = {}
+    for spec in COMMANDS[command]:
+        for keyword, option in options_of(spec).items():
+            if found.setdefault(keyword, option) != option:
+                raise TypeError(f"{command}: two different options named {keyword}")
+    return found
+
+
+def _unknown(command: str, names: list[str], cli: bool) -> UsageError:
+    known = cli_options(command) if cli else command_options(command)
+    name = names[0]
+    close = difflib.get_close_matches(name, list(known), n=1)
+    spelled = f"--{name.replace('_', '-')}" if cli else name
+    hint = f"; did you mean {known[close[0]].name(cli)}?" if close else ""
+    where = f"edge-pipeline {command}" if cli else f"{command}()"
+    return UsageError(f"{where} has no option {spelled}{hint}")
+
+
+def bind(command: str, given: Mapping[str, object], cli: bool = False) -> dict[str, Any]:
+    """Every option of `command`: what was given, parsed into its type, and the default of the rest.
+
+    `cli`: `given` holds the command line's values (None: not given; text to parse); else Python keyword
+    arguments (None means None, and must be allowed by the option's type). UsageError names the option as the
+    caller spelled it.
+    """
+    options = cli_options(command) if cli else command_options(command)
+    unknown = sorted(set(given) - set(options))
     if unknown:
-        raise TypeError(f"{command}() got unexpected keyword argument(s) {', '.join(unknown)}")
-    values = {key: opts.OPTIONS[key].value for key in keys.values()}
-    values.update({keys[name]: _normalised(keys[name], value) for name, value in given.items()})
-    if any(value is ... for value in values.values()):
-        raise TypeError(f"{command}() needs {', '.join(api_name(k) for k, v in values.items() if v is ...)}")
+        raise _unknown(command, unknown, cli)
+    values = {}
+    for keyword, option in options.items():
+        if keyword in given and not (cli and given[keyword] is None):
+            values[keyword] = parse(given[keyword], option, cli)
+        else:
+            values[keyword] = option.opt.default_value()
     return values
 
 
-def signature(command: str, first: str | None = None) -> inspect.Signature:
-    """The keyword-only signature of an API function, made from the command's options."""
-    parameters = []
-    for key in opts.COMMANDS[command]:
-        option = opts.OPTIONS[key]
-        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if option.argument else inspect.Parameter.KEYWORD_ONLY
-        default = inspect.Parameter.empty if option.value is ... else option.value
-        if option.argument and key in VARIADIC:  # compare(A, B, C)
-            kind, default = inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.empty
-        parameters.append(inspect.Parameter(api_name(key), kind, default=default, annotation=option.type))
+def signature(command: str, positional: list[inspect.Parameter], returns: object) -> inspect.Signature:
+    """The signature `help()` shows: the positional parameters, then every option keyword-only with its default."""
+    keywords = [
+        inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=o.opt.default_value(), annotation=o.type)
+        for k, o in command_options(command).items()
+    ]
     extra = [
         inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=True, annotation=bool),
         inspect.Parameter("reporter", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="Reporter | None"),
     ]
-    return inspect.Signature([*parameters, *extra])
+    return inspect.Signature([*positional, *keywords, *extra], return_annotation=returns)
 
 
-def documented(command: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """Attach the command's signature, and a line per parameter (its help and default) to the docstring."""
-    function.__signature__ = signature(command)  # type: ignore[attr-defined]
-    lines = [
-        f"    {api_name(key)}: {opts.OPTIONS[key].help}"
-        + ("" if opts.OPTIONS[key].value in (None, ...) else f" (default: {opts.OPTIONS[key].value})")
-        for key in opts.COMMANDS[command]
-    ]
-    lines += [
-        "    progress: show progress and the result's table on a rich console (default: True)",
-        "    reporter: a pipeline.progress.Reporter to report to instead",
-    ]
-    function.__doc__ = f"{function.__doc__}\n\nParameters (the options of `edge-pipeline {command}`):\n" + "\n".join(
-        lines
-    )
-    return function
+def documented(command: str, returns: str, raises: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Give an API function the signature and the parameter list of `command`'s options."""
+
+    def attach(function: Callable[..., T]) -> Callable[..., T]:
+        own = inspect.signature(function)
+        positional = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        positional = [p for p in positional if p.name not in ("progress", "reporter")]
+        function.__signature__ = signature(command, positional, own.return_annotation)  # type: ignore[attr-defined]
+        lines = []
+        for keyword, option in command_options(command).items():
+            default = option.opt.default_value()
+            shown = "" if default in (None, ()) else f" (default: {text_of(default)})"
+            lines.append(f"    {keyword}: {option.opt.help}{shown}")
+        lines += [
+            "    progress: show progress and the result's table on a rich console (default: True)",
+            "    reporter: a pipeline.Reporter to report to instead",
+        ]
+        function.__doc__ = (
+            f"{function.__doc__}\n\nParameters (the options of `edge-pipeline {command}`):\n"
+            + "\n".join(lines)
+            + f"\n\nReturns:\n    {returns}\n\nRaises:\n    {raises}\n"
+        )
+        return function
+
+    return attach

@@ -1,140 +1,123 @@
-"""Option values (by their key in pipeline.surface.options) into the stage configs they feed, checked first."""
+"""Bound option values into the stage configs they feed: each option says which config fields it feeds (`Opt.feeds`),
+so a config is made by one generic step, with the values as parsed (no coercion here or in the configs)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ..choices import Precision, parse_precisions
+from ..comparison.gate import Budgets
+from ..comparison.stage import CompareConfig
 from ..conversion.mixed import MixedTarget
 from ..conversion.stage import ConvertConfig
 from ..data.dataset import DataConfig
 from ..devices.deploy import DeviceConfig
+from ..devices.on_device import DeviceEvaluateConfig
 from ..errors import UsageError
+from ..measure.benchmark import BenchmarkConfig
+from ..measure.evaluate import EvaluateConfig
+from ..reporting.record import ReportConfig
 from ..training.config import HyperParams, TrainConfig
 from ..training.distribute import DistributeConfig
 from ..training.models import ModelOptions
+from .keywords import cli_options, command_options
+from .options import COMMANDS, FUNCTIONS
+
+C = TypeVar("C")
+Values = Mapping[str, Any]
 
 
-def data_config(v: dict[str, Any]) -> DataConfig:
-    return DataConfig(
-        dataset=v["dataset"],
-        data_path=v["data"],
-        data_dir=v["data_dir"],
-        validation_split=v["validation_split"],
-        test_split=v["test_split"],
-        seed=v["seed"],
-        limit=v["limit"],
-        allow_download=v["download"],
-        cache=v["cache"],
-    )
+def build(cls: type[C], command: str, values: Values, **fixed: Any) -> C:
+    """A `cls` from the values of the options of `command` that feed its fields, and `fixed` fields."""
+    options = cli_options(command) if command in COMMANDS else command_options(command)
+    fields: dict[str, Any] = {}
+    for keyword, option in options.items():
+        for target, name in option.opt.feeds:
+            if target is cls and keyword in values:
+                fields[name] = values[keyword]
+    return cls(**{**fields, **fixed})
 
 
-def train_config(v: dict[str, Any]) -> TrainConfig:
+def data_config(command: str, values: Values) -> DataConfig:
+    return build(DataConfig, command, values)
+
+
+def train_config(command: str, values: Values) -> TrainConfig:
+    """`train`'s config (also `run`'s first stage, which resumes unless --force), the model's options checked."""
     from ..training.models import check_options, get_spec
     from ..training.stage import augmentation_for
 
-    options = ModelOptions(
-        alpha=v["alpha"],
-        input_size=v["input_size"],
-        weights=v["weights"],
-        dropout=v["dropout"],
-        fine_tune=v["fine_tune"],
-    )
-    check_options(get_spec(v["model"]), options)
-    hparams = HyperParams(
-        epochs=v["epochs"],
-        batch_size=v["batch_size"],
-        learning_rate=v["learning_rate"],
-        patience=v["patience"],
-        fine_tune_epochs=v["fine_tune_epochs"],
-        seed=v["seed"],
-        label_smoothing=v["label_smoothing"],
-    )
-    return TrainConfig(
-        data=data_config(v),
-        model=v["model"],
+    options = build(ModelOptions, command, values)
+    check_options(get_spec(values["model"]), options)
+    resume = values["resume"] if "resume" in values else (False if values.get("force") else None)
+    return build(
+        TrainConfig,
+        command,
+        values,
+        data=data_config(command, values),
         options=options,
-        hparams=hparams,
-        augmentation=augmentation_for(v["augment"], v["flip"]),
-        invert=v["invert"],
-        output=v["output"],
-        name=v["name"],
-        tensorboard=v["tensorboard"],
-        distribute=DistributeConfig(v["distribute"], v["replicas"], v["mixed_precision"]),
-        overwrite=v["overwrite"],
-        resume=v["resume"] if "resume" in v else (False if v.get("force") else None),  # run resumes unless --force
+        hparams=build(HyperParams, command, values),
+        augmentation=augmentation_for(values["augment"], values["flip"]),
+        distribute=build(DistributeConfig, command, values),
+        resume=resume,
     )
 
 
-def moved(v: dict[str, Any]) -> Path | None:
-    """Where the training data is now: `--data` of convert/evaluate/report, or of `run` (the folder it trains on)."""
-    return v["data_moved"] if "data_moved" in v else v.get("data")
+def convert_config(folder: Path, command: str, values: Values) -> ConvertConfig:
+    return build(ConvertConfig, command, values, folder=Path(folder), target=build(MixedTarget, command, values))
 
 
-def precisions(values: list[Precision] | None) -> tuple[Precision, ...]:
-    return parse_precisions(values or None)
+def evaluate_config(folder: Path, command: str, values: Values) -> EvaluateConfig:
+    return build(EvaluateConfig, command, values, folder=Path(folder))
 
 
-def sample_counts(text: str | None) -> tuple[int, ...] | None:
-    """--calibration-samples: one count, or several separated by commas (a sweep)."""
-    if text is None:
-        return None
-    try:
-        counts = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise UsageError(
-            f"--calibration-samples wants a whole number, or several separated by commas like 100,300,1000; "
-            f"got {text!r}"
-        ) from None
-    if not counts:
-        raise UsageError(f"--calibration-samples wants at least one count, got {text!r}")
-    return counts
+def benchmark_config(folder: Path, command: str, values: Values) -> BenchmarkConfig:
+    return build(BenchmarkConfig, command, values, folder=Path(folder))
 
 
-def convert_config(folder: Path, v: dict[str, Any]) -> ConvertConfig:
-    return ConvertConfig(
-        folder=folder,
-        precisions=precisions(v["precision"]),
-        io_type=v["io_type"],
-        calibration_samples=sample_counts(v["calibration_samples"]),
-        calibration=v["calibration"],
-        route=v["route"],
-        data_path=moved(v),
-        data_dir=v["data_dir"],
-        target_runtime=v["target_runtime"],
-        target=MixedTarget(min_agreement=v["min_agreement"], max_float_share=v["max_float_share"]),
-        targets=tuple(v["target"] or ()),
-    )
+def report_config(folder: Path, command: str, values: Values, **fixed: Any) -> ReportConfig:
+    return build(ReportConfig, command, values, folder=Path(folder), **fixed)
 
 
-def thread_counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise UsageError(f"--threads wants whole numbers separated by commas, like 1,2,4; got {text!r}") from None
-    if not counts or any(c < 1 for c in counts):
-        raise UsageError(f"--threads wants whole numbers of at least 1, got {text!r}")
-    return tuple(dict.fromkeys(counts))
+def compare_config(folders: tuple[Path, ...], values: Values) -> CompareConfig:
+    return build(CompareConfig, "compare", values, folders=folders, budgets=build(Budgets, "compare", values))
 
 
-def device_configs(folder: Path, targets: list[str] | None, v: dict[str, Any]) -> list[DeviceConfig]:
-    """One DeviceConfig per --on/--to target, validated before any work starts."""
-    configs = [
-        DeviceConfig(
-            folder=folder,
-            target=target,
-            name=v["device_name"],
-            ssh_command=v["ssh_command"],
-            python=v["python"],
-            setup=v["setup"],
-            interpreter=v["interpreter"],
-            timeout=v["timeout"],
-        )
-        for target in targets or []
-    ]
+def device_configs(folder: Path, targets: Iterable[str], command: str, values: Values) -> list[DeviceConfig]:
+    """One DeviceConfig per --on/--to target, each [USER@]HOST[:DIR] parsed now (not after hours of training)."""
+    configs = [build(DeviceConfig, command, values, folder=Path(folder), target=target) for target in targets]
     for config in configs:
         config.parsed  # noqa: B018 - parses [USER@]HOST[:DIR]: a usage error now, not after training
-    if v["device_name"] and len(configs) > 1:
+    if values.get("device_name") and len(configs) > 1:
         raise UsageError("--device-name names one device; with several --on, each is stored under its HOST")
     return configs
+
+
+def device_evaluate_config(device: DeviceConfig, command: str, values: Values) -> DeviceEvaluateConfig:
+    return build(DeviceEvaluateConfig, command, values, device=device)
+
+
+@cache
+def _neutral_fields() -> frozenset[tuple[type, str]]:
+    """The config fields that options change nothing of what a stage makes feed (paths, devices, progress)."""
+    return frozenset(
+        feed for name in FUNCTIONS for option in command_options(name).values() if option.opt.neutral
+        for feed in option.opt.feeds
+    )  # fmt: skip
+
+
+def record_of(config: object) -> dict[str, Any]:
+    """What in a stage's config shapes what it makes (its stage record keeps it): every field, nested configs
+    too, but its folder and those neutral options feed."""
+    found = {}
+    for field in dataclasses.fields(config):  # type: ignore[arg-type]
+        if field.name == "folder" or (type(config), field.name) in _neutral_fields():
+            continue
+        value = getattr(config, field.name)
+        found[field.name] = (
+            record_of(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
+        )
+    return found

@@ -44,7 +44,6 @@ class DistributeConfig:
     mixed_precision: bool = False  # mixed_float16 compute, float32 variables and output
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", Distribute(self.kind))
         if self.replicas is not None and (self.replicas < 1 or self.kind is not Distribute.MIRRORED):
             raise UsageError("--replicas is for --distribute mirrored, and at least 1")
         if self.kind is Distribute.MULTI_WORKER:

@@ -99,10 +99,6 @@ def check_options(spec: ModelSpec, options: ModelOptions) -> None:
             f"--alpha {options.alpha:g} is not a MobileNetV2 width; choose one of "
             f"{', '.join(f'{a:g}' for a in MOBILENET_ALPHAS)}"
         )
-    if not 0.0 <= options.dropout < 1.0:
-        raise UsageError(f"--dropout must be in [0, 1), got {options.dropout}")
-    if options.fine_tune < 0:
-        raise UsageError(f"--fine-tune must be 0 or more layers, got {options.fine_tune}")
     if spec.uses_weights:
         if options.weights not in WEIGHT_CHOICES:
             path = Path(options.weights)

@@ -248,7 +248,7 @@ def _test(model: Any, plan: TrainingPlan) -> tuple[float, float]:
     photos against 1,754 MB in batches of 32 (benchmarks/streaming_memory.py).
     """
     cluster = plan.cluster
-    batch = plan.config.hparams.batch_size * (cluster.replicas if cluster is not None else 1)
+    batch = (plan.config.hparams.batch_size or 1) * (cluster.replicas if cluster is not None else 1)
     test = tf_dataset(plan.dataset.test, plan.spec, batch)
     if cluster is None:
         loss, accuracy = model.evaluate(test, verbose=0)

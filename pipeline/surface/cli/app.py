@@ -16,7 +16,6 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,14 +27,16 @@ from edge_runtime.text import printable
 from ...errors import GateFailed, Interrupted, PipelineError, cause
 from ...output.display import RichReporter, console, plain
 from .. import api
-from ..options import COMMANDS, OPTIONS
-from .parameters import parameter
+from ..keywords import cli_options
+from ..session import Session
+from .parameters import argument, parameter
 
 PROG = "edge-pipeline"
 app = typer.Typer(
     name=PROG,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: readable at 80 columns (rich panels cut option names there)
     help="Train an image classifier, convert it to TFLite in every precision, check accuracy drift, benchmark and "
     "report.",
 )
@@ -64,35 +65,27 @@ class StageReporter(RichReporter):
         super().stage(name)
 
 
-@dataclass
-class Session:
-    """What the global options (before the command) set for this invocation."""
-
-    debug: bool = False
-    reporter: StageReporter | None = None
-
-
-SESSION = Session()
+ARGUMENTS = {
+    "compare": [argument("folders", "model folders to compare (with --baseline: the new ones)", many=True)],
+    **{name: [argument("model_dir", "model folder (models/<name>)")]
+       for name in ("convert", "evaluate", "benchmark", "deploy", "report")},
+}  # fmt: skip
 
 
-def _reporter() -> StageReporter:
-    if SESSION.reporter is None:
-        SESSION.reporter = StageReporter(console())
-    return SESSION.reporter
-
-
-def command(name: str, options: Sequence[str]) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
-    """Register `finish(result)` as the Typer command `name`: parse its options, call the API, then finish."""
+def command(name: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Register `finish(result)` as the Typer command `name`: its options' text goes to the API's one parser."""
 
     def register(finish: Callable[[Any], None]) -> Callable[[Any], None]:
-        parameters = [parameter(option, OPTIONS[option]) for option in options]
+        context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+        parameters = [context, *ARGUMENTS.get(name, []), *(parameter(o) for o in cli_options(name).values())]
 
-        def handler(**values: Any) -> None:
+        def handler(ctx: typer.Context, **given: Any) -> None:
+            reporter = StageReporter(console())
             try:
-                finish(api.call(name, values, _reporter()))
+                finish(api.command(name, given, Session(reporter, debug=bool(ctx.obj))))
             except KeyboardInterrupt:
                 # Typer would turn this into a bare exit code; say what it means for the folder.
-                raise Interrupted(_interrupted(name, _reporter().current or name)) from None
+                raise Interrupted(_interrupted(name, reporter.current or name)) from None
 
         handler.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         handler.__annotations__ = {p.name: p.annotation for p in parameters}
@@ -132,6 +125,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def global_options(
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="show a traceback on errors and TensorFlow's own logs")
     ] = False,
@@ -140,7 +134,7 @@ def global_options(
     ] = False,
 ) -> None:
     """Train an image classifier, convert it to TFLite in every precision, check drift, benchmark and report."""
-    SESSION.debug = api.DEBUG["on"] = debug
+    ctx.obj = debug  # the commands' Session reads it: no module globals
     if debug:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         warnings.resetwarnings()
@@ -162,7 +156,7 @@ def _compared(result: Any) -> None:
 
 
 for _name in ("train", "convert", "evaluate", "benchmark", "deploy", "report", "run", "compare"):
-    command(_name, COMMANDS[_name])({"evaluate": _gate, "compare": _compared}.get(_name, _nothing))
+    command(_name)({"evaluate": _gate, "compare": _compared}.get(_name, _nothing))
 
 
 @app.command("models")
@@ -201,7 +195,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    SESSION.debug, SESSION.reporter, api.DEBUG["on"] = False, None, False
+    debug = "--debug" in args[: next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore")  # --debug turns them back on
     # Ctrl-C must always stop cleanly, also when started from a non-interactive shell's
@@ -214,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GateFailed as error:
         return _fail(str(error), error.exit_code)
     except (PipelineError, EdgeRuntimeError) as error:
-        if SESSION.debug:
+        if debug:
             traceback.print_exc()
         return _fail(str(error), error.exit_code)
     except typer.Exit as done:
@@ -226,6 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         return _fail("interrupted", 130)
     except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
-        if SESSION.debug:
+        if debug:
             traceback.print_exc()
         return _fail(f"unexpected {type(error).__name__}: {cause(error)} (run with --debug for details)", 1)
