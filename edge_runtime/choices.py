@@ -50,6 +50,14 @@ class Calibration(Choice):
     TF = "tf"  # the TF converter's representative dataset (its own histogram-free min/max)
 
 
+class Resize(Choice):
+    """How an image of another aspect ratio becomes the model's input size."""
+
+    STRETCH = "stretch"  # scaled to the input size whatever its aspect ratio (what MediaPipe does by default)
+    CROP = "crop"  # the largest centred region of the input's aspect ratio, then scaled (nothing distorted, edges lost)
+    PAD = "pad"  # scaled to fit inside, the rest filled by repeating the edge pixels (nothing lost or distorted)
+
+
 class Route(Choice):
     """How a Keras model becomes TFLite bytes."""
 

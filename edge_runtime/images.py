@@ -148,14 +148,39 @@ def to_eight_bit(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # 1, CMYK, YCbCr, LAB, HSV, ...
 
 
+def fit(image: Image.Image, spec: InputSpec) -> Image.Image:
+    """The image at the model's input size, as ``spec.resize`` says (bilinear in every case).
+
+    stretch: scaled to the size, whatever its aspect ratio. crop: the largest centred region of the model's aspect
+    ratio, scaled (MediaPipe: a centred ``region_of_interest``). pad: scaled to fit inside, centred, the rest filled
+    by repeating the edge pixels (what MediaPipe's image-to-tensor step reads outside an image: BORDER_REPLICATE).
+    """
+    size = (spec.width, spec.height)
+    if image.size == size:
+        return image
+    width, height = image.size
+    if spec.resize == "crop":
+        scale = max(spec.width / width, spec.height / height)
+        box_width, box_height = spec.width / scale, spec.height / scale
+        left, top = (width - box_width) / 2, (height - box_height) / 2
+        return image.resize(size, Image.BILINEAR, box=(left, top, left + box_width, top + box_height))
+    if spec.resize == "pad":
+        scale = min(spec.width / width, spec.height / height)
+        inner = (max(1, min(spec.width, round(width * scale))), max(1, min(spec.height, round(height * scale))))
+        scaled = np.asarray(image.resize(inner, Image.BILINEAR))
+        left, top = (spec.width - inner[0]) // 2, (spec.height - inner[1]) // 2
+        margins = [(top, spec.height - inner[1] - top), (left, spec.width - inner[0] - left)]
+        return Image.fromarray(np.pad(scaled, margins + [(0, 0)] * (scaled.ndim - 2), mode="edge"))
+    return image.resize(size, Image.BILINEAR)
+
+
 def prepare_pixels(image: Image.Image, spec: InputSpec, invert: bool | None = None) -> np.ndarray:
     """Pixels (height, width, channels) uint8 as the model expects them: colour, size, inversion."""
     image = to_eight_bit(image)
     target_mode = "L" if spec.channels == 1 else "RGB"
     if image.mode != target_mode:
         image = image.convert(target_mode)
-    if image.size != (spec.width, spec.height):
-        image = image.resize((spec.width, spec.height), Image.BILINEAR)
+    image = fit(image, spec)
     pixels = np.asarray(image, dtype=np.uint8)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from edge_runtime.choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target
+from edge_runtime.choices import BackendName, Calibration, Choice, IoType, Precision, Resize, Route, Target
 
 from .errors import UsageError
 
-__all__ = ["BackendName", "Calibration", "Choice", "IoType", "Precision", "Route", "Target", "parse_choice"]
+__all__ = ["BackendName", "Calibration", "Choice", "IoType", "Precision", "Resize", "Route", "Target", "parse_choice"]
 C = TypeVar("C", bound=Choice)
 
 

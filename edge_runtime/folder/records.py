@@ -24,6 +24,7 @@ METADATA_FILE = "metadata.json"
 VARIANT_PREFIX = "model_"
 VARIANT_SUFFIX = ".tflite"
 COLORS = ("rgb", "grayscale")
+RESIZES = ("stretch", "crop", "pad")  # edge_runtime.choices.Resize
 INPUT_DTYPES = ("uint8", "int8", "float32", "float16")
 TENSOR_DTYPES = ("float32", "float16", "int8", "uint8", "int16", "int32", "int64")
 MAX_SIDE = 8192  # an image classifier's input side in pixels
@@ -99,9 +100,10 @@ def sha256(value: Any, where: str, name: str) -> str:
 class InputSpec:
     """What a device does to an image before the model sees it.
 
-    The image is converted to ``color``, resized to ``height`` x ``width``, inverted
-    (255 - x) when ``invert`` is set, and fed as ``(pixels - mean) / std``. Our models
-    normalise inside the graph, so for them ``mean`` is 0 and ``std`` is 1: raw pixels.
+    The image is converted to ``color``, brought to ``height`` x ``width`` as ``resize`` says (stretched,
+    centre-cropped or padded by repeating its edges: `edge_runtime.images.fit`), inverted (255 - x) when
+    ``invert`` is set, and fed as ``(pixels - mean) / std``. Our models normalise inside the graph, so for them
+    ``mean`` is 0 and ``std`` is 1: raw pixels.
     """
 
     height: int
@@ -112,6 +114,7 @@ class InputSpec:
     dtype: str = "uint8"
     mean: float = 0.0
     std: float = 1.0
+    resize: str = "stretch"  # Resize: folders written before it stretched
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +135,7 @@ class InputSpec:
             dtype=choice(data.get("dtype", "uint8"), where, "input.dtype", INPUT_DTYPES),
             mean=number(data.get("mean", 0.0), where, "input.mean"),
             std=number(data.get("std", 1.0), where, "input.std", positive=True),
+            resize=choice(data.get("resize", "stretch"), where, "input.resize", RESIZES),
         )
         if spec.channels == 2:
             raise _bad(where, "input.channels", "1 or 3", spec.channels)

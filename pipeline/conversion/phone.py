@@ -25,7 +25,7 @@ LUMA = (0.299, 0.587, 0.114)
 
 def phone_spec(spec: InputSpec) -> InputSpec:
     """What a phone feeds the mediapipe variants: raw RGB pixels at the model's size."""
-    return InputSpec(spec.height, spec.width, 3, color="rgb", invert=False, dtype="uint8", mean=0.0, std=1.0)
+    return InputSpec(spec.height, spec.width, 3, color="rgb", invert=False, dtype="uint8", resize=spec.resize)
 
 
 def phone_model(model: Any, spec: InputSpec) -> Any:

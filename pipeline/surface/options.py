@@ -14,7 +14,7 @@ from typing import Annotated, TypedDict
 
 from edge_runtime.backends import MAX_THREADS
 
-from ..choices import BackendName, Calibration, IoType, Precision, Route, Target
+from ..choices import BackendName, Calibration, IoType, Precision, Resize, Route, Target
 from ..comparison.gate import Budgets
 from ..comparison.stage import CompareConfig
 from ..conversion.mixed import MixedTarget
@@ -133,6 +133,10 @@ class FitOptions(TypedDict, total=False):
                               default=False, flag="--flip/--no-flip")]  # fmt: skip
     invert: Annotated[bool, Opt("invert colours (255 - x) before the model, in training and on the device",
                                 feeds=((TrainConfig, "invert"),), flag="--invert/--no-invert")]  # fmt: skip
+    resize: Annotated[Resize, Opt(
+        "how an image of another aspect ratio becomes the input size, in training, evaluation and on the device: "
+        "stretch, crop (centred, edges lost) or pad (fitted inside, edges repeated)",
+        feeds=((TrainConfig, "resize"),))]  # fmt: skip
 
 
 class DistributeOptions(TypedDict, total=False):

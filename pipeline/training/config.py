@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..choices import Resize
 from ..data.dataset import DEFAULT_SEED, Augmentation, DataConfig
 from .distribute import DistributeConfig
 from .models import ModelOptions
@@ -41,6 +42,7 @@ class TrainConfig:
     hparams: HyperParams = field(default_factory=HyperParams)
     augmentation: Augmentation | None = None  # None: no augmentation
     invert: bool = False
+    resize: Resize = Resize.STRETCH  # how images of another aspect ratio become the input size (InputSpec.resize)
     output: Path | None = None  # default models/<name>
     name: str | None = None  # default: the output folder's name, else <dataset>-<model>
     tensorboard: Path | None = None

@@ -72,7 +72,9 @@ class ModelSpec:
             return self.scratch_learning_rate
         return self.learning_rate
 
-    def input_spec(self, options: ModelOptions, native: NativeFormat, invert: bool = False) -> InputSpec:
+    def input_spec(
+        self, options: ModelOptions, native: NativeFormat, invert: bool = False, resize: str = "stretch"
+    ) -> InputSpec:
         """The model's input for this dataset: size from options or defaults, colour from the model."""
         if options.input_size is not None:
             height = width = options.input_size
@@ -83,7 +85,8 @@ class ModelSpec:
         else:
             height = width = 64  # photos from a folder: a size a small CNN can afford
         channels = 3 if self.rgb_only else native.channels
-        return InputSpec(height, width, channels, "rgb" if channels == 3 else "grayscale", invert, "uint8")
+        color = "rgb" if channels == 3 else "grayscale"
+        return InputSpec(height, width, channels, color, invert, "uint8", resize=str(resize))
 
 
 def check_options(spec: ModelSpec, options: ModelOptions) -> None:

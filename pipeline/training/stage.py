@@ -143,7 +143,7 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
         _check_tensorboard()
     folder = FolderStore(config.folder)
     native, labels = native_format(config.data)
-    spec = model_spec.input_spec(config.options, native, config.invert)
+    spec = model_spec.input_spec(config.options, native, config.invert, config.resize)
     if cluster is None or cluster.chief:
         folder.check_writable_for(model_identity(config.model, config.data.to_record()), config.overwrite)
     with reporter.task(f"loading {config.data.name}") as task:
