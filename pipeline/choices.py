@@ -13,6 +13,7 @@ __all__ = [
     "BackendName",
     "Calibration",
     "Choice",
+    "GateCheck",
     "IoType",
     "Precision",
     "Route",
@@ -22,6 +23,20 @@ __all__ = [
     "parse_targets",
 ]
 C = TypeVar("C", bound=Choice)
+
+
+class GateCheck(Choice):
+    """A check of `compare --baseline` that `--allow-missing` lets be missing (it cannot be made) without failing."""
+
+    ACCURACY = "accuracy"  # no test images for one of the two, or not the same ones, or a file that cannot run
+    LATENCY = "latency"  # the re-timing here could not run a file
+    SIZE = "size"
+    EMULATED = "emulated"  # every emulated CPU's instruction count
+    CORTEX_A76 = "cortex-a76"  # one emulated CPU's (pi5)
+    CORTEX_A72 = "cortex-a72"  # (pi4)
+    CORTEX_A53 = "cortex-a53"  # (pi3, zero2w)
+
+
 # What the usage error says for each kind of choice (tests and README quote these).
 MESSAGES = {
     Precision: "unknown precision {value!r}; choose from {choices}",
@@ -30,6 +45,7 @@ MESSAGES = {
     Calibration: "--calibration {value!r} is not one of {choices}",
     BackendName: "unknown backend {value!r}; choose one of {choices}",
     Target: "--target {value!r} is not one of {choices}",
+    GateCheck: "--allow-missing {value!r} is not one of {choices}",
 }
 
 

@@ -206,7 +206,8 @@ def _compare(v: dict[str, Any], reporter: Reporter) -> Any:
                       runs=v["gate_runs"], rounds=v["gate_rounds"])  # fmt: skip
     baseline = _checked_folder(v["baseline"]) if v["baseline"] is not None else None
     folders = tuple(_checked_folder(Path(folder)) for folder in v["folders"])
-    config = CompareConfig(folders, baseline, v["compare_output"], v["variant"], budgets, v["summary"])
+    config = CompareConfig(folders, baseline, v["compare_output"], v["variant"], budgets, v["summary"],
+                           tuple(v["allow_missing"] or ()))  # fmt: skip
     shown = SilentReporter() if v["json"] else reporter  # --json: stdout holds the JSON only
     _started(shown, "compare", tensorflow=False)
     result = compare_stage(config, shown)

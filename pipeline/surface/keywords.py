@@ -15,7 +15,7 @@ from typing import Any
 
 from . import options as opts
 
-LIST_OPTIONS = {"precision", "target", "on", "emulate"}
+LIST_OPTIONS = {"precision", "target", "on", "emulate", "allow_missing"}
 VARIADIC = {"folders"}  # positional arguments that take several values
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..choices import BackendName, Calibration, Choice, IoType, Precision, Route, Target, parse
+from ..choices import BackendName, Calibration, Choice, GateCheck, IoType, Precision, Route, Target, parse
 from ..comparison.gate import Budgets
 from ..comparison.stage import CompareConfig
 from ..conversion.mixed import MixedTarget
@@ -335,6 +335,13 @@ OPTIONS: dict[str, Opt] = {
     "gate_rounds": Opt(
         int, "gate: interleaved rounds the runs are split into", (Budgets, "rounds"), flags=("--rounds",)
     ),
+    "allow_missing": Opt(
+        list[GateCheck] | None,
+        f"gate: a check that may be missing (cannot be made) without failing the gate: {', '.join(GateCheck.values())} "
+        "(one emulated CPU); repeat for several",
+        parser=_choice(GateCheck),
+        metavar="CHECK",
+    ),
     "compare_output": Opt(Path, "folder for comparison.md/.json/.png", (CompareConfig, "output"), flags=("--output",)),
     "json": Opt(bool, "print the comparison as JSON on stdout (for CI), instead of tables", default=False),
     "summary": Opt(
@@ -386,6 +393,7 @@ COMMANDS: dict[str, list[str]] = {
         "gate_threads",
         "gate_runs",
         "gate_rounds",
+        "allow_missing",
         "compare_output",
         "json",
         "summary",
