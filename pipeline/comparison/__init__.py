@@ -1,2 +1,2 @@
 """Comparison: several model folders side by side (`compare`), and a regression gate against a baseline
-(`compare NEW --baseline OLD`), with paired accuracy tests and interleaved re-timing."""
+(`compare NEW --baseline OLD`): files measured here, never records believed; paired tests, interleaved re-timing."""

@@ -1,8 +1,11 @@
-"""One model folder's results as `compare` needs them: a row per variant, the test images' identity, predictions.
+"""One model folder as `compare` needs it: a row per variant, with what can be known of each and how.
 
-Everything comes from the folder's own verified files (metadata.json, drift.json, predictions.json,
-benchmark.json); a result file that is missing leaves its columns empty, and numbers of the wrong type in
-a hostile file are read as missing, never as a crash.
+Sizes come from the files themselves (the bytes edge_runtime reads and checks against metadata.json's
+sha256); accuracy and top-1 predictions are measured here (`measured.py`), never read from predictions.json.
+What only a record can say stands only when the record names that very file's sha256: latency and emulated
+instruction counts from benchmark.json, agreement with Keras from drift.json (and only on the test images
+measured here, by fingerprint). Numbers of the wrong type in a hostile file are read as missing, never as a
+crash.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import numpy as np
 
 from edge_runtime.errors import EdgeRuntimeError
 
-from ..errors import FolderError
-from ..folder import BENCHMARK_JSON, DRIFT_JSON, PREDICTIONS_JSON, FolderStore, Metadata
+from ..errors import DataError, FolderError
+from ..folder import BENCHMARK_JSON, DRIFT_JSON, FolderStore, Metadata
+from ..progress import Reporter
 from ..store.commits import read_results_json
+from .measured import Cache, TestImages, checked_bytes, predictor, test_images, top1
 
 EMULATED = "emulated-instructions"
 
@@ -36,10 +41,10 @@ class VariantRow:
 
     folder: str
     variant: str
-    size_kb: float
+    size_kb: float  # of the file itself
     sha256: str
-    accuracy: float | None = None  # 0..1, on the folder's test images
-    agreement: float | None = None  # with its own Keras model
+    accuracy: float | None = None  # 0..1, measured here on the folder's test images
+    agreement: float | None = None  # with its own Keras model: drift.json's, for this sha256 and these test images
     p50_ms: dict[int, float] = field(default_factory=dict)  # by thread count, this folder's benchmark machine
     emulated: dict[str, float] = field(default_factory=dict)  # "cortex-a76/litert" -> instructions per image
     recommended: bool = False
@@ -54,11 +59,23 @@ class FolderResults:
     model: str
     recommended: str | None
     rows: list[VariantRow]
-    fingerprint: str | None = None  # of the test images its evaluation used
-    test_images: int = 0
+    store: FolderStore
+    metadata: Metadata
     machine: str | None = None  # the CPU its latencies were measured on
-    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # "labels", "keras", each variant: top-1
-    seed: Any = None
+    images: TestImages | None = None  # its test images as loaded here (None: not loaded, `unmeasured` says why)
+    unmeasured: str | None = None  # why no accuracy could be measured
+    failures: dict[str, str] = field(default_factory=dict)  # variant -> why it could not be run on the images
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # "labels", and each measured variant: top-1
+    drift: dict[str, Any] = field(default_factory=dict)  # drift.json, for the Keras agreement it records
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Of the test images measured here (as `evaluate` records it)."""
+        return self.images.fingerprint if self.images is not None else None
+
+    @property
+    def test_images(self) -> int:
+        return len(self.images.labels) if self.images is not None else 0
 
     def row(self, variant: str) -> VariantRow | None:
         return next((r for r in self.rows if r.variant == variant), None)
@@ -79,53 +96,89 @@ def _emulated(bench: dict[str, Any], row: VariantRow) -> None:
         if not isinstance(entry, dict) or entry.get("kind") != EMULATED or not isinstance(entry.get("settings"), dict):
             continue
         cpu = str(entry["settings"].get("cpu", "?"))
-        for interpreter, found in dict(entry.get("interpreters") or {}).items():
-            variant = dict(found.get("variants") or {}).get(row.variant) if isinstance(found, dict) else None
+        found_interpreters = entry.get("interpreters")
+        for interpreter, found in dict(found_interpreters if isinstance(found_interpreters, dict) else {}).items():
+            variants = found.get("variants") if isinstance(found, dict) else None
+            variant = variants.get(row.variant) if isinstance(variants, dict) else None
             count = number(variant.get("instructions")) if isinstance(variant, dict) else None
             if count is not None and variant.get("sha256") == row.sha256:  # counts of this very file only
                 row.emulated[f"{cpu}/{interpreter}"] = count
 
 
 def _timings(bench: dict[str, Any], row: VariantRow) -> None:
-    timing = dict(bench.get("variants") or {}).get(row.variant)
+    variants = bench.get("variants")
+    timing = variants.get(row.variant) if isinstance(variants, dict) else None
     if not isinstance(timing, dict) or timing.get("sha256") != row.sha256:
         return
-    for threads, stats in dict(timing.get("threads") or {}).items():
+    if not isinstance(timing.get("threads"), dict):
+        return
+    for threads, stats in timing["threads"].items():
         p50 = number(stats.get("p50_ms")) if isinstance(stats, dict) else None
         if p50 is not None and str(threads).isdigit():
             row.p50_ms[int(threads)] = p50
 
 
-def _predictions(data: dict[str, Any] | None, fingerprint: str | None, size: int) -> dict[str, np.ndarray]:
-    """Top-1 per test image, when predictions.json is of the evaluation drift.json records."""
-    if not data or data.get("test_fingerprint") != fingerprint:
-        return {}
-    found: dict[str, np.ndarray] = {}
-    columns = {"labels": data.get("labels"), "keras": data.get("keras"), **dict(data.get("variants") or {})}
-    for key, values in columns.items():
-        if isinstance(values, list) and len(values) == size and all(type(v) is int for v in values):
-            found[str(key)] = np.asarray(values, dtype=np.int64)
-    return found
+def keras_agreement(folder: FolderResults) -> None:
+    """Each measured variant's agreement with its Keras model, from drift.json: only for the very file (sha256)
+    and the very test images measured here (fingerprint); else left empty."""
+    if folder.images is None or folder.drift.get("test_fingerprint") != folder.images.fingerprint:
+        return
+    variants = folder.drift.get("variants")
+    for row in folder.rows:
+        measured = variants.get(row.variant) if isinstance(variants, dict) else None
+        if row.accuracy is not None and isinstance(measured, dict) and measured.get("sha256") == row.sha256:
+            row.agreement = number(measured.get("agreement"))
+
+
+def measure(folder: FolderResults, variants: list[str], cache: Cache, reporter: Reporter, what: str) -> None:
+    """Run `variants` of the folder on its test images: their top-1 predictions and accuracy, measured here.
+
+    What cannot be measured is said: `unmeasured` (no test images), `failures` (a variant that cannot run)."""
+    try:
+        images = folder.images = test_images(folder.store, folder.metadata, cache.images)
+    except DataError as error:
+        folder.unmeasured = str(error)
+        return
+    predictors, keys, found = {}, {}, {}
+    for variant in variants:
+        try:
+            made = predictor(folder.store, folder.metadata, variant)
+        except FolderError as error:
+            folder.failures[variant] = str(error)
+            continue
+        keys[variant] = cache.run_key(made.content, made.spec, images)
+        if keys[variant] in cache.top1:
+            found[variant] = cache.top1[keys[variant]]
+        else:
+            predictors[variant] = made
+    if predictors:
+        with reporter.task(f"measuring {what} on its test images", total=len(images.labels)) as task:
+            measured, failed = top1(predictors, images, task.update)
+        folder.failures.update(failed)
+        found.update(measured)
+        cache.top1.update({keys[variant]: top for variant, top in measured.items()})
+    labels = images.labels
+    folder.predictions = {"labels": labels, **found}
+    for row in folder.rows:
+        if row.variant in found:
+            row.accuracy = float((found[row.variant] == labels).mean())
+    keras_agreement(folder)
 
 
 def load(path: Path, name: str) -> FolderResults:
-    """Read a folder for `compare` (FolderError, one line, when it is not a readable model folder)."""
+    """Read a folder for `compare` (FolderError, one line, when it is not a readable model folder or a file does
+    not match metadata.json)."""
     store = FolderStore(path)
     metadata = store.load()
     drift = _read(store, metadata, DRIFT_JSON) or {}
     bench = _read(store, metadata, BENCHMARK_JSON) or {}
-    drifts = dict(drift.get("variants") or {})
     rows = []
     for variant, record in metadata.variants.items():
-        row = VariantRow(name, variant, record.bytes / 1024, record.sha256, recommended=variant == metadata.recommended)
-        measured = drifts.get(variant)
-        if isinstance(measured, dict) and measured.get("sha256") == record.sha256:
-            row.accuracy, row.agreement = number(measured.get("accuracy")), number(measured.get("agreement"))
+        size = len(checked_bytes(store, metadata, variant))
+        row = VariantRow(name, variant, size / 1024, record.sha256, recommended=variant == metadata.recommended)
         _timings(bench, row)
         _emulated(bench, row)
         rows.append(row)
-    fingerprint = drift.get("test_fingerprint") if isinstance(drift.get("test_fingerprint"), str) else None
-    size = int(number(drift.get("test_images")) or 0)
     machine = bench.get("machine", {}).get("cpu") if isinstance(bench.get("machine"), dict) else None
     return FolderResults(
         path=store.path,
@@ -133,10 +186,10 @@ def load(path: Path, name: str) -> FolderResults:
         model=str(metadata.training.get("model")),
         recommended=metadata.recommended,
         rows=rows,
-        fingerprint=fingerprint,
-        test_images=size,
+        store=store,
+        metadata=metadata,
         machine=str(machine) if machine else None,
-        predictions=_predictions(_read(store, metadata, PREDICTIONS_JSON), fingerprint, size),
+        drift=drift,
     )
 
 

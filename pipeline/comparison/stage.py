@@ -1,10 +1,13 @@
 """`edge-pipeline compare A B [C ...]`: every folder's variants side by side, the Pareto front, cross-folder agreement.
 
-Numbers stand beside each other only where they are comparable: accuracy where folders were evaluated on the
-same test images (the fingerprint `evaluate` records), host latency where they were benchmarked on the same
-CPU, emulated instruction counts always (they are exact). The first folder is the reference; the table says
-why a folder's column is empty. With `--baseline OLD` each folder is also gated against OLD (gate.py).
-Writes comparison.md, comparison.json and comparison.png into `--output`.
+Accuracy and each image's top-1 are measured here, every variant run on the folder's test images through
+edge_runtime (with `--baseline`, the gated variants only); sizes are the files' own. Numbers stand beside each
+other only where they are comparable: accuracy where folders have the same test images (the fingerprint
+`evaluate` records, and a named dataset's pixels), host latency where they were benchmarked on the same CPU,
+emulated instruction counts always (they are exact). The first folder with test images is the reference; the
+table says why a folder's column is empty. With `--baseline OLD` each folder is also gated against OLD
+(gate.py). Writes comparison.md, comparison.json and comparison.png into `--output`; every string from a
+folder is escaped in the markdown.
 """
 
 from __future__ import annotations
@@ -13,26 +16,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..choices import GateCheck
 from ..errors import GateFailed, UsageError
-from ..folder import FolderStore
+from ..folder import METADATA_FILE, FolderStore
 from ..output import plots
 from ..output.tables import Shown, Table, markdown, num, pct
 from ..progress import Reporter, SilentReporter
 from ..store.commits import atomic_path, atomic_write_json, atomic_write_text, now
 from . import gate as gating
-from .folders import FolderResults, VariantRow, display_names, load
+from .folders import FolderResults, VariantRow, display_names, load, measure
+from .measured import Cache, checked_bytes
 
 MARKDOWN, JSON, PLOT = "comparison.md", "comparison.json", "comparison.png"
+DEFAULT_OUTPUT = Path("models/comparison")  # beside the model folders, out of a checkout's tracked files
 
 
 @dataclass(frozen=True)
 class CompareConfig:
     folders: tuple[Path, ...]
     baseline: Path | None = None
-    output: Path = Path("comparison")
+    output: Path = DEFAULT_OUTPUT
     variant: str | None = None  # the variant to gate; None: each folder's recommended
     budgets: gating.Budgets = field(default_factory=gating.Budgets)
     summary: Path | None = None  # also append the markdown here (a CI job's summary page)
+    allow_missing: tuple[GateCheck, ...] = ()  # gate checks that may be missing (cannot be made) without failing
 
     def __post_init__(self) -> None:
         if not self.folders:
@@ -113,7 +120,11 @@ class CompareResult(Shown):
                     "model": f.model,
                     "recommended": f.recommended,
                     "test_fingerprint": f.fingerprint,
+                    "test_pixels": f.images.pixels if f.images is not None else None,
                     "test_images": f.test_images,
+                    "test_source": f.images.source if f.images is not None else None,
+                    "unmeasured": f.unmeasured,
+                    "failures": f.failures,
                     "machine": f.machine,
                 }
                 for f in self.folders
@@ -143,23 +154,35 @@ class CompareResult(Shown):
             raise GateFailed("; ".join(g.summary() for g in self.regressions), self)
 
 
-def _comparable(folders: list[FolderResults]) -> tuple[list[str], int | None]:
-    """Blank what cannot stand beside the reference (the first folder), with a note saying why."""
-    reference, notes = folders[0], []
-    if reference.fingerprint is None:
-        notes.append(f"{reference.name} has no record of its test images (run `edge-pipeline evaluate "
-                     f"{reference.path}`): no accuracy is compared")  # fmt: skip
-    for other in folders[1:]:
-        if reference.fingerprint is None or other.fingerprint != reference.fingerprint:
-            for row in other.rows:
-                row.accuracy = row.agreement = None
-        if reference.fingerprint is not None and other.fingerprint != reference.fingerprint:
-            why = (
-                f"has no record of its test images (run `edge-pipeline evaluate {other.path}`)"
-                if other.fingerprint is None
-                else f"was evaluated on other test images than {reference.name}"
+def _measurement_notes(folders: list[FolderResults], gated: bool) -> list[str]:
+    """Why a folder or a variant has no measured accuracy, or no Keras agreement beside it."""
+    notes = []
+    for folder in folders:
+        if folder.unmeasured is not None:
+            notes.append(f"{folder.name}: no accuracy: {folder.unmeasured}")
+        notes += [f"{folder.name} {variant}: no accuracy: {why}" for variant, why in folder.failures.items()]
+        measured = [row for row in folder.rows if row.accuracy is not None]
+        if measured and any(row.agreement is None for row in measured):
+            notes.append(
+                f"{folder.name}: agreement with Keras is drift.json's, shown where it names the very file (sha256) "
+                f"and test images measured here; `edge-pipeline evaluate {folder.path}` adds it"
             )
-            notes.append(f"{other.name} {why}: compared on size and latency only")  # fmt: skip
+    if gated and any(row.accuracy is None for folder in folders for row in folder.rows):
+        notes.append("accuracy is measured for the gated variants only; compare without --baseline measures every one")
+    return notes
+
+
+def _comparable(folders: list[FolderResults]) -> tuple[list[str], int | None]:
+    """Blank what cannot stand beside the reference (the first folder with test images), with a note saying why."""
+    notes = []
+    reference = next((f for f in folders if f.images is not None), None)
+    for other in folders:
+        if reference is None or other.images is None or other.images.same_as(reference.images):
+            continue
+        for row in other.rows:
+            row.accuracy = row.agreement = None
+        notes.append(f"{other.name}'s test images ({other.images.source}) are not {reference.name}'s "
+                     f"({reference.images.source}): compared on size and latency only")  # fmt: skip
     timed = next((f for f in folders if f.machine is not None and any(r.p50_ms for r in f.rows)), None)
     for other in folders:
         if timed is not None and other.machine != timed.machine and any(row.p50_ms for row in other.rows):
@@ -206,7 +229,7 @@ def _agreements(folders: list[FolderResults], variant: str | None) -> list[Agree
     found = []
     for i, first in enumerate(folders):
         for second in folders[i + 1 :]:
-            if first.fingerprint is None or first.fingerprint != second.fingerprint:
+            if first.images is None or second.images is None or not first.images.same_as(second.images):
                 continue
             names = (variant or first.recommended or "float32", variant or second.recommended or "float32")
             a, b, labels = (
@@ -224,48 +247,93 @@ def _agreements(folders: list[FolderResults], variant: str | None) -> list[Agree
     return found
 
 
-def _write(result: CompareResult, output: Path, summary: Path | None) -> None:
-    output.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(output / MARKDOWN, result.markdown())
-    atomic_write_json(output / JSON, result.to_dict())
-    result.written = [output / MARKDOWN, output / JSON]
+def _left_out(folder: FolderResults, threads: int | None) -> str | None:
+    """Why none of a folder's variants is in the plot, or None when one is."""
+    if any(r.accuracy is not None and threads in r.p50_ms for r in folder.rows):
+        return None
+    if all(r.accuracy is None for r in folder.rows):
+        return "no accuracy measured (see above)"
+    if threads is None:
+        return "no thread count was timed in every folder (benchmark.json, for these files, on one CPU)"
+    if not any(threads in r.p50_ms for r in folder.rows):
+        return f"no latency at {threads} thread(s) recorded for its files on this CPU (run `edge-pipeline benchmark`)"
+    return "no variant has both a measured accuracy and a latency"
+
+
+def _plot(result: CompareResult, output: Path) -> None:
     threads = result.threads
     points = [
         plots.TradeoffPoint(r.variant, r.p50_ms[threads], r.accuracy, r.size_kb, r.recommended, r.folder)
         for r in result.rows
         if r.accuracy is not None and threads in r.p50_ms
     ]
-    if points:
-        front = [p for p in points if (p.group, p.label) in result.front]
-        with atomic_path(output / PLOT) as picture:
-            at = f"{threads} thread{'s' if threads != 1 else ''}"
-            plots.tradeoff_plot(points, picture, f"accuracy against latency ({at})", f"p50 latency at {at} (ms)",
-                                front=front)  # fmt: skip
-        result.written.append(output / PLOT)
-    else:
-        result.notes.append("no variant has both accuracy and latency to plot: evaluate and benchmark the folders")
+    if not points:
+        result.notes.append(f"{PLOT} is not drawn: no variant has both a measured accuracy and a latency")
+        return
+    front = [p for p in points if (p.group, p.label) in result.front]
+    with atomic_path(output / PLOT) as picture:
+        at = f"{threads} thread{'s' if threads != 1 else ''}"
+        plots.tradeoff_plot(points, picture, f"accuracy against latency ({at})", f"p50 latency at {at} (ms)",
+                            front=front)  # fmt: skip
+    result.written.append(output / PLOT)
+    for folder in result.folders:
+        why = _left_out(folder, threads)
+        if why is not None:
+            result.notes.append(f"{folder.name} is left out of {PLOT}: {why}")
+
+
+def _write(result: CompareResult, output: Path, summary: Path | None) -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    _plot(result, output)
+    atomic_write_text(output / MARKDOWN, result.markdown())
+    atomic_write_json(output / JSON, result.to_dict())
+    result.written[:0] = [output / MARKDOWN, output / JSON]
     if summary is not None:
         with open(summary, "a", encoding="utf-8") as stream:
             stream.write(result.markdown() + "\n")
 
 
+def _output(config: CompareConfig, paths: list[Path]) -> Path:
+    """Where the comparison goes: never into a model folder (its files are the folder's contract)."""
+    output = Path(config.output)
+    if (output / METADATA_FILE).exists() or any(output.resolve() == Path(p).resolve() for p in paths):
+        raise UsageError(f"--output {output} is a model folder; give compare a folder of its own")
+    return output
+
+
+def _shipped_pairs(folders: list[FolderResults], variant: str | None) -> list[tuple[str, str]]:
+    """(baseline's, new's) variant for each new folder."""
+    old = folders[0]
+    return [(_shipped(old, variant), _shipped(new, variant)) for new in folders[1:]]
+
+
 def compare(config: CompareConfig, reporter: Reporter | None = None) -> CompareResult:
-    """Read every folder, line them up, gate against the baseline when given, and write the comparison."""
+    """Read every folder, measure it, line them up, gate against the baseline when given, write the comparison."""
     reporter = reporter or SilentReporter()
     paths = [*([config.baseline] if config.baseline is not None else []), *config.folders]
     if len({FolderStore(p).path.resolve() for p in paths}) < len(paths):
         raise UsageError("compare was given the same model folder twice")
+    output = _output(config, paths)
     folders = [load(path, name) for path, name in zip(paths, display_names(paths), strict=True)]
+    gated = config.baseline is not None
+    pairs = _shipped_pairs(folders, config.variant) if gated else []
+    cache = Cache()
+    for index, folder in enumerate(folders):
+        wanted = [row.variant for row in folder.rows]
+        if gated:
+            wanted = sorted({pair[0] for pair in pairs}) if index == 0 else [pairs[index - 1][1]]
+        what = "the baseline" if gated and index == 0 else f"folder {index + 1} of {len(folders)}"
+        measure(folder, wanted, cache, reporter, what)
     notes, threads = _comparable(folders)
+    notes[:0] = _measurement_notes(folders, gated)
     result = CompareResult(folders, threads, pareto([r for f in folders for r in f.rows], threads), notes)
     result.agreements = _agreements(folders, config.variant)
-    if config.baseline is not None:
+    allowed = frozenset(config.allow_missing)
+    for new, variants in zip(folders[1:], pairs, strict=True) if gated else ():
         old = folders[0]
-        for new in folders[1:]:
-            variants = (_shipped(old, config.variant), _shipped(new, config.variant))
-            files = tuple(FolderStore(f.path).verified_variant(v, FolderStore(f.path).load())
-                          for f, v in ((old, variants[0]), (new, variants[1])))  # fmt: skip
-            timings = gating.retime((files[0], files[1]), config.budgets, reporter)
-            result.gates.append(gating.gate(old, new, variants, config.budgets, timings))
-    _write(result, config.output, config.summary)
+        contents = (checked_bytes(old.store, old.metadata, variants[0]),
+                    checked_bytes(new.store, new.metadata, variants[1]))  # fmt: skip
+        timings = gating.timed(contents, config.budgets, reporter)
+        result.gates.append(gating.gate(old, new, variants, config.budgets, timings, allowed))
+    _write(result, output, config.summary)
     return result

@@ -7,9 +7,16 @@ the CLI renders the same `Table` with rich (``pipeline.output.display``). No ric
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from edge_runtime.text import printable
+
+# What makes text markup in GitHub-flavoured markdown: emphasis, code, links and images, tables, headings,
+# strikethrough, math, HTML. `_` only where it can open or close emphasis (not inside a word: model_int8).
+_MARKUP = re.compile(r"[\\`*\[\]|#~$]|(?<![^\W_])_|_(?![^\W_])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_BLOCK_START = re.compile(r"^(\s*\d*)([-+=.)])")  # a list item or a heading's underline, at a line's start
 
 
 @dataclass
@@ -41,8 +48,34 @@ def text(table: Table) -> str:
     return "\n".join([*out, *(printable(note) for note in table.notes)])
 
 
+def md_text(value: object, line_start: bool = False) -> str:
+    """Text from a folder or a user as markdown that shows it and never obeys it: no HTML, no emphasis, no link,
+    no table cell or line of its own. `line_start`: the text begins a line (a note), where `-` or `1.` would
+    begin a list."""
+    text = _html(_MARKUP.sub(lambda m: "\\" + m.group(), printable(value)))
+    return _BLOCK_START.sub(r"\1\\\2", text) if line_start else text
+
+
+def md_prose(value: object) -> str:
+    """`md_text` for a line of the project's own prose that embeds folder strings: its `code` spans stay code
+    (inside one nothing renders as HTML or emphasis)."""
+    return _MARKUP.sub(lambda m: m.group() if m.group() == "`" else "\\" + m.group(), _html(printable(value)))
+
+
+def md_code(value: object, in_table: bool = False) -> str:
+    """Text from a folder as a markdown code span, exactly (delimited by more backticks than it holds in a row)."""
+    text = printable(value)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
+    return fence + (padded.replace("|", "\\|") if in_table else padded) + fence
+
+
+def _html(text: str) -> str:
+    return "".join(_ENTITIES.get(c, c) for c in text)
+
+
 def _cell(value: str) -> str:
-    return printable(value).replace("|", "\\|")
+    return md_text(value)
 
 
 def markdown(table: Table) -> str:
@@ -53,7 +86,7 @@ def markdown(table: Table) -> str:
     out += ["|" + "|".join(":---" if i == 0 else "---:" for i in range(len(columns))) + "|"]
     out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]
     if table.notes:
-        out += ["", *(_cell(note) + "  " for note in table.notes)]
+        out += ["", *(md_text(note, line_start=True) + "  " for note in table.notes)]
     return "\n".join(out) + "\n"
 
 

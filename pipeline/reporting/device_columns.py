@@ -13,6 +13,7 @@ from typing import Any
 
 from ..devices.facts import describe
 from ..errors import UsageError
+from ..output.tables import md_prose, md_text
 from .recommend import ReportRow
 
 
@@ -116,7 +117,7 @@ def section(columns: list[DeviceColumn], variants: list[str]) -> list[str]:
     out = ["## Devices", ""]
     for column in columns:
         threads = column.threads
-        out += [f"### {column.name}", "", describe(column.facts) + ".", ""]
+        out += [f"### {md_text(column.name)}", "", md_prose(describe(column.facts)) + ".", ""]
         head = ["variant", *[f"p50 ms @{t}t" for t in threads]]
         head += [f"accuracy ({column.samples or 0:,} images)", "agreement with Keras", "same class as here", "note"]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -127,7 +128,7 @@ def section(columns: list[DeviceColumn], variants: list[str]) -> list[str]:
                 _pct(column.accuracy.get(precision)),
                 _pct(column.agreement.get(precision)),
                 _pct(column.same_as_here.get(precision)),
-                f"cannot run: {column.errors[precision]}" if precision in column.errors else "",
+                f"cannot run: {md_text(column.errors[precision])}" if precision in column.errors else "",
             ]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")

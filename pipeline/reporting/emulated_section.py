@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..devices.emulated_bench import KIND
+from ..output.tables import md_prose, md_text
 from .recommend import INSTRUCTIONS, ReportRow, recommend
 
 PREFERRED = "litert"  # whose counts a recommendation uses (tflite-runtime's are shown beside)
@@ -103,21 +104,21 @@ def section(columns: list[EmulatedColumn], variants: list[str], lines: list[str]
     """report.md's "On an emulated Raspberry Pi": a table per CPU, what the counts mean, and the pick by them."""
     if not columns:
         return []
-    picks = [f"**{line}**" for line in lines if line.startswith("On an emulated")]
+    picks = [f"**{md_prose(line)}**" for line in lines if line.startswith("On an emulated")]
     out = ["## On an emulated Raspberry Pi", "", MEANING, "", *picks, ""]
     for column in columns:
         interpreters = list(column.counts)
         head = [
             "variant",
-            *[f"{i} {column.versions[i]}: M instructions (x float32, M dot products)" for i in interpreters],
+            *[md_text(f"{i} {column.versions[i]}: M instructions (x float32, M dot products)") for i in interpreters],
         ]
-        out += [f"### {column.label}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += [f"### {md_text(column.label)}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for variant in variants:
             cells = [variant]
             for interpreter in interpreters:
                 row = column.counts[interpreter].get(variant, {})
                 if "error" in row:
-                    cells.append(f"cannot run: {row['error'][:120]}")
+                    cells.append(f"cannot run: {md_text(str(row['error'])[:120])}")
                 elif "instructions" in row:
                     ratio = row.get("ratio_to_float32")
                     shown = f" ({ratio:.2f}x, {row['dot_instructions'] / 1e6:.3f})" if ratio else ""

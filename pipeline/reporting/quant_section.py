@@ -8,6 +8,7 @@ from typing import Any
 from ..conversion.diagnostics import QuantizationReport
 from ..conversion.layer_error import ROUNDING_FLOOR, worst
 from ..folder import CALIBRATION_PNG, QUANTIZATION_JSON, QUANTIZATION_PNG
+from ..output.tables import md_code, md_text
 
 WORST_LAYERS = 8
 QUANTIZATION_PNG = QUANTIZATION_PNG
@@ -43,7 +44,8 @@ def _worst(data: dict[str, Any], has: dict[str, bool]) -> list[str]:
         "|---|---|---|---|---|",
     ]
     out += [
-        f"| {x['index']} | {x['op']} | {x['rmse_scale']:.2f} | {x['snr_db']:.1f} | `{x['tensor'][:60]}` |"
+        f"| {x['index']} | {md_text(x['op'])} | {x['rmse_scale']:.2f} | {x['snr_db']:.1f} | "
+        f"{md_code(str(x['tensor'])[:60], in_table=True)} |"
         for x in layers
     ]
     out += [""]
@@ -58,11 +60,11 @@ def _mixed(mixed: dict[str, Any] | None) -> list[str]:
     met = "meets" if mixed.get("target_met") else "does NOT meet"
     test = mixed.get("test_agreement")
     tested = f"; on the test split it agrees on {test:.2f}%" if test is not None else ""
-    floats = ", ".join(mixed.get("float_ops", [])) or "none"
+    floats = md_text(", ".join(map(str, mixed.get("float_ops", []))) or "none")
     return [
         "### How the mixed variant was chosen",
         "",
-        f"Chosen: **{mixed['chosen']}** (float ops: {floats}), {mixed['size_ratio']:.3f}x the float32 size. "
+        f"Chosen: **{md_text(mixed['chosen'])}** (float ops: {floats}), {mixed['size_ratio']:.3f}x the float32 size. "
         f"On {mixed['selection_images']:,} validation images it agrees with Keras on "
         f"{mixed['selection_agreement']:.2f}% (95% lower bound {mixed['selection_lower_bound']:.2f}%), which {met} "
         f"--min-agreement {mixed['min_agreement']:g}% within --max-float-share {mixed['max_float_share']:g}"
@@ -99,7 +101,7 @@ def section(data: dict[str, Any] | None, has: dict[str, bool]) -> list[str]:
     head = [
         "## Quantization",
         "",
-        f"int8 activation ranges: `{data['calibration']}` calibration on {data['calibration_samples']:,} "
+        f"int8 activation ranges: {md_code(data['calibration'])} calibration on {data['calibration_samples']:,} "
         f"class-balanced training images (details in {QUANTIZATION_JSON}).",
         "",
     ]

@@ -1,4 +1,8 @@
-"""report.md, report.csv and the variant table's cells: how a Report reads, apart from how it is built."""
+"""report.md, report.csv and the variant table's cells: how a Report reads, apart from how it is built.
+
+Every string that comes from the folder (its name, labels, devices, machine, notes naming them) is escaped in
+report.md (`pipeline.output.tables.md_text`): shown, never rendered as HTML, emphasis, links or table cells.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,30 @@ import io
 from typing import Any
 
 from ..folder import CONFUSION_PNG, HISTORY_PNG, SAMPLES_PNG, TRADEOFF_PNG
+from ..output.tables import md_code, md_prose, md_text
 from . import device_columns, emulated_section, quant_section
 from .record import Report, has_float32, table_columns, table_rows
 
 
 def _summary(report: Report) -> list[str]:
-    out = [f"# {report.name}: which variant to ship", "", f"**{report.recommendation}**", ""]
-    out += [*(f"- {line}" for line in report.other_recommendations), *([""] if report.other_recommendations else [])]
+    out = [f"# {md_text(report.name)}: which variant to ship", "", f"**{md_prose(report.recommendation)}**", ""]
+    out += [*(f"- {md_prose(line)}" for line in report.other_recommendations)]
+    out += [""] if report.other_recommendations else []
     if report.runtime_notes:
-        out += [" ".join(report.runtime_notes), ""]
+        out += [md_prose(" ".join(report.runtime_notes)), ""]
     if report.alternatives:
-        out += [f"Compared with {report.recommended}:", "", *[f"- {line}" for line in report.alternatives], ""]
+        lines = [f"- {md_prose(line)}" for line in report.alternatives]
+        out += [f"Compared with {report.recommended}:", "", *lines, ""]
     keras = f"{report.keras_accuracy:.2%}" if report.keras_accuracy is not None else "-"
     tested = f" on {report.test_images:,} test images." if report.test_images else "."
-    return [*out, f"Model `{report.model}` trained on `{report.dataset}`; Keras test accuracy {keras}{tested}", ""]
+    trained = f"Model {md_code(report.model)} trained on {md_code(report.dataset)}"
+    return [*out, f"{trained}; Keras test accuracy {keras}{tested}", ""]
 
 
 def _variants(report: Report) -> list[str]:
     columns = table_columns(report)
     out = ["## Variants", "", "| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    out += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
+    out += ["| " + " | ".join(md_text(cell) for cell in cells) + " |" for cells in table_rows(report)]
     speedup = "Speed-up: float32's p50 latency divided by the variant's." if has_float32(report) else ""
     out += [
         "",
@@ -35,7 +43,7 @@ def _variants(report: Report) -> list[str]:
         "",
     ]
     if report.drift_notes:
-        out += ["Why images change class:", "", *[f"- {note}" for note in report.drift_notes], ""]
+        out += ["Why images change class:", "", *[f"- {md_prose(note)}" for note in report.drift_notes], ""]
     return out
 
 
@@ -51,7 +59,7 @@ def _pictures(report: Report, has: dict[str, bool]) -> list[str]:
             "|---|---|---|---|",
         ]
         out += [
-            f"| {c['label']} | {c['keras_accuracy']:.2%} | {c['accuracy']:.2%} | {c['change_pp']:+.2f} |"
+            f"| {md_text(c['label'])} | {c['keras_accuracy']:.2%} | {c['accuracy']:.2%} | {c['change_pp']:+.2f} |"
             for c in report.worst_classes
         ]
         out += [""]
@@ -71,14 +79,12 @@ def _pictures(report: Report, has: dict[str, bool]) -> list[str]:
 
 def _training(report: Report, has: dict[str, bool]) -> list[str]:
     training = report.training
-    out = [
-        "## Training",
-        "",
+    line = (
         f"{training.get('parameters', 0):,} parameters; {training.get('epochs_run')} epochs "
         f"(best {training.get('best_epoch')}) in {training.get('seconds', 0):.0f} s; "
-        f"hyper-parameters: {_plain(training.get('hyperparameters') or {})}.",
-        "",
-    ]
+        f"hyper-parameters: {_plain(training.get('hyperparameters') or {})}."
+    )
+    out = ["## Training", "", md_prose(line), ""]
     if has.get(HISTORY_PNG):
         out += [f"![loss and accuracy per epoch]({HISTORY_PNG})", ""]
     return out
@@ -90,9 +96,12 @@ def _method(report: Report) -> list[str]:
         machine = report.machine
         versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
         out += [
-            f"- Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('os')}; interpreter "
-            f"{machine.get('interpreter')}.",
-            f"- Versions: {versions}.",
+            "- "
+            + md_prose(
+                f"Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('os')}; interpreter "
+                f"{machine.get('interpreter')}."
+            ),
+            f"- Versions: {md_prose(versions)}.",
         ]
     if report.benchmark_settings:
         s = report.benchmark_settings
@@ -106,7 +115,7 @@ def _method(report: Report) -> list[str]:
         "(the on-device code).",
         "- Peak memory: a separate `edge-runtime bench` process per variant (interpreter only, no TensorFlow).",
     ]
-    return out + [f"- Note: {note}" for note in report.notes]
+    return out + [f"- Note: {md_prose(note)}" for note in report.notes]
 
 
 def to_markdown(report: Report, has: dict[str, bool]) -> str:

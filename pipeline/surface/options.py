@@ -14,7 +14,7 @@ from typing import Annotated, TypedDict
 
 from edge_runtime.backends import MAX_THREADS
 
-from ..choices import BackendName, Calibration, IoType, Precision, Resize, Route, Target
+from ..choices import BackendName, Calibration, GateCheck, IoType, Precision, Resize, Route, Target
 from ..comparison.gate import Budgets
 from ..comparison.stage import CompareConfig
 from ..conversion.mixed import MixedTarget
@@ -297,6 +297,9 @@ class CompareOptions(TypedDict, total=False):
                                        feeds=((Budgets, "max_slowdown"),), low=0, high=1000)]  # fmt: skip
     max_growth: Annotated[float, Opt("gate: percent of file size it may add", feeds=((Budgets, "max_growth"),), low=0,
                                      high=1000)]  # fmt: skip
+    allow_missing: Annotated[tuple[GateCheck, ...], Opt(
+        "gate: pass even when this check cannot be made (it fails otherwise: a check that cannot be made is never "
+        "a pass); repeat for several", feeds=((CompareConfig, "allow_missing"),), metavar="CHECK")]  # fmt: skip
     variant: Annotated[str | None, Opt("gate and agreement: this variant of every folder (unset: each one's "
                                        "recommended)", feeds=((CompareConfig, "variant"),))]  # fmt: skip
     threads: Annotated[int, Opt("gate: interpreter threads for the re-timing", feeds=((Budgets, "threads"),), low=1,
@@ -304,7 +307,8 @@ class CompareOptions(TypedDict, total=False):
     runs: Annotated[int, Opt("gate: timed invokes of each file", feeds=((Budgets, "runs"),), low=1, high=MAX_RUNS)]
     rounds: Annotated[int, Opt("gate: interleaved rounds the runs are split into", feeds=((Budgets, "rounds"),), low=1,
                                high=MAX_ROUNDS)]  # fmt: skip
-    output: Annotated[Path, Opt("folder for comparison.md/.json/.png", feeds=((CompareConfig, "output"),))]
+    output: Annotated[Path, Opt("folder for comparison.md/.json/.png (models/ is ignored by git)",
+                                feeds=((CompareConfig, "output"),))]  # fmt: skip
     json: Annotated[bool, Opt("print the comparison as JSON on stdout (for CI), instead of tables", default=False)]
     summary: Annotated[Path | None, Opt(
         "also append the comparison as markdown to this file (in GitHub Actions: $GITHUB_STEP_SUMMARY)",
