@@ -177,7 +177,9 @@ def _comparable(folders: list[FolderResults]) -> tuple[list[str], int | None]:
     notes = []
     reference = next((f for f in folders if f.images is not None), None)
     for other in folders:
-        if reference is None or other.images is None or other.images.same_as(reference.images):
+        if reference is None or reference.images is None or other.images is None:
+            continue
+        if other.images.same_as(reference.images):
             continue
         for row in other.rows:
             row.accuracy = row.agreement = None
