@@ -27,6 +27,8 @@ import struct
 from typing import Any
 
 from ..errors import ModelError
+from .operators import check_options
+from .verifier import Damaged, verify
 
 MAX_RANK = 8
 MAX_ELEMENTS = 1 << 31  # a tensor larger than 2**31 elements is not an image classifier's
@@ -38,10 +40,6 @@ TYPE_SIZES: dict[int, float | None] = {
 CUSTOM = 32
 # BuiltinOptions union members whose tables hold indices the interpreter follows.
 IF_OPTIONS, WHILE_OPTIONS, CALL_ONCE_OPTIONS = 92, 93, 103
-
-
-class Damaged(Exception):
-    """Internal: the file breaks the schema; the message says where."""
 
 
 class Reader:
@@ -206,8 +204,10 @@ def _buffer_bytes(buffer: Table, model: Reader, what: str) -> int:
     return size
 
 
-def _operator(op: Table, codes: int, tensors: int, subgraphs: int, what: str) -> None:
-    _index(op.scalar(0, "I", 0), codes, f"{what}'s operator code")
+def _operator(op: Table, codes: list[int], tensors: int, subgraphs: int, what: str) -> None:
+    code = op.scalar(0, "I", 0)
+    _index(code, len(codes), f"{what}'s operator code")
+    check_options(op, codes[code], what)
     for slot, name in ((1, "inputs"), (2, "outputs"), (8, "intermediates")):
         for value in op.ints(slot, "i", name):
             _index(value, tensors, f"{what}'s {name[:-1]} tensor", optional=slot == 1)
@@ -224,20 +224,22 @@ def _operator(op: Table, codes: int, tensors: int, subgraphs: int, what: str) ->
         op.table(12, f"{what}'s options")
 
 
-def _operator_codes(model: Table) -> int:
-    codes = model.tables(1, "operator code")
-    for i, code in enumerate(codes):
+def _operator_codes(model: Table) -> list[int]:
+    """Each operator code's builtin operator (as TFLite's GetBuiltinCode reads it)."""
+    builtins = []
+    for i, code in enumerate(model.tables(1, "operator code")):
         builtin = max(code.scalar(0, "b", 0), code.scalar(3, "i", 0))
         if builtin < 0:
             raise Damaged(f"operator code {i} is negative ({builtin})")
         name = code.string(1, "custom code")
         if builtin == CUSTOM and not name:
             raise Damaged(f"operator code {i} is a custom operator without a name")
-    return len(codes)
+        builtins.append(builtin)
+    return builtins
 
 
-def _subgraph(graph: Table, g: int, counts: tuple[int, int], buffers: list[Table], reader: Reader) -> None:
-    """One subgraph; `counts`: how many operator codes and subgraphs the model has."""
+def _subgraph(graph: Table, g: int, counts: tuple[list[int], int], buffers: list[Table], reader: Reader) -> None:
+    """One subgraph; `counts`: the model's operator codes' builtin operators and how many subgraphs it has."""
     codes, count = counts
     tensors = graph.tables(0, f"subgraph {g} tensor")
     for i, tensor in enumerate(tensors):
@@ -267,6 +269,7 @@ def check_structure(content: bytes, where: str = "model") -> None:
     """Raise ModelError (one line) when a TFLite FlatBuffer is damaged in a way an interpreter could trip over."""
     reader = Reader(content)
     try:
+        verify(content)
         model = Table(reader, reader.u32(0), "the model table")
         buffers = model.tables(4, "buffer")
         graphs = model.tables(2, "subgraph")
