@@ -1,11 +1,11 @@
-"""A structural check of a .tflite file before any interpreter sees it.
+"""A check of a .tflite file before any interpreter sees it: its FlatBuffer verified, then its meaning.
 
-tflite-runtime 2.14 does not verify what it loads: of 350 int8 models with a few mutated bytes each
-(tests/test_model_fuzzing.py), 83 made it crash with a segmentation fault. ai-edge-litert refused the
-same files in one line. This walks the FlatBuffer as TFLite's schema (``schema.fbs``) lays it out and
-refuses, as one ModelError line, what either interpreter would trip over:
+tflite-runtime 2.14 does not verify what it loads: one changed byte can make it crash with a
+segmentation fault (issue 28), where ai-edge-litert refuses the same file in one line. First
+verifier.py walks every table, vector, string and union the file reaches, by TFLite's schema, as
+flatbuffers' generated Verifier does. Then this walks what the schema cannot say and an interpreter
+trusts, refusing as one ModelError line:
 
-- every table, vtable, vector and string lies inside the file (no offset, length or size overflows);
 - operator codes are known kinds; every operator names an operator code that exists;
 - every tensor index (operator inputs, outputs, intermediates; subgraph inputs and outputs; signature
   maps) is in range, and so is every buffer index (tensors, metadata) and subgraph index (signatures,
@@ -14,10 +14,11 @@ refuses, as one ModelError line, what either interpreter would trip over:
 - a constant tensor's buffer holds exactly the bytes its shape and type need (or lies, through
   ``offset``/``size``, inside the file);
 - quantization scales are finite and positive, zero points as many as scales, per-channel
-  parameters match the size of the quantized dimension.
+  parameters match the size of the quantized dimension;
+- convolution and pooling options a kernel divides by are in range (operators.py).
 
-Each table is visited once (memoised by position), so hostile files that point many offsets at the
-same table cost no more than honest ones.
+Each table is read once and each check made once per position (memoised), so hostile files that
+point many offsets at the same table cost no more than honest ones.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ MAX_ELEMENTS = 1 << 31  # a tensor larger than 2**31 elements is not an image cl
 # TensorType -> bytes per element (None: variable-sized or no data: STRING, RESOURCE, VARIANT; 4-bit: 0.5).
 TYPE_SIZES: dict[int, float | None] = {
     0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 5: None, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 13: None,
-    14: None, 15: 4, 16: 2, 17: 0.5, 18: 2, 19: 0.25, 20: 0.5, 21: 1,
+    14: None, 15: 4, 16: 2, 17: 0.5, 18: 2, 19: 0.25, 20: 0.5, 21: 1, 22: 1,
 }  # fmt: skip
 CUSTOM = 32
 # BuiltinOptions union members whose tables hold indices the interpreter follows.
@@ -48,6 +49,22 @@ class Reader:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.size = len(data)
+        self.cache: dict[int, Table] = {}
+        self.done: set[tuple[Any, ...]] = set()
+
+    def table(self, position: int, what: str) -> Table:
+        """The table at `position`, read once however many offsets point at it."""
+        found = self.cache.get(position)
+        if found is None:
+            found = self.cache[position] = Table(self, position, what)
+        return found
+
+    def once(self, *key: Any) -> bool:
+        """True the first time a check of `key` (a kind of check, a position, its context) is asked for."""
+        if key in self.done:
+            return False
+        self.done.add(key)
+        return True
 
     def need(self, at: int, length: int, what: str) -> None:
         if at < 0 or length < 0 or at + length > self.size:
@@ -131,11 +148,11 @@ class Table:
         if found is None:
             return []
         start, count = found
-        return [Table(self.r, start + 4 * i + self.r.u32(start + 4 * i), f"{what} {i}") for i in range(count)]
+        return [self.r.table(start + 4 * i + self.r.u32(start + 4 * i), f"{what} {i}") for i in range(count)]
 
     def table(self, slot: int, what: str) -> Table | None:
         at = self.target(slot)
-        return None if at is None else Table(self.r, at, what)
+        return None if at is None else self.r.table(at, what)
 
 
 def _index(value: int, limit: int, what: str, optional: bool = False) -> None:
@@ -243,12 +260,14 @@ def _subgraph(graph: Table, g: int, counts: tuple[list[int], int], buffers: list
     codes, count = counts
     tensors = graph.tables(0, f"subgraph {g} tensor")
     for i, tensor in enumerate(tensors):
-        _tensor(tensor, buffers, reader, f"subgraph {g} tensor {i}")
+        if reader.once("tensor", tensor.position):  # a hostile file may name one tensor a million times
+            _tensor(tensor, buffers, reader, f"subgraph {g} tensor {i}")
     for slot, name in ((1, "input"), (2, "output")):
         for value in graph.ints(slot, "i", f"{name}s"):
             _index(value, len(tensors), f"subgraph {g}'s {name} tensor")
     for i, op in enumerate(graph.tables(3, f"subgraph {g} operator")):
-        _operator(op, codes, len(tensors), count, f"subgraph {g} operator {i}")
+        if reader.once("operator", op.position, len(tensors)):
+            _operator(op, codes, len(tensors), count, f"subgraph {g} operator {i}")
     graph.string(4, "name")
 
 
@@ -277,7 +296,8 @@ def check_structure(content: bytes, where: str = "model") -> None:
             raise Damaged("it has no subgraph")
         codes = _operator_codes(model)
         for g, graph in enumerate(graphs):
-            _subgraph(graph, g, (codes, len(graphs)), buffers, reader)
+            if reader.once("subgraph", graph.position):
+                _subgraph(graph, g, (codes, len(graphs)), buffers, reader)
         for value in model.ints(5, "i", "metadata buffers"):
             _index(value, len(buffers), "a metadata buffer")
         for i, entry in enumerate(model.tables(6, "metadata entry")):

@@ -16,8 +16,8 @@ schema table in schema_tables.py (generated from schema.fbs), and refuses
 Union members are verified as the table their type names; a type the schema does not know is left
 alone, as flatbuffers does (interpreters ignore it). Deprecated fields are not read. The data of
 vectors of scalars (weights) is checked by its length only, never byte by byte, and a table reached
-twice by the same type is walked once (memoised by position), so the cost is the number of tables
-and vector elements that are offsets, not the file's size.
+twice by the same type is walked once (memoised by position, its visits counted as often as it is
+reached), so the cost is the number of distinct tables and of offsets in vectors, not the file's size.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Verifier:
         self.data = data
         self.size = len(data)
         self.visits = 0
-        self.seen: set[tuple[int, str]] = set()
+        self.seen: dict[tuple[int, str], int] = {}  # a walked table -> the table visits its walk counted
 
     def _need(self, at: int, length: int, align: int, what: str) -> None:
         if at < 0 or at + length > self.size:
@@ -108,14 +108,14 @@ class Verifier:
 
     def table(self, at: int, name: str, depth: int, what: str) -> None:
         """Verify the table of schema type `name` at `at` and everything it reaches."""
-        self.visits += 1
-        if self.visits > MAX_TABLES:
-            raise Damaged(f"it reaches more than {MAX_TABLES:,} tables")
         if depth > MAX_DEPTH:
             raise Damaged(f"its tables nest deeper than {MAX_DEPTH}")
+        before = self.visits
+        self.visits += self.seen.get((at, name), 1)  # as often as flatbuffers would visit it and what it reaches
+        if self.visits > MAX_TABLES:
+            raise Damaged(f"it reaches more than {MAX_TABLES:,} tables")
         if (at, name) in self.seen:
             return
-        self.seen.add((at, name))
         self._need(at, 4, 4, what)
         vtable = at - _I32.unpack_from(self.data, at)[0]
         self._need(vtable, 4, 2, f"{what}'s vtable")
@@ -125,6 +125,7 @@ class Verifier:
         self._need(vtable, vsize, 2, f"{what}'s vtable")
         self._need(at, tsize, 1, what)
         self.fields(at, name, vtable, vsize, tsize, depth)
+        self.seen[(at, name)] = self.visits - before
 
     def fields(self, at: int, name: str, vtable: int, vsize: int, tsize: int, depth: int) -> None:
         data = self.data
