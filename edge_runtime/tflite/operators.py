@@ -138,3 +138,22 @@ def _check_ratios(op: Table, name: str, tensors: list[Table], constants: set[int
                 f"{what} ({name or 'operator'}) scales an input by {scale / result[0]:.3g} (input scale / output "
                 f"scale); an interpreter needs {low:.3g} to {high:g}"
             )
+
+
+# What the fuzzing found kernels trust about an operator's inputs: a CONV_2D or DEPTHWISE_CONV_2D with its bias
+# left out (2 inputs) crashed both interpreters (SIGSEGV, Coral's MobileNetV1), and so did an input of -1
+# (optional) where the kernel needs a tensor (the cnn's FULLY_CONNECTED weights). -1 stays allowed from the third
+# input on (a FULLY_CONNECTED's bias) and anywhere in the recurrent operators, whose inputs are mostly optional.
+INPUT_COUNTS = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3}
+OPTIONAL_ANYWHERE = {"LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "CUSTOM"}
+
+
+def check_inputs(op: Table, builtin: int, what: str) -> None:
+    """Raise Damaged when an operator lacks an input its kernel reads without looking."""
+    name = BUILTIN_OPERATORS[builtin] if builtin < len(BUILTIN_OPERATORS) else ""
+    inputs = op.ints(1, "i", "inputs")
+    needed = INPUT_COUNTS.get(name)
+    if needed is not None and len(inputs) != needed:
+        raise Damaged(f"{what} ({name}) has {len(inputs)} inputs; its kernel needs {needed}")
+    if name not in OPTIONAL_ANYWHERE and -1 in inputs[:2]:
+        raise Damaged(f"{what} ({name or 'operator'}) leaves out input {inputs.index(-1)}, which its kernel needs")

@@ -31,7 +31,7 @@ import struct
 from typing import Any
 
 from ..errors import ModelError
-from .operators import check_options, check_requantization
+from .operators import check_inputs, check_options, check_requantization
 from .verifier import Damaged, verify
 
 MAX_RANK = 8
@@ -190,6 +190,8 @@ def _quantization(tensor: Table, shape: list[int], what: str) -> None:
         raise Damaged(f"{what} has {len(scales)} quantization scales but {len(zero_points)} zero points")
     if any(not math.isfinite(s) or s < 0 for s in scales):
         raise Damaged(f"{what} has a quantization scale that is negative, infinite or not a number")
+    if len(scales) == 1 and scales[0] == 0:  # measured: SIGABRT in both interpreters on an activation's -0.0
+        raise Damaged(f"{what} has a quantization scale of 0")
     dimension = quant.scalar(6, "i", 0)
     if len(scales) > 1 and (not 0 <= dimension < len(shape) or shape[dimension] != len(scales)):
         raise Damaged(f"{what} has {len(scales)} per-channel scales for dimension {dimension} of shape {shape}")
@@ -204,6 +206,8 @@ def _shape(tensor: Table, what: str) -> list[int]:
         raise Damaged(f"{what} has more than {MAX_RANK} dimensions")
     if any(d < 0 for d in shape) or any(d < -1 for d in signature):
         raise Damaged(f"{what} has a negative dimension {shape}")
+    if 0 in shape:  # kernels divide by dimensions (measured: SIGFPE in tflite-runtime 2.14 on a cnn's 0)
+        raise Damaged(f"{what} has a dimension of 0 {shape}")
     if math.prod(shape) > MAX_ELEMENTS:
         raise Damaged(f"{what} is impossibly large ({shape})")
     return shape
@@ -251,6 +255,7 @@ def _operator(op: Table, codes: list[int], tensors: list[Table], subgraphs: int,
     for slot, name in ((1, "inputs"), (2, "outputs"), (8, "intermediates")):
         for value in op.ints(slot, "i", name):
             _index(value, len(tensors), f"{what}'s {name[:-1]} tensor", optional=slot == 1)
+    check_inputs(op, codes[code], what)
     check_requantization(op, codes[code], tensors, op.r.constants, what)
     op.ints(5, "B", "custom options")
     op.ints(7, "B", "mutating variable inputs")
