@@ -7,7 +7,7 @@ shapes and indices set to boundary values; bytes and bits changed; truncation), 
 issue 28 named (byte 1399 of the shipped cnn int8, an offset's top byte). A worker process loads each through
 edge_runtime (read_model_bytes, then load_interpreter and invoke on zeros); a crash ends the worker, which is
 noted and restarted after the crasher, so every mutant is tried. Before the verifier, tflite-runtime 2.14 died
-with SIGSEGV on about a third of such mutants without a check, and on 3 of 1,200 with the old check in front.
+with SIGSEGV on 227 of 900 such mutants without a check, and on 3 of 1,200 with the old check in front.
 """
 
 from __future__ import annotations
