@@ -192,7 +192,7 @@ def invoke(interpreter: Any, path: Path) -> None:
     """
     try:
         interpreter.invoke()
-    except (ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError, MemoryError) as error:
         raise ModelError(f"{path}: the interpreter failed to run this model: {_reason(error, [])}") from None
 
 
@@ -210,14 +210,14 @@ def load_interpreter(
     with native_stderr_captured() as lines:
         try:
             interpreter = chosen.interpreter_class(model_content=content, num_threads=threads)
-        except (ValueError, RuntimeError) as error:
+        except (ValueError, RuntimeError, MemoryError) as error:  # MemoryError: std::bad_alloc of a huge tensor
             failure: BaseException | None = error
             stage = "not a valid TFLite model (truncated or damaged)"
         else:
             try:
                 interpreter.allocate_tensors()
                 failure = None
-            except (ValueError, RuntimeError) as error:
+            except (ValueError, RuntimeError, MemoryError) as error:
                 failure = error
                 stage = f"{chosen.label} cannot run this model"
     if failure is not None:
