@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -82,7 +83,7 @@ class _RichTask:
         self._progress.advance(self._task, steps)
 
     def update(self, completed: int, total: int | None = None, note: str = "") -> None:
-        fields: dict[str, Any] = {"completed": completed, "note": printable(note)}
+        fields: dict[str, Any] = {"completed": completed, "note": escape(printable(note))}
         if total is not None:
             fields["total"] = total
         self._progress.update(self._task, **fields)
@@ -124,7 +125,8 @@ class RichReporter:
             )
             self._progress.start()
         progress = self._progress
-        task_id = progress.add_task(printable(description), total=total, note="")
+        # the columns are rich markup templates: what fills them is escaped, so `[red]` in a name stays text
+        task_id = progress.add_task(escape(printable(description)), total=total, note="")
         self._open += 1
         try:
             yield _RichTask(progress, task_id)

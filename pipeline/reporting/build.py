@@ -41,7 +41,7 @@ from ..measure.benchmark import BenchmarkResult
 from ..measure.evaluate import DriftResult, resolution_note, within_budget
 from ..output import plots
 from ..progress import Reporter, SilentReporter
-from ..store.commits import read_results_json
+from ..store.commits import parsed_results, read_results_json
 from . import emulated_section, quant_section
 from .device_columns import DeviceColumn, describe, device_check, device_columns, for_device
 from .recommend import INSTRUCTIONS, ReportRow, alternatives, chance_verdict, recommend, runtime_notes
@@ -90,8 +90,8 @@ def _read_results(
     drift = _load_optional(folder, DRIFT_JSON, metadata, notes, "evaluate")
     bench = _load_optional(folder, BENCHMARK_JSON, metadata, notes, "benchmark")
     return (
-        DriftResult.from_dict(drift, folder.path) if drift else None,
-        BenchmarkResult.from_dict(bench, folder.path) if bench else None,
+        parsed_results(DRIFT_JSON, lambda: DriftResult.from_dict(drift, folder.path)) if drift else None,
+        parsed_results(BENCHMARK_JSON, lambda: BenchmarkResult.from_dict(bench, folder.path)) if bench else None,
     )
 
 
@@ -100,7 +100,8 @@ def _quantization(folder: FolderStore, metadata: Metadata) -> dict[str, Any] | N
     if QUANTIZATION_JSON not in metadata.files or not folder.file(QUANTIZATION_JSON).is_file():
         return None
     folder.verified(QUANTIZATION_JSON, metadata)
-    quant = QuantizationReport.from_dict(read_results_json(folder.file(QUANTIZATION_JSON), "quantization.json"))
+    data = read_results_json(folder.file(QUANTIZATION_JSON), QUANTIZATION_JSON)
+    quant = parsed_results(QUANTIZATION_JSON, lambda: QuantizationReport.from_dict(data))
     mixed = metadata.variants.get("mixed")
     return quant_section.summary(quant, mixed.mixed if mixed else None)
 

@@ -24,9 +24,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edge_runtime import safe_files
 from edge_runtime.errors import EdgeRuntimeError
@@ -41,6 +41,7 @@ MB = 1 << 20
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+T = TypeVar("T")
 _held: dict[str, int] = {}  # folders this process holds the lock of (a `run` nests its stages), by real path
 
 
@@ -295,6 +296,19 @@ def check_room(folder: Path, needed: int, stage: str) -> None:
             f"{folder}: {free / MB:,.1f} MB free, and {stage} writes about {needed / MB:,.1f} MB; free some space "
             "(or write the model folder elsewhere)"
         )
+
+
+def parsed_results(what: str, parse: Callable[[], T]) -> T:
+    """A result file's typed form. Result files are checked against metadata.json's sha256, but a folder forged
+    consistently passes that: a file of the wrong shape (edited, damaged, of another version) is one FolderError
+    line, never a KeyError traceback."""
+    try:
+        return parse()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise FolderError(
+            f"{what}: not what its stage writes ({type(error).__name__}: {error}); damaged, edited or of another "
+            "version: re-run the stage that writes it"
+        ) from None
 
 
 def read_results_json(path: Path, what: str) -> dict[str, Any]:

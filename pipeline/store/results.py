@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..folder import BENCHMARK_JSON, DRIFT_JSON, HISTORY_JSON, KERAS_FILE, FolderStore
-from .commits import read_results_json
+from .commits import parsed_results, read_results_json
 
 
 def train_result(folder: Path) -> Any:
@@ -57,7 +57,8 @@ def drift_result(folder: Path) -> Any:
 
     store = FolderStore(folder)
     metadata = store.load()
-    return DriftResult.from_dict(read_results_json(store.verified(DRIFT_JSON, metadata), DRIFT_JSON), Path(folder))
+    data = read_results_json(store.verified(DRIFT_JSON, metadata), DRIFT_JSON)
+    return parsed_results(DRIFT_JSON, lambda: DriftResult.from_dict(data, Path(folder)))
 
 
 def benchmark_result(folder: Path) -> Any:
@@ -66,4 +67,4 @@ def benchmark_result(folder: Path) -> Any:
     store = FolderStore(folder)
     metadata = store.load()
     data = read_results_json(store.verified(BENCHMARK_JSON, metadata), BENCHMARK_JSON)
-    return BenchmarkResult.from_dict(data, Path(folder))
+    return parsed_results(BENCHMARK_JSON, lambda: BenchmarkResult.from_dict(data, Path(folder)))

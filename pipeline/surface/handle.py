@@ -21,7 +21,7 @@ from edge_runtime.folder.reader import FolderMetadata, VariantRecord, variant_fi
 from ..errors import FolderError, UsageError
 from ..folder import BENCHMARK_JSON, DRIFT_JSON, REPORT_MD, FolderStore
 from ..output.tables import Shown, Table, num, pct
-from ..store.commits import read_results_json
+from ..store.commits import parsed_results, read_results_json
 from . import api
 from .options import BenchmarkOptions, ConvertOptions, DeployOptions, EvaluateOptions, ReportOptions
 
@@ -152,7 +152,8 @@ class ModelFolder(Shown):
         metadata = self.metadata
         if name not in metadata.files or not self._store.file(name).is_file():
             return None
-        return kind.from_dict(read_results_json(self._store.verified(name, metadata), name), self.path)
+        data = read_results_json(self._store.verified(name, metadata), name)
+        return parsed_results(name, lambda: kind.from_dict(data, self.path))
 
     @property
     def drift(self) -> DriftResult | None:
