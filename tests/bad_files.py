@@ -26,6 +26,45 @@ def huge_png(path: Path, width: int = 40000, height: int = 40000) -> None:
     )
 
 
+def _segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">HH", 0xFF00 | marker, len(payload) + 2) + payload
+
+
+def _entropy(bits: str) -> bytes:
+    """Huffman-coded bits as JPEG stores them: padded with 1s, each 0xFF byte followed by a 0x00."""
+    bits += "1" * (-len(bits) % 8)
+    data = int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+    return data.replace(b"\xff", b"\xff\x00")
+
+
+def progressive_jpeg(path: Path, width: int, height: int, components: int = 4) -> None:
+    """A real progressive JPEG (CMYK for 4 components) of one flat colour, written without ever holding its pixels.
+
+    Pillow writes one too, but encoding a 13000x13000 CMYK image holds the pixels and every coefficient (1.96 GB
+    measured); this writes the scans directly: a DC scan of all components (every difference 0, one bit each),
+    then one AC scan per component of end-of-band runs. 13000x13000: 1.3 MB on disk, 1.35 GB of coefficients
+    for libjpeg to hold while decoding it.
+    """
+    blocks = -(-width // 8) * -(-height // 8)
+    frame = struct.pack(">BHHB", 8, height, width, components)
+    frame += b"".join(struct.pack(">BBB", index + 1, 0x11, 0) for index in range(components))
+    dc_table = _segment(0xC4, bytes([0x00, 1, *[0] * 15, 0]))  # one symbol (difference 0) coded as "0"
+    # End-of-band runs of 2**n (+ n more bits) coded as n in 4 bits.
+    ac_table = _segment(0xC4, bytes([0x10, 0, 0, 0, 15, *[0] * 12, *(r << 4 for r in range(15))]))
+    dc_scan = bytes([components, *(b for index in range(components) for b in (index + 1, 0x00)), 0, 0, 0])
+    parts = [b"\xff\xd8", _segment(0xDB, bytes([0]) + bytes([1] * 64)), _segment(0xC2, frame), dc_table, ac_table]
+    parts += [_segment(0xDA, dc_scan), b"\x00" * (blocks * components // 8), _entropy("0" * (blocks * components % 8))]
+    runs, left = [], blocks
+    while left:
+        run = min(left, 32767)
+        size = run.bit_length() - 1
+        runs.append(format(size, "04b") + (format(run - (1 << size), f"0{size}b") if size else ""))
+        left -= run
+    for index in range(components):
+        parts += [_segment(0xDA, bytes([1, index + 1, 0x00, 1, 63, 0])), _entropy("".join(runs))]
+    path.write_bytes(b"".join(parts) + b"\xff\xd9")
+
+
 def truncated_png(path: Path) -> None:
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))
     image.save(path)

@@ -203,7 +203,7 @@ FAILING: list[tuple[str, Callable[[Workspace], list[str]], str]] = [
     ("EPS content named x.png", lambda ws: [*runtime("predict", str(ws.folder)), _write(ws.root / "x.png", EPS)],
      "not an image edge_runtime reads"),
     ("a PNG of 81 megapixels", lambda ws: [*runtime("predict", str(ws.folder)), _bomb(ws.root / "big.png")],
-     "over the 160 MB limit"),
+     "over the 256 MB limit"),
     ("mean NaN", _metadata_case(_set_input("mean", float("nan"))), "input.mean must be a finite number"),
     ("std 0", _metadata_case(_set_input("std", 0)), "input.std must be a number above 0"),
     ("std NaN", _metadata_case(_set_input("std", float("nan"))), "input.std must be a finite number"),
