@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,3 +195,78 @@ def test_the_decode_budget_counts_at_least_what_a_decode_holds(
     assert done.returncode == 0, done.stderr[-2000:]
     for counted, peak in json.loads(done.stdout):
         assert peak <= counted, f"{mode} {kind}: measured {peak / 2**20:.1f} MB, counted {counted / 2**20:.1f} MB"
+
+
+# --- the image statistics of a training, in chunks ------------------------------------------------
+
+
+def _old_image_stats(images: np.ndarray, invert: bool, native_channels: int) -> dict:
+    """The computation before issue #28 (every sampled image at once, float32 and an int16 copy): the reference."""
+    chosen = np.sort(np.random.default_rng(0).choice(len(images), size=min(2000, len(images)), replace=False))
+    pixels = np.asarray(images[chosen]).astype(np.float32)
+    if invert:
+        pixels = 255.0 - pixels
+    means = pixels.reshape(len(chosen), -1).mean(axis=1)
+    colour = 0.0
+    if native_channels != 1:
+        values = pixels.astype(np.int16)
+        colour = float((values.max(axis=-1) - values.min(axis=-1)).mean()) if pixels.shape[-1] == 3 else None
+    return {"mean": float(means.mean()), "std": float(means.std()), "colour": colour}
+
+
+def _stats(images: object, invert: bool, channels: int) -> dict:
+    from edge_runtime.folder.reader import InputSpec
+    from pipeline.data.dataset import Dataset, Split
+    from pipeline.data.named import NativeFormat
+    from pipeline.data.statistics import image_stats
+
+    train = Split(images, np.zeros(len(images), np.int64))
+    dataset = Dataset("x", ["a"], train, train, train, "test")
+    shape = images.shape
+    spec = InputSpec(shape[1], shape[2], shape[3], invert=invert)
+    return image_stats(dataset, spec, NativeFormat(shape[1] * 2, shape[2] * 2, channels))
+
+
+def _photos(count: int, side: int = 96, channels: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(count)
+    base = rng.integers(0, 256, (count, 1, 1, channels), dtype=np.uint8)
+    return np.clip(base + rng.integers(-40, 40, (count, side, side, channels)), 0, 255).astype(np.uint8)
+
+
+def _on_disk(images: np.ndarray, folder: Path) -> object:
+    from pipeline.data.streamed import DiskImages
+
+    path = folder / f"rows-{len(images)}.u8"
+    path.write_bytes(images.tobytes())
+    return DiskImages(path, images.shape[1:])
+
+
+@pytest.mark.parametrize(
+    ("images", "invert", "channels"),
+    [(_photos(300), False, 3), (_photos(2500, 32), True, 3), (_photos(300, 28, 1), True, 1), (_photos(50), False, 1)],
+    ids=["colour", "colour-inverted-2500", "gray-inverted", "colour-pixels-of-a-gray-dataset"],
+)
+def test_image_statistics_in_chunks_equal_the_old_computation(
+    tmp_path: Path, images: np.ndarray, invert: bool, channels: int
+) -> None:
+    old = _old_image_stats(images, invert, channels)
+    for source in (images, _on_disk(images, tmp_path)):
+        new = _stats(source, invert, channels)
+        assert new["brightness"]["mean"] == pytest.approx(old["mean"], abs=0.0051)
+        assert new["brightness"]["std"] == pytest.approx(old["std"], abs=0.0051)
+        assert (new["colour"] is None) == (old["colour"] is None)
+        if old["colour"] is not None:
+            assert new["colour"] == pytest.approx(old["colour"], abs=0.0051)
+
+
+def test_image_statistics_memory_does_not_grow_with_the_images(tmp_path: Path) -> None:
+    """800 images of 160 px (61 MB on disk) against 200: the peak stays a chunk's (the old one held all, 4x)."""
+    peaks = {}
+    for count in (200, 800):
+        images = _on_disk(_photos(count, 160), tmp_path)
+        tracemalloc.start()
+        _stats(images, False, 3)
+        peaks[count] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    chunk = 32 * 160 * 160 * 3
+    assert peaks[800] < 1.1 * peaks[200] + (1 << 20) and peaks[800] < 4 * chunk, peaks
