@@ -261,29 +261,41 @@ def test_a_checkpoint_of_other_settings_or_of_another_model_is_not_resumed(tmp_p
 TINY = ["--model", "mlp", "--limit", "1000", "--epochs", "2", "--seed", "5"]
 
 
-class _Stopped(Exception):
-    """Stops a real training where an interruption would: after a finished epoch's checkpoint."""
+# A real training of TINY stopped where an interruption would, after its first epoch's checkpoint; in a fresh
+# process, as the command line trains: Keras numbers layers per process, and the names are in the fingerprint.
+INTERRUPTED = """
+import sys
+import keras
+from pipeline.surface import stage_configs
+from pipeline.surface.keywords import bind
+from pipeline.training.stage import train
+
+class Stopped(Exception):
+    pass
+
+class StopInSecondEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise Stopped
+
+options = dict(zip(sys.argv[2::2], sys.argv[3::2], strict=True))
+given = {key.removeprefix("--"): value if key == "--model" else int(value) for key, value in options.items()}
+try:
+    train(stage_configs.train_config(bind("train", {**given, "output": sys.argv[1]})), callbacks=[StopInSecondEpoch()])
+except Stopped:
+    sys.exit(0)
+sys.exit("the training was not stopped")
+"""
 
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding the checkpoint a real MLP training (TINY) wrote after its first epoch of two."""
-    import keras
-
-    from pipeline.surface import stage_configs
-    from pipeline.surface.keywords import bind
-    from pipeline.training.stage import train
-
-    class StopInSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            if epoch == 1:
-                raise _Stopped
-
     folder = tmp_path_factory.mktemp("interrupted") / "mlp"
-    options = {TINY[i].removeprefix("--"): TINY[i + 1] for i in range(0, len(TINY), 2)}
-    given = {key: value if key == "model" else int(value) for key, value in options.items()}
-    with pytest.raises(_Stopped):
-        train(stage_configs.train_config(bind("train", {**given, "output": folder})), callbacks=[StopInSecondEpoch()])
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED, str(folder), *TINY], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
     assert checkpoint.read_state(folder / "checkpoint.npz")["epochs_done"] == 1
     return folder
 
