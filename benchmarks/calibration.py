@@ -8,7 +8,6 @@ chosen. Numbers come from the pipeline's own convert and evaluate, as a user wou
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from edge_runtime.choices import Calibration, Precision
 from pipeline.conversion.stage import ConvertConfig, convert
 from pipeline.folder import METADATA_FILE, FolderStore
 from pipeline.measure.evaluate import EvaluateConfig, evaluate
+from pipeline.store.copies import copy_folder
 
 # The mixed targets of the accuracy-aware quantization issue: (minimum test agreement, maximum size vs float32).
 MIXED_TARGETS = {"cnn": (0.998, 0.5), "mobilenet_v2-a0.35-32px": (0.993, 0.45)}
@@ -27,7 +27,7 @@ def compare(name: str, folder: Path) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="edge-pipeline-calibration-") as scratch:
         copy = Path(scratch) / folder.name
-        shutil.copytree(folder, copy)
+        copy_folder(folder, copy)  # its contract, each file checked; never a symlink followed (issue #28)
         for method in Calibration:
             convert(ConvertConfig(folder=copy, precisions=(Precision.INT8,), calibration=method))
             drift = evaluate(EvaluateConfig(folder=copy, precisions=(Precision.INT8,), max_drop=100.0)).variants[0]

@@ -15,6 +15,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import safe_files
+from .decode_cost import ALPHA_MODES as _ALPHA_MODES
+from .decode_cost import DECODE_BUDGET, decode_cost
+from .decode_cost import HIGH_BIT_MODES as _HIGH_BIT_MODES
 from .errors import ImageError, UsageError
 from .folder.records import InputSpec
 
@@ -22,25 +25,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 # The only formats Pillow may open: never EPS or PostScript (Pillow hands those to Ghostscript), nor the
 # dozens of rarer decoders a hostile file could aim at.
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
-# Decoded pixels one image may take (README, "Errors"): a 55-megapixel RGB photo. JPEGs are decoded at a
-# reduced scale first when the model needs fewer pixels, so camera photos stay far below it.
-DECODE_BUDGET = 160 << 20
 ImageSource = str | Path | Image.Image | np.ndarray
-
-_HIGH_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 def is_image_file(path: Path) -> bool:
     """True for visible files whose extension is one of IMAGE_EXTENSIONS."""
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
-def decoded_bytes(image: Image.Image) -> int:
-    """Memory a decoded image takes as we process it: its pixels, and float32 work space for 16-bit and float modes."""
-    width, height = image.size
-    per_pixel = 4 if image.mode in _HIGH_BIT_MODES else len(image.getbands())
-    return width * height * per_pixel
 
 
 def draft_mode(spec: InputSpec) -> str:
@@ -56,15 +46,22 @@ def _decode(image: Image.Image, where: object, draft_size: tuple[int, int] | Non
     image.info["original_size"], image.info["original_mode"] = image.size, image.mode
     if draft_size is not None and image.format == "JPEG":
         image.draft(mode, draft_size)
-    if decoded_bytes(image) > DECODE_BUDGET:
-        width, height = image.size
-        raise ImageError(
-            f"{where}: a {width}x{height} {image.mode} image needs {decoded_bytes(image) / (1 << 20):,.0f} MB to "
-            f"decode, over the {DECODE_BUDGET >> 20} MB limit for one image; scale it down first"
-        )
+    _within_budget(image, where, mode)  # libjpeg's coefficients, libwebp's canvases, every copy
     image.load()
+    _within_budget(image, where, mode)  # a rotation only its EXIF after the pixels tells of
     ImageOps.exif_transpose(image, in_place=True)  # a copy would cost 0.3 ms per photo
     return image
+
+
+def _within_budget(image: Image.Image, where: object, mode: str) -> None:
+    """ImageError when decoding `image` and converting it to the model's `mode` would hold over DECODE_BUDGET."""
+    cost = decode_cost(image, "L" if mode == "L" else "RGB")
+    if cost.total > DECODE_BUDGET:
+        hint = "save it as a baseline JPEG or scale it down" if cost.multi_scan else "scale it down first"
+        raise ImageError(
+            f"{where}: {cost.describe(image)} needs {cost.total / (1 << 20):,.0f} MB to decode, over the "
+            f"{DECODE_BUDGET >> 20} MB limit for one image; {hint}"
+        )
 
 
 def _decode_file(path: Path, where: object, draft_size: tuple[int, int] | None, mode: str) -> Image.Image:
@@ -134,15 +131,17 @@ def to_eight_bit(image: Image.Image) -> Image.Image:
             values *= 255.0
         elif peak > 255.0:
             values /= 257.0  # 16-bit range 0..65535 onto 0..255
-        return Image.fromarray(np.clip(values, 0, 255, out=values).round().astype(np.uint8), "L")
+        np.round(np.clip(values, 0, 255, out=values), out=values)  # in place: no second float32 copy
+        return Image.fromarray(values.astype(np.uint8), "L")
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         mode = image.mode
     if mode in _ALPHA_MODES:
-        # Transparent pixels show as white in viewers; the model should see what people see.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        # Transparent pixels show as white in viewers; the model should see what people see. No copy of an RGBA
+        # image, and the white goes as soon as it is composited: 8-12 bytes a pixel beside the image, not 20.
+        rgba = image if mode == "RGBA" else image.convert("RGBA")
+        composited = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        return composited.convert("RGB")
     if mode in ("L", "RGB"):
         return image
     return image.convert("RGB")  # 1, CMYK, YCbCr, LAB, HSV, ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,9 @@ import pytest
 
 from pipeline.training import checkpoint
 from pipeline.training.checkpoint import CheckpointUnusable, EpochState
+from tests.bad_files import zip_with_many_members
 from tests.conftest import ROOT, requires_fashion_mnist
+from tests.test_memory_bounds import MAX_RSS_MB, measured
 
 TRAINING = ["--limit", "2000", "--epochs", "4", "--seed", "11"]
 # A benchmark long enough (~4 s) to be interrupted in, on two variants only.
@@ -170,6 +173,27 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _flipped(path: Path, name: str) -> None:
+    """One byte of a member's data changed where it is stored: its CRC no longer matches."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name)
+    data = bytearray(path.read_bytes())
+    data[info.header_offset + 30 + len(info.filename.encode()) + info.file_size - 1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _bzip2(path: Path) -> None:
+    members = _members(path)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data, zipfile.ZIP_BZIP2 if name == "model/00000.npy" else zipfile.ZIP_STORED)
+
+
 @pytest.mark.parametrize(
     "damage, why",
     [
@@ -179,16 +203,39 @@ def _npy(array: np.ndarray) -> bytes:
         (lambda p: _rewritten(p, {"model/00000.npy": _npy(np.zeros((3, 4), np.float32))}), "the model's is"),
         (lambda p: _rewritten(p, {"model/00000.npy": _npy(np.array([{"x": 1}] * 12, dtype=object))}), "the model's is"),
         (lambda p: _rewritten(p, {"best/00000.npy": _npy(np.zeros((4, 3), np.float64))}), "the model's is"),
+        (lambda p: _rewritten(p, {"optimizer/00003.npy": _npy(np.zeros((2,), np.float32))}), "the model's is"),
+        (lambda p: _flipped(p, "optimizer/00002.npy"), "not a readable checkpoint \\(BadZipFile\\)"),
+        (lambda p: _rewritten(p, {"notes.npy": b"hello"}), "it holds 21 files, its record names 20"),
+        (_bzip2, "compressed with method 12, not stored or deflate"),
+        (lambda p: zip_with_many_members(p, _members(p), 100_000), "its zip declares 100,020 files"),
     ],
-    ids=["garbage", "cut-short", "huge-array", "wrong-shape", "pickled-objects", "wrong-dtype"],
-)
+    ids=["garbage", "cut-short", "huge-array", "wrong-shape", "pickled-objects", "wrong-dtype", "wrong-optimizer-shape",
+         "bad-checksum", "extra-member", "bzip2", "100,000-members"],
+)  # fmt: skip
 def test_a_damaged_or_hostile_checkpoint_is_refused_in_one_line(tmp_path: Path, small_model, damage, why) -> None:
+    """Refused when resuming is decided (verify, before "resuming after epoch N") and when it is done (restore)."""
     path = tmp_path / "checkpoint.npz"
     _saved(path, small_model)
     damage(path)
-    with pytest.raises(CheckpointUnusable, match=why) as caught:
-        checkpoint.restore(path, checkpoint.load(path, "abc"), small_model, small_model.optimizer)
-    assert "\n" not in str(caught.value)
+    for attempt in (
+        lambda: checkpoint.verify(path, small_model),
+        lambda: checkpoint.restore(path, checkpoint.load(path, "abc"), small_model, small_model.optimizer),
+    ):
+        with pytest.raises(CheckpointUnusable, match=why) as caught:
+            attempt()
+        assert "\n" not in str(caught.value)
+
+
+def test_a_checkpoint_with_a_million_members_is_refused_before_it_is_listed(tmp_path: Path, small_model) -> None:
+    """Its zip's end record is read first: 535 MB to list a million empty members (1.2 GB in a training), now 42."""
+    path = tmp_path / "checkpoint.npz"
+    _saved(path, small_model)
+    zip_with_many_members(path, _members(path), 1_000_000)
+    code = "from pipeline.training import checkpoint; import sys; checkpoint.load(sys.argv[1], 'abc')"
+    done = measured([sys.executable, "-c", code, str(path)])
+    last = done.err[-1]
+    assert done.code == 1 and "CheckpointUnusable: its zip declares 1,000,020 files" in last, done.err
+    assert done.peak_mb < 100, done.peak_mb
 
 
 def test_a_checkpoint_of_other_settings_or_of_another_model_is_not_resumed(tmp_path: Path, small_model) -> None:
@@ -207,3 +254,81 @@ def test_a_checkpoint_of_other_settings_or_of_another_model_is_not_resumed(tmp_p
     _rewritten(path, {"state.npy": _npy(np.frombuffer(json.dumps({**record, "epochs_done": 99}).encode(), np.uint8))})
     with pytest.raises(CheckpointUnusable, match="do not agree"):
         checkpoint.load(path, "abc")
+
+
+# --- a real training resumes, or starts over in one line ---------------------------------------------
+
+TINY = ["--model", "mlp", "--limit", "1000", "--epochs", "2", "--seed", "5"]
+
+
+# A real training of TINY stopped where an interruption would, after its first epoch's checkpoint; in a fresh
+# process, as the command line trains: Keras numbers layers per process, and the names are in the fingerprint.
+INTERRUPTED = """
+import sys
+import keras
+from pipeline.surface import stage_configs
+from pipeline.surface.keywords import bind
+from pipeline.training.stage import train
+
+class Stopped(Exception):
+    pass
+
+class StopInSecondEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise Stopped
+
+options = dict(zip(sys.argv[2::2], sys.argv[3::2], strict=True))
+given = {key.removeprefix("--"): value if key == "--model" else int(value) for key, value in options.items()}
+try:
+    config = stage_configs.train_config("train", bind("train", {**given, "output": sys.argv[1]}))
+    train(config, callbacks=[StopInSecondEpoch()])
+except Stopped:
+    sys.exit(0)
+sys.exit("the training was not stopped")
+"""
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the checkpoint a real MLP training (TINY) wrote after its first epoch of two."""
+    folder = tmp_path_factory.mktemp("interrupted") / "mlp"
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED, str(folder), *TINY], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert checkpoint.read_state(folder / "checkpoint.npz")["epochs_done"] == 1
+    return folder
+
+
+RESUMES: list[tuple[str, Callable[[Path], None], str | None]] = [
+    ("intact", lambda path: None, None),
+    ("one array of the wrong shape", lambda path: _rewritten(path, {"model/00000.npy": _npy(np.zeros((3, 4), "f4"))}),
+     "its model/00000 is float32[3, 4], the model's is float32["),
+    ("a million more members", lambda path: zip_with_many_members(path, _members(path), 1_000_000),
+     "its zip declares 1,000,"),
+]  # fmt: skip
+
+
+@requires_fashion_mnist
+@pytest.mark.parametrize(("case", "damage", "why"), RESUMES, ids=[c[0] for c in RESUMES])
+def test_train_resume_continues_an_intact_checkpoint_and_starts_a_damaged_one_over(
+    interrupted: Path, tmp_path: Path, case: str, damage: Callable[[Path], None], why: str | None
+) -> None:
+    """docs/day-two.md: a damaged checkpoint starts over from epoch 1 with one line saying why; it used to say
+    "resuming after epoch 1" and exit 1 (a wrong shape), or take 1.2 GB to list (a million members)."""
+    folder = tmp_path / "mlp"
+    shutil.copytree(interrupted, folder)
+    damage(folder / "checkpoint.npz")
+    done = measured([sys.executable, "-m", "pipeline", "train", *TINY, "--resume", "--output", str(folder)])
+    output = done.out + done.err
+    text = "\n".join(output)
+    assert done.code == 0 and "Traceback" not in text and done.peak_mb < MAX_RSS_MB, (done.peak_mb, text[-3000:])
+    refused = [line for line in output if "not resumed" in line]
+    if why is None:
+        assert not refused and "resuming after epoch 1 (of at most 2" in text, text[-3000:]
+    else:
+        assert len(refused) == 1 and why in refused[0] and "training from the first epoch" in refused[0], text[-3000:]
+        assert "resuming" not in text
+    assert json.loads((folder / "metadata.json").read_text())["training"]["resumed_after"] == (0 if why else 1)
+    print(f"{case}: peak {done.peak_mb:.0f} MB")

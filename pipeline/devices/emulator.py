@@ -2,7 +2,8 @@
 
 `python -m pipeline.devices.emulator build` makes it once into a cache folder (outside git);
 `python -m pipeline.devices.emulator check MODEL_DIR` (`make pi-check MODEL=...`) copies `edge_runtime/`
-and the model folder to a board folder and runs `predict` and `bench` there with each interpreter.
+and the model folder's contract (pipeline.store.copies: never a symlink followed out of it) to a board
+folder and runs `predict` and `bench` there with each interpreter.
 
 How (measured on a Debian x86_64 machine, no root tricks, no binfmt):
 - userland: `debootstrap --foreign --arch=arm64 --variant=minbase --include=python3`, then every
@@ -31,6 +32,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from edge_runtime.folder.reader import KERAS_FILE
+
+from ..errors import FolderError
+from ..store.copies import FolderCopy, copy_folder, copy_images
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 SUITE = "bookworm"
@@ -214,21 +220,20 @@ class CheckRow:
     detail: str
 
 
-def _board(model_dir: Path, workdir: Path) -> tuple[Path, list[str]]:
-    """edge_runtime/ and the model folder (without model.keras) as a user copies them, plus images."""
+def _board(model_dir: Path, workdir: Path) -> tuple[Path, list[str], FolderCopy]:
+    """edge_runtime/ and the model folder as deploy sends it (metadata.json and the files it records, without
+    model.keras and pictures; never a symlink followed out of it), plus the folder's sample images."""
     board = workdir / "board"
     shutil.copytree(ROOT_DIR / "edge_runtime", board / "edge_runtime", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(model_dir, board / "model", ignore=shutil.ignore_patterns("model.keras", "*.png", "__pycache__"))
-    samples = (
-        sorted(p for p in (model_dir / "samples").glob("*") if p.is_file()) if (model_dir / "samples").is_dir() else []
-    )
-    if not samples:
+    copied = copy_folder(model_dir, board / "model", keep=lambda name: name != KERAS_FILE and not name.endswith(".png"))
+    samples = copy_images(model_dir / "samples", board / "samples", "samples")
+    copied = FolderCopy([*(f"model/{name}" for name in copied.copied), *samples.copied], samples.skipped)
+    if not samples.copied:
         from PIL import Image
 
         Image.new("RGB", (64, 64), (128, 128, 128)).save(board / "gray.png")
-        return board, ["gray.png"]
-    shutil.copytree(model_dir / "samples", board / "samples")
-    return board, [f"samples/{p.name}" for p in samples]
+        return board, ["gray.png"], copied
+    return board, samples.copied, copied
 
 
 def _predict(python: Path, board: Path, target: str, images: list[str]) -> tuple[int, list[dict], str]:
@@ -295,7 +300,9 @@ def check(model_dir: Path, emulator: Emulator) -> list[CheckRow]:
     model_dir = Path(model_dir)
     rows = []
     with tempfile.TemporaryDirectory(prefix="edge-pipeline-pi-") as workdir:
-        board, images = _board(model_dir, Path(workdir))
+        board, images, copied = _board(model_dir, Path(workdir))
+        detail = f"{len(copied.copied)} files copied" + "".join(f"; {line}" for line in copied.skipped)
+        rows.append(CheckRow("host", "folder (copy)", True, detail))
         for name in INTERPRETERS:
             python = emulator.python(name)
             facts = subprocess.run([str(python), "-c", FACTS], capture_output=True, text=True, timeout=300, check=False)
@@ -341,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pi-check: {args[1]}: not a model folder (no metadata.json)", file=sys.stderr)
             return 2
         rows = check(Path(args[1]), emulator)
-    except (EmulatorError, OSError, subprocess.TimeoutExpired) as error:
+    except (EmulatorError, FolderError, OSError, subprocess.TimeoutExpired) as error:
         print(f"pi-check: error: {error}", file=sys.stderr)
         return 1
     width = max(len(row.target) for row in rows)

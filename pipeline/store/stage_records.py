@@ -3,7 +3,8 @@
 A stage's record holds the options that shape what it makes (not where things are, nor how progress
 shows), the sha256 of each file it read, the identity of the data it used (pipeline.data.fingerprint),
 the library versions, and for `benchmark` the machine. `run` skips a stage when the record it would
-write now equals the one in the folder and every file the stage made still matches its checksum; it
+write now equals the one in the folder and every file the stage would write for the options asked (not
+only those metadata.json still lists) is recorded, present and matches its checksum; it
 says so ("convert: up to date"), and `--force` redoes every stage. A stage redone makes new files, whose
 checksums are the next stage's inputs, so everything after it is redone too. Device measurements
 (`--on`, `--emulate`) are not skipped: they are of a device, which the folder cannot vouch for.
@@ -17,6 +18,9 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from edge_runtime.choices import Precision, Target
+from edge_runtime.folder.reader import TARGET_PRECISIONS, variant_filename, variant_name
 
 from ..data.dataset import DataConfig
 from ..data.fingerprint import data_identity
@@ -48,7 +52,20 @@ def _present(*names: str) -> Callable[[Metadata], list[str]]:
     return lambda metadata: [name for name in names if name in metadata.files]
 
 
-# The files each stage reads, and those it makes.
+def _converted(metadata: Metadata, options: dict[str, Any]) -> list[str]:
+    """The files convert writes for the precisions and targets asked: each variant's (but those its last run
+    skipped and said why: too new for --target-runtime, a mixed that met no target), and quantization.json with
+    an int8 or mixed plain-TFLite variant. What metadata.json lists is not enough: a variant taken out of it,
+    its file deleted, was "up to date" and never made again."""
+    skipped = {str(line).split(":", 1)[0] for line in (metadata.conversion or {}).get("skipped") or []}
+    targets, precisions = tuple(options["targets"]), tuple(options["precisions"])
+    names = [variant_name(p, t) for t in targets for p in precisions if p in TARGET_PRECISIONS[t]]
+    made = [name for name in names if name not in skipped]
+    measured = targets[0] == Target.TFLITE and {Precision.INT8, Precision.MIXED} & set(made)
+    return [*(variant_filename(name) for name in made), *([QUANTIZATION_JSON] if measured else [])]
+
+
+# The files each stage reads, and those it makes given the folder and the options asked.
 READS: dict[str, Callable[[Metadata], list[str]]] = {
     "train": lambda metadata: [],
     "convert": _present(KERAS_FILE),
@@ -59,12 +76,12 @@ READS: dict[str, Callable[[Metadata], list[str]]] = {
         *_present(DRIFT_JSON, BENCHMARK_JSON, QUANTIZATION_JSON)(metadata),
     ],
 }
-MAKES: dict[str, Callable[[Metadata], list[str]]] = {
-    "train": lambda metadata: [KERAS_FILE, LABELS_FILE],
-    "convert": _variants,
-    "evaluate": lambda metadata: [DRIFT_JSON, *_present(PREDICTIONS_JSON)(metadata)],
-    "benchmark": lambda metadata: [BENCHMARK_JSON],
-    "report": lambda metadata: [REPORT_MD, REPORT_JSON, REPORT_CSV],
+MAKES: dict[str, Callable[[Metadata, dict[str, Any]], list[str]]] = {
+    "train": lambda metadata, options: [KERAS_FILE, LABELS_FILE],
+    "convert": _converted,
+    "evaluate": lambda metadata, options: [DRIFT_JSON, PREDICTIONS_JSON],
+    "benchmark": lambda metadata, options: [BENCHMARK_JSON],
+    "report": lambda metadata, options: [REPORT_MD, REPORT_JSON, REPORT_CSV],
 }
 READS_DATA = {"train", "convert", "evaluate"}
 
@@ -124,7 +141,8 @@ def _intact(folder: FolderStore, metadata: Metadata, names: list[str]) -> bool:
 
 
 def up_to_date(stage: str, options: dict[str, Any], folder: FolderStore, data: DataConfig | None) -> str | None:
-    """When `stage` would consume exactly what it consumed last time and its files are intact: when it ran."""
+    """When `stage` would consume exactly what it consumed last time, and every file it reads and every file it
+    would write for these options is recorded in metadata.json, present and matches its sha256: when it ran."""
     if not folder.has_metadata():
         return None
     try:
@@ -134,8 +152,8 @@ def up_to_date(stage: str, options: dict[str, Any], folder: FolderStore, data: D
     record = metadata.stages.get(stage)
     if not isinstance(record, dict) or record.get("consumed") != consumed(stage, options, metadata, data):
         return None
-    if not _intact(folder, metadata, READS[stage](metadata) + MAKES[stage](metadata)):
-        return None
+    if not _intact(folder, metadata, READS[stage](metadata) + MAKES[stage](metadata, options)):
+        return None  # every file it reads and every one it would write now: recorded, present, sha256 intact
     return str(record.get("at", ""))
 
 

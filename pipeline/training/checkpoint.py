@@ -9,10 +9,12 @@ loss and patience count, and a fingerprint of everything the training depends on
 and augmentation are seeded by the epoch's number, so a resumed training sees the batches an
 uninterrupted one would: measured, the same history to the last bit (tests/test_resume.py).
 
-The file is untrusted input like the rest of the folder: it is read member by member with
-``allow_pickle`` off, each array checked against the shape and dtype of the variable it is for before a
-byte of it is read, and anything that does not fit (another model, other settings, a damaged file) is
-ignored with one line: the training starts over. The finished training's commit removes it.
+The file is untrusted input like the rest of the folder: its zip directory is bounded before zipfile lists
+it (MAX_MEMBERS, MAX_DIRECTORY_BYTES), it is read member by member with ``allow_pickle`` off, each array
+checked against the shape and dtype of the variable it is for before a byte of it is read, and every array is
+read and checked (length, checksum) before a resume is announced (``verify``). Anything that does not fit
+(another model, other settings, a damaged file) is ignored with one line: the training starts over. The
+finished training's commit removes it.
 """
 
 from __future__ import annotations
@@ -20,19 +22,31 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import stat
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_runtime.safe_files import zip_directory
+
 from ..signals import interrupts_deferred
 from ..store.commits import atomic_path, now, to_json
 
 STATE = "state"
 MAX_STATE_BYTES = 4 << 20
+# The zip's directory, bounded before zipfile lists it (docs/day-two.md): a MobileNetV2's checkpoint holds 844
+# members (about 100 bytes each in the directory); one with a million empty members took 1.2 GB to resume from.
+MAX_MEMBERS = 20_000
+MAX_DIRECTORY_BYTES = 4 << 20
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+UNREADABLE = (OSError, zipfile.BadZipFile, ValueError, EOFError, zlib.error)
 HEAD, FINE_TUNE = "head", "fine-tune"
 
 
@@ -141,8 +155,38 @@ def _header(stream: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
     return np.lib.format.read_array_header_2_0(stream)
 
 
+@contextmanager
+def _archive(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The checkpoint's zip: a regular file (never waited on), whose end record declares at most MAX_MEMBERS
+    members in at most MAX_DIRECTORY_BYTES before zipfile lists them, each stored or deflated."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise CheckpointUnusable(f"it cannot be read ({error.strerror or error})") from None
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise CheckpointUnusable("it is not a regular file")
+        declared = zip_directory(stream)
+        if declared is None:
+            raise CheckpointUnusable("it is not a readable checkpoint (no zip directory)")
+        members, size = declared
+        if members > MAX_MEMBERS or size > MAX_DIRECTORY_BYTES:
+            raise CheckpointUnusable(
+                f"its zip declares {members:,} files in a {size:,}-byte directory, over the limit of "
+                f"{MAX_MEMBERS:,} files in {MAX_DIRECTORY_BYTES:,} bytes"
+            )
+        with zipfile.ZipFile(stream) as archive:
+            odd = next((i for i in archive.infolist() if i.compress_type not in ZIP_METHODS), None)
+            if odd is not None:
+                raise CheckpointUnusable(
+                    f"its {odd.filename[:100]!r} is compressed with method {odd.compress_type}, not stored or deflate"
+                )
+            yield archive
+
+
 def _member(archive: zipfile.ZipFile, name: str, shape: Sequence[int], dtype: str) -> np.ndarray:
-    """One array of the archive, refused unless it is exactly the shape and dtype expected (no pickles)."""
+    """One array of the archive, refused unless it is exactly the shape and dtype expected (no pickles) and its
+    bytes are whole (its length and checksum: zipfile checks the CRC once the last byte is read)."""
     try:
         info = archive.getinfo(f"{name}.npy")
     except KeyError:
@@ -156,15 +200,17 @@ def _member(archive: zipfile.ZipFile, name: str, shape: Sequence[int], dtype: st
         if tuple(found) != tuple(shape) or kind != wanted or kind.hasobject or fortran:
             raise CheckpointUnusable(f"its {name} is {kind}{list(found)}, the model's is {wanted}{list(shape)}")
         data = stream.read(size)
-    if len(data) != size:
-        raise CheckpointUnusable(f"its {name} is cut short")
+        if len(data) != size:
+            raise CheckpointUnusable(f"its {name} is cut short")
+        if stream.read(1):
+            raise CheckpointUnusable(f"its {name} is longer than its shape")
     return np.frombuffer(data, dtype=wanted).reshape(shape)
 
 
 def read_state(path: Path) -> dict[str, Any]:
     """The checkpoint's JSON record (bounded); CheckpointUnusable when it is not one."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with _archive(path) as archive:
             info = archive.getinfo(f"{STATE}.npy")
             if info.file_size > MAX_STATE_BYTES:
                 raise CheckpointUnusable("its record is too large")
@@ -173,7 +219,7 @@ def read_state(path: Path) -> dict[str, Any]:
                 if kind != np.uint8 or len(shape) != 1:
                     raise CheckpointUnusable("its record is not text")
                 record = json.loads(stream.read(MAX_STATE_BYTES).decode("utf-8"))
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError, EOFError) as error:
+    except (*UNREADABLE, KeyError, UnicodeDecodeError) as error:
         raise CheckpointUnusable(f"it is not a readable checkpoint ({type(error).__name__})") from None
     if not isinstance(record, dict):
         raise CheckpointUnusable("its record is not an object")
@@ -221,45 +267,79 @@ def _listed(record: dict[str, Any], key: str, variables: Sequence[Any]) -> None:
         raise CheckpointUnusable(f"its {key} variables are not this model's")
 
 
+def _recorded(record: dict[str, Any], key: str) -> list[tuple[tuple[int, ...], str]]:
+    """(shape, dtype) of each variable the record lists under `key`, each checked to be one."""
+    listed = record.get(key)
+    try:
+        found = [(tuple(int(n) for n in item[1]), str(item[2])) for item in listed or []]
+        if not isinstance(listed, list) or any(
+            min(s, default=0) < 0 or np.dtype(d).kind not in "biuf" for s, d in found
+        ):
+            raise ValueError
+    except (TypeError, ValueError, IndexError):
+        raise CheckpointUnusable(f"its record of the {key} variables is damaged") from None
+    return found
+
+
+Wanted = list[tuple[str, tuple[int, ...], str]]
+
+
+def _wanted(record: dict[str, Any], model: Any, slots: list[tuple[tuple[int, ...], str]]) -> Wanted:
+    """(name, shape, dtype) of every array a resume of `model` reads; `slots` are the optimizer's variables."""
+    wanted = [(f"model/{i:05d}", tuple(v.shape), str(v.dtype)) for i, v in enumerate(model.variables)]
+    wanted += [(f"optimizer/{i:05d}", shape, dtype) for i, (shape, dtype) in enumerate(slots)]
+    count = record.get("best") or 0
+    if count and count != len(model.weights):
+        raise CheckpointUnusable("its best weights are not this model's")
+    wanted += [(f"best/{i:05d}", tuple(w.shape), str(w.dtype)) for i, w in enumerate(model.weights)] if count else []
+    indexes = record.get("replicas") or []
+    if not isinstance(indexes, list) or not all(isinstance(i, int) and 0 <= i < len(model.variables) for i in indexes):
+        raise CheckpointUnusable("its per-replica values are not this model's")
+    for index in indexes:
+        variable = model.variables[index]
+        wanted.append((f"replicas/{index:05d}", (len(_components(variable)), *variable.shape), str(variable.dtype)))
+    return wanted
+
+
+def _read(path: Path, record: dict[str, Any], model: Any, slots: list[tuple[tuple[int, ...], str]]) -> Iterator[Any]:
+    """Each array `_wanted` names, read and checked in turn; the archive must hold these and its record only."""
+    wanted = _wanted(record, model, slots)
+    try:
+        with _archive(path) as archive:
+            if len(archive.infolist()) != len(wanted) + 1:
+                raise CheckpointUnusable(
+                    f"it holds {len(archive.infolist()):,} files, its record names {len(wanted) + 1:,}"
+                )
+            for name, shape, dtype in wanted:
+                yield name, _member(archive, name, shape, dtype)
+    except UNREADABLE as error:
+        raise CheckpointUnusable(f"it is not a readable checkpoint ({type(error).__name__})") from None
+
+
+def verify(path: Path, model: Any) -> None:
+    """Read and check every array a resume of `model` will read (shape, dtype, length, checksum), one at a time,
+    before anyone says "resuming after epoch N": a damaged checkpoint then starts over, as documented. The
+    optimizer's variables exist only once its phase compiles, so its arrays are held to the record's list of
+    them here, and `restore` holds that list to the live optimizer."""
+    record = read_state(path)
+    _listed(record, "model", model.variables)
+    for _ in _read(path, record, model, _recorded(record, "optimizer")):
+        pass
+
+
 def restore(path: Path, state: EpochState, model: Any, optimizer: Any) -> None:
     """Put the checkpoint's variables into the model and optimizer, and its best weights into `state`."""
     record = read_state(path)
     _listed(record, "model", model.variables)
-    if optimizer is not None:
-        _listed(record, "optimizer", optimizer.variables)
-    weights = model.get_weights()
-    try:
-        with zipfile.ZipFile(path) as archive:
-            values = [_member(archive, f"model/{i:05d}", v.shape, str(v.dtype)) for i, v in enumerate(model.variables)]
-            slots = [
-                _member(archive, f"optimizer/{i:05d}", v.shape, str(v.dtype))
-                for i, v in enumerate(optimizer.variables if optimizer is not None else [])
-            ]
-            count = int(record.get("best") or 0)
-            if count and count != len(weights):
-                raise CheckpointUnusable("its best weights are not this model's")
-            best = [_member(archive, f"best/{i:05d}", w.shape, str(w.dtype)) for i, w in enumerate(weights)]
-            replicas = _replicas_of(archive, record, model)
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
-        raise CheckpointUnusable(f"it is not a readable checkpoint ({type(error).__name__})") from None
-    for variable, value in zip(model.variables, values, strict=True):
-        variable.assign(value)
-    for index, stacked in replicas.items():
-        for part, value in zip(_components(model.variables[index]), stacked, strict=True):
+    slots = list(optimizer.variables) if optimizer is not None else []
+    _listed(record, "optimizer", slots)
+    arrays = dict(_read(path, record, model, [(tuple(v.shape), str(v.dtype)) for v in slots]))
+    for index, variable in enumerate(model.variables):
+        variable.assign(arrays[f"model/{index:05d}"])
+    for index in record.get("replicas") or []:
+        for part, value in zip(_components(model.variables[index]), arrays[f"replicas/{index:05d}"], strict=True):
             part.assign(value)
-    for variable, value in zip(optimizer.variables if optimizer is not None else [], slots, strict=True):
-        variable.assign(value)
-    state.best_weights = [np.array(w) for w in best] if count else None
-
-
-def _replicas_of(archive: zipfile.ZipFile, record: dict[str, Any], model: Any) -> dict[int, np.ndarray]:
-    """The per-replica values the checkpoint holds, for a model with as many replicas."""
-    indexes = record.get("replicas") or []
-    if not isinstance(indexes, list) or not all(isinstance(i, int) and 0 <= i < len(model.variables) for i in indexes):
-        raise CheckpointUnusable("its per-replica values are not this model's")
-    found = {}
-    for index in indexes:
-        variable = model.variables[index]
-        shape = (len(_components(variable)), *variable.shape)
-        found[index] = _member(archive, f"replicas/{index:05d}", shape, str(variable.dtype))
-    return found
+    for index, variable in enumerate(slots):
+        variable.assign(arrays[f"optimizer/{index:05d}"])
+    best = [arrays[f"best/{i:05d}"] for i in range(len(model.weights))] if record.get("best") else []
+    state.best_weights = [np.array(w) for w in best] or None

@@ -372,6 +372,7 @@ def _resume_state(plan: TrainingPlan, model: Any, reporter: Reporter) -> tuple[E
         return fresh, store
     try:
         state = checkpoint.load(path, fresh.fingerprint)
+        checkpoint.verify(path, model)  # every array, before saying "resuming"
     except CheckpointUnusable as why:
         reporter.status(f"{path}: not resumed, {why}; training from the first epoch")
         return fresh, store
