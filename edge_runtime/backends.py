@@ -22,6 +22,7 @@ from typing import Any
 from . import safe_files
 from .choices import BackendName
 from .errors import BackendError, ModelError, RuntimeTooOldError, UsageError
+from .limits import optional_threads
 from .tflite.requirements import at_least, parse_version, read_requirements, version_text
 from .tflite.structure import check_structure
 
@@ -197,8 +198,7 @@ def load_interpreter(
     path: Path, threads: int | None = None, backend: str = AUTO, content: bytes | None = None
 ) -> tuple[Any, Backend]:
     """Create and allocate an interpreter for a .tflite file (or its checked bytes); errors are ModelError lines."""
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {threads}")
+    threads = optional_threads(threads)
     if content is None:
         content = read_model_bytes(path)
     chosen = get_backend(backend)

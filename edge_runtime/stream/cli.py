@@ -7,6 +7,7 @@ import io
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,14 +41,11 @@ def _emit(result: FrameResult, args: argparse.Namespace, extra: dict[str, Any]) 
 
 
 def _stop_on_signals() -> None:
-    """Ctrl-C, and a service manager's SIGTERM, end a stream or a watch with the summary and exit 0 (also when
-    started as a shell's background job, which inherits SIGINT ignored)."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, stop)
+    """Ctrl-C, and a service manager's SIGTERM (edge_runtime.cli.main makes it a KeyboardInterrupt), end a
+    stream or a watch with the summary and exit 0, also when started as a shell's background job, which
+    inherits SIGINT ignored."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _summary(tally: Tally, args: argparse.Namespace) -> None:
