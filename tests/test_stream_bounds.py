@@ -4,15 +4,20 @@ Each hostile pattern of tests/hostile_streams.py is split looking at a few bytes
 byte on 4N bytes as on N, with exactly the frames and counts the one-start-at-a-time splitter of
 tests/reference_splitter.py finds; real streams (Fashion-MNIST frames with EXIF thumbnails, progressive JPEGs,
 PNGs, garbage, cuts and flipped bytes) agree with it too. Through the real CLI a hostile stream ends in a time
-bounded by its size, in one line, under 1 GB.
+bounded by its size, in one line, under 1 GB. `--watch` forgets deleted files and stops when its folder goes.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import random
+import select
+import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +25,7 @@ from PIL import Image
 
 from edge_runtime.stream.frames import FrameSplitter
 from edge_runtime.stream.sweep import MAX_OPEN
+from edge_runtime.stream.watch import DirectoryWatch
 from tests.conftest import ROOT
 from tests.hostile_streams import PATTERNS, nested_starts, png_signatures, soi_run, starts_into_one_scan
 from tests.reference_splitter import ReferenceSplitter
@@ -176,3 +182,45 @@ def test_a_frame_after_starts_that_never_end_is_classified() -> None:
     assert oversized > 500 and f"{oversized:,} frame(s) over the 256 KB cap were dropped" in done.stderr
     assert done.stderr.startswith("edge-runtime: 1 frame(s) in") and done.stderr.count("\n") == 1
     assert peak_kb < 1 << 20
+
+
+def test_watch_forgets_files_that_are_gone(tmp_path: Path) -> None:
+    """3,000 snapshots written and deleted: the watch remembers what is in the folder, not what ever was."""
+    watch = DirectoryWatch(tmp_path, settle=0.0, poll=0.0)
+    taken = iter(watch)
+    for batch in range(30):
+        for index in range(100):
+            (tmp_path / f"{batch}-{index}.jpg").write_bytes(b"\xff\xd8 not decoded here")
+        got = {next(taken) for _ in range(100)}
+        assert len(got) == 100
+        for path in got:
+            path.unlink()
+    (tmp_path / "last.jpg").write_bytes(b"x")
+    assert next(taken).name == "last.jpg"
+    assert watch.remembered == 1
+
+
+def _line(stream: io.RawIOBase, timeout: float) -> str:
+    """The next line of an unbuffered pipe, or "" after `timeout` seconds without one."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline().decode() if ready else ""
+
+
+def test_watch_stops_in_one_line_when_its_folder_goes(tmp_path: Path) -> None:
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    watcher = subprocess.Popen([sys.executable, "-m", "edge_runtime", "predict", str(SHIPPED), "--watch", str(folder)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)  # fmt: skip
+    try:
+        began = time.monotonic()
+        while "watching" not in (line := _line(watcher.stderr, 120)) and time.monotonic() - began < 120:
+            assert line, "the watch did not start"
+        shutil.rmtree(folder)
+        began = time.monotonic()
+        assert watcher.wait(timeout=30) == 1
+        assert time.monotonic() - began < 30
+        rest = watcher.stderr.read().decode().splitlines()
+        assert len(rest) == 1 and "the folder cannot be listed any more (it is gone)" in rest[0], rest
+    finally:
+        if watcher.poll() is None:
+            os.kill(watcher.pid, 9)
