@@ -31,7 +31,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks import calibration, official_tool, runtime_costs  # noqa: E402
 from benchmarks.suite_markdown import markdown  # noqa: E402
-from pipeline.output import plots  # noqa: E402
 from pipeline.conversion.stage import ConvertConfig, convert  # noqa: E402
 from pipeline.data.dataset import DataConfig, load_dataset  # noqa: E402
 from pipeline.data.tf_pipeline import model_input_array  # noqa: E402
@@ -52,6 +51,7 @@ from pipeline.measure.evaluate import (  # noqa: E402
     EvaluateConfig,
     evaluate,
 )
+from pipeline.output import plots  # noqa: E402
 from pipeline.reporting.build import ReportConfig, write_report  # noqa: E402
 from pipeline.training.models import ModelOptions  # noqa: E402
 from pipeline.training.stage import HyperParams, TrainConfig, train  # noqa: E402

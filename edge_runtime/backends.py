@@ -22,6 +22,7 @@ from typing import Any
 from . import safe_files
 from .choices import BackendName
 from .errors import BackendError, ModelError, RuntimeTooOldError, UsageError
+from .limits import optional_threads
 from .tflite.requirements import at_least, parse_version, read_requirements, version_text
 from .tflite.structure import check_structure
 
@@ -34,9 +35,6 @@ BACKENDS: dict[BackendName, tuple[str, str, str]] = {
     BackendName.TENSORFLOW: ("tensorflow", "lite.Interpreter", "tensorflow"),
 }
 TFLITE_IDENTIFIER = b"TFL3"
-# The most interpreter threads anything may ask for: TFLite's CPU kernels stop scaling long before (a Pi has
-# 4 cores), and 100,000 threads made every other process on a machine fail pthread_create.
-MAX_THREADS = 64
 INSTALL = {
     BackendName.LITERT: "pip install ai-edge-litert",
     # its last release, 2.14, is built against numpy 1
@@ -200,10 +198,7 @@ def load_interpreter(
     path: Path, threads: int | None = None, backend: str = AUTO, content: bytes | None = None
 ) -> tuple[Any, Backend]:
     """Create and allocate an interpreter for a .tflite file (or its checked bytes); errors are ModelError lines."""
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
-        raise UsageError(f"threads must be a whole number, got {threads!r}")
-    if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise UsageError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
+    threads = optional_threads(threads)
     if content is None:
         content = read_model_bytes(path)
     chosen = get_backend(backend)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .backends import AUTO, invoke, load_interpreter
-from .errors import UsageError
+from .limits import MAX_RUNS, MAX_WARMUP, optional_threads, whole_number
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,8 @@ def fill_inputs(interpreter: Any, seed: int = 0) -> None:
 
 
 def time_invokes(interpreter: Any, runs: int) -> list[float]:
-    """Wall time of `runs` consecutive invoke() calls, in milliseconds."""
+    """Wall time of `runs` consecutive invoke() calls, in milliseconds (at most MAX_RUNS + MAX_WARMUP)."""
+    runs = whole_number(runs, "runs", 0, MAX_RUNS + MAX_WARMUP, "split a longer measurement into several runs")
     samples = []
     clock = time.perf_counter
     for _ in range(runs):
@@ -122,18 +123,18 @@ def time_invokes(interpreter: Any, runs: int) -> list[float]:
     return samples
 
 
-def check_counts(warmup: int, runs: int) -> None:
-    if warmup < 0:
-        raise UsageError(f"--warmup must be 0 or more, got {warmup}")
-    if runs < 1:
-        raise UsageError(f"--runs must be at least 1, got {runs}")
+def check_counts(warmup: Any, runs: Any) -> tuple[int, int]:
+    """Warm-up and timed runs as whole numbers within their limits (edge_runtime.limits), else one UsageError."""
+    warmup = whole_number(warmup, "warmup", 0, MAX_WARMUP, "an interpreter is warm after a few invokes")
+    return warmup, whole_number(runs, "runs", 1, MAX_RUNS, "split a longer measurement into several runs")
 
 
 def benchmark(
     model: Path, threads: int | None = None, warmup: int = 10, runs: int = 100, backend: str = AUTO
 ) -> BenchResult:
     """Load a model, warm it up, and time `runs` invoke() calls on random input."""
-    check_counts(warmup, runs)
+    warmup, runs = check_counts(warmup, runs)
+    threads = optional_threads(threads)
     start = time.perf_counter()
     interpreter, chosen = load_interpreter(Path(model), threads, backend)
     load_ms = (time.perf_counter() - start) * 1000.0

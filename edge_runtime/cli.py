@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,6 +23,7 @@ from .choices import BackendName
 from .errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE, EdgeRuntimeError, ImageError, UsageError
 from .folder.selection import resolve_model
 from .images import collect_images
+from .limits import MAX_EVERY, MAX_FRAME_KB, MAX_RUNS, MAX_WARMUP, max_threads
 from .predictor import Predictor
 from .stream import bench as stream_bench
 from .stream import cli as stream_cli
@@ -36,28 +40,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE_EXIT_CODE, f"{PROG}: error: {message} (see {self.prog} --help)\n")
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number no smaller than `minimum`."""
+def _int_at_least(minimum: int, maximum: Callable[[], int] | None = None, why: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from `minimum` to `maximum()` (docs/errors.md, "Limits")."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum():
+            raise argparse.ArgumentTypeError(f"must be at most {maximum():,} ({why}), got {value:,}")
         return value
 
     return parse
 
 
 _positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
+_threads = _int_at_least(1, max_threads, "64, or the cores when there are more: more threads only wait for the cores")
+_runs = _int_at_least(1, lambda: MAX_RUNS, "split a longer measurement into several runs")
+_warmup = _int_at_least(0, lambda: MAX_WARMUP, "an interpreter is warm after a few invokes")
+_every = _int_at_least(1, lambda: MAX_EVERY, "9 hours of a 30 fps camera")
+_frame_kb = _int_at_least(1, lambda: MAX_FRAME_KB, "64 MB: the stream reader holds a few frames at once")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--threads", type=_positive_int, default=None, help="interpreter threads (default: the runtime's choice)"
+        "--threads", type=_threads, default=None, help="interpreter threads (default: the runtime's choice)"
     )
     parser.add_argument(
         "--backend",
@@ -77,9 +87,9 @@ def _stream_options(predict: argparse.ArgumentParser) -> None:
     predict.add_argument(
         "--latest", action="store_true", help="stream: keep only the newest frame when frames come faster (a camera)"
     )
-    predict.add_argument("--every", type=_positive_int, default=1, metavar="N", help="stream: classify one frame in N")
+    predict.add_argument("--every", type=_every, default=1, metavar="N", help="stream: classify one frame in N")
     predict.add_argument(
-        "--max-frame-kb", type=_positive_int, default=MAX_FRAME_BYTES >> 10, metavar="KB",
+        "--max-frame-kb", type=_frame_kb, default=MAX_FRAME_BYTES >> 10, metavar="KB",
         help="stream: frames larger than this are dropped (default: %(default)s)",
     )  # fmt: skip
 
@@ -125,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="time invoke() with warm-up")
     bench.add_argument("model", type=Path, help=".tflite file or model folder")
-    bench.add_argument("--warmup", type=_non_negative_int, default=10, help="untimed runs first (default: %(default)s)")
-    bench.add_argument("--runs", type=_positive_int, default=100, help="timed runs (default: %(default)s)")
+    bench.add_argument("--warmup", type=_warmup, default=10, help="untimed runs first (default: %(default)s)")
+    bench.add_argument("--runs", type=_runs, default=100, help="timed runs (default: %(default)s)")
     bench.add_argument(
         "--stream", type=Path, default=None, metavar="FILE",
         help="instead: classify a Motion JPEG (or PNG) stream file end to end; frames/s and the time beyond invoke()",
@@ -311,12 +321,36 @@ def _scores(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _terminate_interrupts() -> Iterator[None]:
+    """SIGTERM (a service manager's stop, `kill`, `timeout`) interrupts a run as Ctrl-C does: `bench` and a
+    folder's predictions stop with one line and exit 130; a stream or a watch ends with its summary. The
+    previous handler comes back afterwards (main() may run inside another program)."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (argparse's own exits included)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_request:  # usage errors (2), --help and --version (0)
         return exit_request.code if isinstance(exit_request.code, int) else FAILURE_EXIT_CODE
+    with _terminate_interrupts():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     handlers = {"predict": _predict, "bench": _bench, "info": _info, "device-facts": _facts, "scores": _scores}
     try:
         return handlers[args.command](args)

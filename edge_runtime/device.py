@@ -17,6 +17,7 @@ import numpy as np
 
 from .backends import get_backend
 from .errors import EdgeRuntimeError, UsageError
+from .limits import MAX_SCORE_IMAGES
 from .predictor import Predictor
 
 
@@ -85,15 +86,22 @@ def facts() -> dict[str, Any]:
 
 
 def scores(model: Path, images: Path, threads: int | None = None) -> dict[str, Any]:
-    """Class scores of every image in a .npy array (N, H, W, C: model input, as preprocessed) by one model."""
+    """Class scores of every image in a .npy array (N, H, W, C: model input, as preprocessed) by one model: at
+    most MAX_SCORE_IMAGES of them, read from the file a batch at a time (memory-mapped, never all converted)."""
     try:
-        pixels = np.load(images, allow_pickle=False)
+        pixels = np.load(images, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as error:
         raise UsageError(f"{images}: not a readable .npy array ({error})") from None
     if pixels.ndim != 4:
         raise UsageError(f"{images}: expected images (N, height, width, channels), got shape {pixels.shape}")
+    if len(pixels) > MAX_SCORE_IMAGES:
+        raise UsageError(
+            f"{images}: {len(pixels):,} images, over the limit of {MAX_SCORE_IMAGES:,} for one `scores` call; "
+            "send fewer (edge-pipeline evaluate --samples)"
+        )
     predictor = Predictor(model, threads=threads)
-    result = predictor.scores(pixels.astype(np.float32))
+    batches = [predictor.scores(np.asarray(pixels[i : i + 256], dtype=np.float32)) for i in range(0, len(pixels), 256)]
+    result = np.concatenate(batches) if batches else np.zeros((0, predictor.num_classes), np.float32)
     return {
         "model": predictor.model_path.name,
         "variant": predictor.variant,

@@ -17,6 +17,7 @@ from .folder import reader as model_folder
 from .folder.selection import ModelChoice, requirements, resolve_model, resolve_variant
 from .images import ImageSource, draft_mode, load_image, prepare_pixels, to_eight_bit
 from .input_check import InputWatch, TrainingImages
+from .limits import MAX_EVERY, flag, optional_threads, real_number, whole_number
 
 __all__ = ["Classification", "Predictor", "fit_labels", "requirements", "resolve_model"]
 from .folder.reader import InputSpec, TensorQuantization
@@ -75,10 +76,8 @@ class Predictor:
         invert: bool | None = None,
         verify: bool = True,
     ) -> None:
-        if input_std == 0:
-            raise UsageError("--input-std must not be 0")
-        if threads is not None and threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {threads}")
+        threads = optional_threads(threads)
+        input_mean, input_std, invert = _checked_inputs(input_mean, input_std, invert, labels, backend, verify)
         self.backend = get_backend(backend)
         choice = resolve_model(Path(model_path), self.backend, verify)
         self.interpreter, choice = self._load(choice, threads, verify)
@@ -247,12 +246,12 @@ class Predictor:
         PNG frames, e.g. a camera's pipe), an iterable of bytes (whole images or chunks of a stream), or of PIL
         images or arrays. `latest`: keep only the newest frame while the model is busy (a live camera);
         `every`: classify one frame in N."""
-        from .stream.frames import MAX_FRAME_BYTES
+        from .stream.frames import MAX_FRAME_BYTES, check_frame_cap
         from .stream.live import results
 
-        if every < 1 or top_k < 1:
-            raise UsageError("every and top_k must be at least 1")
-        return results(self, source, top_k, every, latest, max_frame_bytes or MAX_FRAME_BYTES)
+        top_k, every = whole_number(top_k, "top_k", 1), whole_number(every, "every", 1, MAX_EVERY)
+        cap = MAX_FRAME_BYTES if max_frame_bytes is None else check_frame_cap(max_frame_bytes)
+        return results(self, source, top_k, every, flag(latest, "latest"), cap)
 
     @property
     def decode_mode(self) -> str:
@@ -327,8 +326,7 @@ class Predictor:
 
     def top_k(self, scores: np.ndarray, k: int = 5) -> list[Classification]:
         """The k best classes of one score vector, best first."""
-        if k < 1:
-            raise UsageError(f"--top-k must be at least 1, got {k}")
+        k = whole_number(k, "top_k", 1)
         order = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
         return [Classification(self.labels[i], int(i), float(scores[i])) for i in order]
 
@@ -338,6 +336,7 @@ class Predictor:
 
     def predict_batch(self, images: Sequence[ImageSource], top_k: int = 5) -> list[list[Classification]]:
         """Top-k classes for many images; the first bad image raises ImageError naming it."""
+        top_k = whole_number(top_k, "top_k", 1)
         if not images:
             return []
         pixels = np.stack([self.preprocess(image) for image in images])
@@ -371,6 +370,22 @@ class Predictor:
             "metadata": self.metadata.to_dict() if self.metadata else None,
             "embedded_metadata": self.embedded.to_dict() if self.embedded else None,
         }
+
+
+def _checked_inputs(
+    mean: Any, std: Any, invert: Any, labels: Any, backend: Any, verify: Any
+) -> tuple[float | None, float | None, bool | None]:
+    """Predictor's arguments of the wrong type or value as one UsageError line naming the argument."""
+    mean = None if mean is None else real_number(mean, "input_mean")
+    std = None if std is None else real_number(std, "input_std")
+    if std == 0:
+        raise UsageError("--input-std must not be 0")
+    if not isinstance(backend, str):
+        raise UsageError(f"backend must be a name such as 'auto', got {type(backend).__name__}")
+    if labels is not None and not isinstance(labels, str | Path | list | tuple):
+        raise UsageError(f"labels must be a labels file or a list of labels, got {type(labels).__name__}")
+    flag(verify, "verify")
+    return mean, std, None if invert is None else flag(invert, "invert")
 
 
 def _op_counts(backend: Backend, content: bytes) -> dict[str, int]:

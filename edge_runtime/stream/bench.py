@@ -22,6 +22,7 @@ from typing import Any
 from .. import safe_files
 from ..errors import ImageError, UsageError
 from ..images import decode_image, prepare_pixels, to_eight_bit
+from ..limits import whole_number
 from ..predictor import Predictor
 from ..text import printable
 from .frames import FrameSplitter
@@ -35,28 +36,21 @@ def _median(values: list[float]) -> float:
 
 
 def measure(predictor: Predictor, path: Path, top_k: int = 1) -> dict[str, Any]:
-    """Per-frame timings over every frame of the file, then one timed end-to-end pass of `Predictor.stream`."""
+    """Per-frame timings over every frame of the file (read as a stream: one frame held at a time), then one
+    timed end-to-end pass of `Predictor.stream`."""
+    top_k = whole_number(top_k, "top_k", 1)
     descriptor = safe_files.open_regular(Path(path), "stream file", UsageError)
+    overhead: list[float] = []
+    invoke: list[float] = []
+    full: list[float] = []
+    size, count = None, 0
     with open(descriptor, "rb") as stream:
-        frames = list(FrameSplitter(stream.read))
-    if not frames:
+        for frame in FrameSplitter(stream.read):
+            count += 1
+            timed = _time_frame(predictor, frame, top_k, (overhead, invoke, full))
+            size = size or timed
+    if not count:
         raise UsageError(f"{path}: no JPEG or PNG frames in it")
-    overhead, invoke, full = [], [], []
-    size = None
-    for frame in frames:
-        result = classify(predictor, frame, top_k)
-        if result.error:
-            continue
-        began = time.perf_counter()
-        try:  # the same preparation from a full-size decode: what the model's scale saves
-            image = decode_image(io.BytesIO(frame.data), f"frame {frame.index}")
-            prepare_pixels(to_eight_bit(image), predictor.spec)
-        except ImageError:
-            continue
-        full.append((time.perf_counter() - began) * 1000)
-        size = size or image.size
-        overhead.append(result.decode_ms)
-        invoke.append(result.invoke_ms)
     overhead, invoke, full = (v[WARMUP_FRAMES:] or v for v in (overhead, invoke, full))
     began = time.perf_counter()
     with open(path, "rb") as stream:
@@ -64,7 +58,7 @@ def measure(predictor: Predictor, path: Path, top_k: int = 1) -> dict[str, Any]:
     seconds = time.perf_counter() - began
     return {
         "stream": str(path),
-        "frames": len(frames),
+        "frames": count,
         "frame_size": list(size) if size else None,
         "model_input": [predictor.spec.width, predictor.spec.height, predictor.spec.channels],
         "classified": done,
@@ -76,6 +70,24 @@ def measure(predictor: Predictor, path: Path, top_k: int = 1) -> dict[str, Any]:
         "backend": predictor.backend.label,
         "threads": predictor.threads,
     }
+
+
+def _time_frame(predictor: Predictor, frame: Any, top_k: int, into: tuple[list[float], ...]) -> Any:
+    """One frame classified end to end, and prepared again from a full-size decode; its size, or None."""
+    result = classify(predictor, frame, top_k)
+    if result.error:
+        return None
+    began = time.perf_counter()
+    try:  # the same preparation from a full-size decode: what the model's scale saves
+        image = decode_image(io.BytesIO(frame.data), f"frame {frame.index}")
+        prepare_pixels(to_eight_bit(image), predictor.spec)
+    except ImageError:
+        return None
+    overhead, invoke, full = into
+    full.append((time.perf_counter() - began) * 1000)
+    overhead.append(result.decode_ms)
+    invoke.append(result.invoke_ms)
+    return image.size
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import FAILURE_EXIT_CODE, ImageError, UsageError
 from ..text import printable
@@ -39,14 +41,11 @@ def _emit(result: FrameResult, args: argparse.Namespace, extra: dict[str, Any]) 
 
 
 def _stop_on_signals() -> None:
-    """Ctrl-C, and a service manager's SIGTERM, end a stream or a watch with the summary and exit 0 (also when
-    started as a shell's background job, which inherits SIGINT ignored)."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, stop)
+    """Ctrl-C, and a service manager's SIGTERM (edge_runtime.cli.main makes it a KeyboardInterrupt), end a
+    stream or a watch with the summary and exit 0, also when started as a shell's background job, which
+    inherits SIGINT ignored."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _summary(tally: Tally, args: argparse.Namespace) -> None:
@@ -63,10 +62,19 @@ def _summary(tally: Tally, args: argparse.Namespace) -> None:
         f"{', '.join(parts)}; {counts.skipped_bytes:,} byte(s) skipped between frames"
     )
     if counts.oversized:
-        _say(f"warning: {len(counts.oversized)} frame(s) over the {args.max_frame_kb:,} KB cap were dropped "
+        _say(f"warning: {counts.oversized:,} frame(s) over the {args.max_frame_kb:,} KB cap were dropped "
              "(--max-frame-kb)")  # fmt: skip
     if counts.truncated:
         _say(f"warning: the stream ended inside its last frame ({counts.truncated:,} bytes): it was not classified")
+
+
+def _standard_input() -> BinaryIO:
+    """Standard input unbuffered: the reader thread, blocked reading when Ctrl-C or SIGTERM ends the stream, holds
+    no lock that the interpreter's shutdown needs (with sys.stdin.buffer it aborted: "could not acquire lock")."""
+    try:
+        return io.FileIO(sys.stdin.fileno(), "rb", closefd=False)
+    except (AttributeError, OSError, ValueError):  # no descriptor: a test's stand-in
+        return sys.stdin.buffer
 
 
 def predict_stream(args: argparse.Namespace, predictor: Any) -> int:
@@ -75,7 +83,7 @@ def predict_stream(args: argparse.Namespace, predictor: Any) -> int:
     tally = Tally(StreamCounts())
     answered = {"model": predictor.model_path.name, "variant": predictor.variant}
     try:
-        for result in results(predictor, sys.stdin.buffer, args.top_k, args.every, args.latest,
+        for result in results(predictor, _standard_input(), args.top_k, args.every, args.latest,
                               args.max_frame_kb * 1024, tally):  # fmt: skip
             _emit(result, args, answered if args.jsonl or args.json else {})
             if tally.classified in (1, 10, 100, 1000) and (note := predictor.input_note()):
@@ -83,10 +91,15 @@ def predict_stream(args: argparse.Namespace, predictor: Any) -> int:
     except KeyboardInterrupt:
         _summary(tally, args)
         return 0
-    _summary(tally, args)
-    if tally.counts.frames == 0:
-        _say(f"error: no JPEG or PNG frames in the {tally.counts.bytes_read:,} byte(s) read from standard input")
+    counts = tally.counts
+    if counts.frames == 0:  # one line: what was there instead
+        found = [f"{counts.false_starts:,} frame start(s) not followed by a frame"] if counts.false_starts else []
+        found += [f"{counts.oversized:,} over the {args.max_frame_kb:,} KB cap"] if counts.oversized else []
+        found += [f"one cut short at the end ({counts.truncated:,} bytes)"] if counts.truncated else []
+        _say(f"error: no JPEG or PNG frames in the {counts.bytes_read:,} byte(s) read from standard input"
+             + (f" ({'; '.join(found)})" if found else ""))  # fmt: skip
         return FAILURE_EXIT_CODE
+    _summary(tally, args)
     return 0
 
 

@@ -1,11 +1,19 @@
 """Frames from a stream: concatenated JPEG (Motion JPEG, as rpicam-vid and ffmpeg write it) and PNG, split by
-their own structure while reading, never by buffering the whole stream.
+their own structure in one pass while reading, never by buffering the whole stream.
 
 A JPEG is walked marker by marker (segments skipped by their length, so an EXIF thumbnail's markers inside
-APP1 are not mistaken for the frame's; the entropy-coded data after SOS scanned for the next real marker)
-up to its EOI; a PNG chunk by chunk up to IEND. Bytes between frames are skipped and counted; a frame
-larger than the cap is dropped while it streams past (counted, never held); a frame cut short by the end
-of the stream is reported as truncated. The buffer holds at most one frame and one read.
+APP1 are not mistaken for the frame's; the entropy-coded data after SOS scanned for the next marker, FF00
+stuffing and RSTn skipped) up to its EOI; a PNG chunk by chunk up to IEND. The first frame start whose walk
+ends in a frame within the cap wins; bytes before it are skipped and counted. A start whose walk breaks (a
+byte that is not a marker, a second SOI, a chunk that is not one) is not a frame; one whose walk passes
+its cap is dropped as oversized (counted, never held); one cut short by the end of the stream is truncated.
+
+Linear whatever the bytes (issue #28: FF D8 FF repeated once made each apparent start walk on to its 16 MB
+cap, ~30 hours for 17 MB). Every frame start is walked at once, in one sweep over the stream
+(edge_runtime.stream.sweep): starts whose walks reach the same position go on as one, so a position is
+stepped once however many starts lead to it, and entropy-coded data and runs of fill bytes are scanned once.
+`FrameSplitter.examined` counts the bytes looked at (measured: 2 a byte for camera streams, at most 5 for
+the hostile patterns of tests/hostile_streams.py); the buffer holds at most the cap and one read.
 """
 
 from __future__ import annotations
@@ -13,14 +21,14 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-JPEG_START = b"\xff\xd8\xff"
-PNG_START = b"\x89PNG\r\n\x1a\n"
+from ..limits import MAX_FRAME_KB, whole_number
+from .sweep import Sweep
+
 READ_SIZE = 1 << 16
 MAX_FRAME_BYTES = 16 << 20  # a 4K camera's JPEG is 1-3 MB; PNG screenshots a few MB
-_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn: markers without a length
 
 
 @dataclass
@@ -41,144 +49,38 @@ class StreamCounts:
     frames: int = 0
     bytes_read: int = 0
     skipped_bytes: int = 0  # between frames (or of a frame that was not one)
-    oversized: list[int] = field(default_factory=list)  # offsets of frames over the cap, dropped
+    oversized: int = 0  # frames over the cap, dropped
+    false_starts: int = 0  # frame starts not followed by a frame (or past the starts followed at once)
     truncated: int = 0  # bytes of a last frame cut short by the end of the stream
 
 
-class _Broken(Exception):
-    """The bytes after a frame's start are not that kind of frame: resynchronise after its first byte."""
-
-
-class _TooLarge(Exception):
-    """The frame passed the size cap."""
+def check_frame_cap(max_frame_bytes: Any, name: str = "max_frame_bytes") -> int:
+    """The frame cap as a whole number of bytes from 1 to 64 MB, else one UsageError line."""
+    return whole_number(max_frame_bytes, name, 1, MAX_FRAME_KB << 10, "the stream reader holds a few frames at once")
 
 
 class FrameSplitter:
-    """Iterate over the frames of a byte stream; `counts` says what else was in it."""
+    """Iterate over the frames of a byte stream; `counts` says what else was in it, `examined` how many bytes
+    the split looked at (at most a few times the bytes read, whatever they are)."""
 
     def __init__(self, read: Callable[[int], bytes], max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
-        self._read = read
-        self.max_frame_bytes = max_frame_bytes
+        self.max_frame_bytes = check_frame_cap(max_frame_bytes)
         self.counts = StreamCounts()
-        self._buffer = bytearray()
-        self._offset = 0  # the stream offset of _buffer[0]
-        self._eof = False
+        self._sweep = Sweep(read, self.max_frame_bytes, self.counts, READ_SIZE)
 
-    def _more(self) -> bool:
-        if self._eof:
-            return False
-        chunk = self._read(READ_SIZE)
-        if not chunk:
-            self._eof = True
-            return False
-        self._buffer += chunk
-        self.counts.bytes_read += len(chunk)
-        return True
+    @property
+    def examined(self) -> int:
+        return self._sweep.examined
 
-    def _need(self, size: int) -> None:
-        """At least `size` bytes buffered; EOFError when the stream ends first; _TooLarge past the cap."""
-        if size > self.max_frame_bytes:
-            raise _TooLarge
-        while len(self._buffer) < size:
-            if not self._more():
-                raise EOFError
-
-    def _drop(self, size: int, skipped: bool = True) -> None:
-        del self._buffer[:size]
-        self._offset += size
-        if skipped:
-            self.counts.skipped_bytes += size
-
-    def _to_start(self) -> str | None:
-        """Skip to the next frame's first byte; its kind, or None at the end of the stream."""
-        while True:
-            found = [(i, kind) for kind, mark in (("jpeg", JPEG_START), ("png", PNG_START))
-                     if (i := self._buffer.find(mark)) >= 0]  # fmt: skip
-            if found:
-                start, kind = min(found)
-                self._drop(start)
-                return kind
-            keep = len(PNG_START) - 1  # a start marker may straddle two reads
-            if len(self._buffer) > keep:
-                self._drop(len(self._buffer) - keep)
-            if not self._more():
-                self._drop(len(self._buffer))
-                return None
-
-    def _entropy_end(self, position: int) -> int:
-        """The position of the first marker after entropy-coded data (0xFF not followed by 0x00 or RSTn)."""
-        while True:
-            found = self._buffer.find(b"\xff", position)
-            if found < 0:
-                position = len(self._buffer)
-                self._need(position + 1)
-                continue
-            self._need(found + 2)
-            following = self._buffer[found + 1]
-            if following == 0x00 or 0xD0 <= following <= 0xD7:
-                position = found + 2
-                continue
-            return found
-
-    def _jpeg_end(self) -> int:
-        position = 2
-        while True:
-            self._need(position + 2)
-            if self._buffer[position] != 0xFF:
-                raise _Broken
-            marker = self._buffer[position + 1]
-            if marker == 0xFF:  # fill byte
-                position += 1
-            elif marker == 0xD9:  # EOI
-                return position + 2
-            elif marker in _STANDALONE:
-                position += 2
-            else:
-                self._need(position + 4)
-                length = int.from_bytes(self._buffer[position + 2 : position + 4], "big")
-                if length < 2:
-                    raise _Broken
-                position += 2 + length
-                if marker == 0xDA:  # SOS: entropy-coded data follows
-                    self._need(position)
-                    position = self._entropy_end(position)
-
-    def _png_end(self) -> int:
-        position = len(PNG_START)
-        while True:
-            self._need(position + 8)
-            length = int.from_bytes(self._buffer[position : position + 4], "big")
-            kind = bytes(self._buffer[position + 4 : position + 8])
-            if length > self.max_frame_bytes or not kind.isalpha():
-                raise _Broken
-            position += 12 + length
-            if kind == b"IEND":
-                self._need(position)
-                return position
-
-    def _skip_oversized(self) -> None:
-        """Drop a frame over the cap as it streams past: up to the next frame's start."""
-        self.counts.oversized.append(self._offset)
-        self._drop(1)
+    @property
+    def peak_open(self) -> int:
+        """The most frame starts followed at once so far (at most edge_runtime.stream.sweep.MAX_OPEN)."""
+        return self._sweep.peak_open
 
     def __iter__(self) -> Iterator[Frame]:
-        while (kind := self._to_start()) is not None:
-            try:
-                end = self._jpeg_end() if kind == "jpeg" else self._png_end()
-            except _Broken:
-                self._drop(1)
-                continue
-            except _TooLarge:
-                self._skip_oversized()
-                continue
-            except EOFError:
-                self.counts.truncated = len(self._buffer)
-                self._drop(len(self._buffer), skipped=False)
-                return
+        for start, _, kind, data in self._sweep.frames():
             self.counts.frames += 1
-            frame = Frame(self.counts.frames, bytes(self._buffer[:end]), kind, self._offset)
-            self._drop(end, skipped=False)
-            yield frame
+            yield Frame(self.counts.frames, data, kind, start)
 
 
 def _reader(stream: BinaryIO) -> Callable[[int], bytes]:
@@ -189,6 +91,7 @@ def _reader(stream: BinaryIO) -> Callable[[int], bytes]:
 
 def frames_of(source: Any, max_frame_bytes: int = MAX_FRAME_BYTES) -> tuple[Iterator[Frame], StreamCounts]:
     """Frames of a binary file object, of an iterable of bytes (chunks or whole images, joined), or of PIL images."""
+    check_frame_cap(max_frame_bytes)
     if hasattr(source, "read"):
         splitter = FrameSplitter(_reader(source), max_frame_bytes)
         return iter(splitter), splitter.counts

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ImageError
 from ..images import decode_image, load_image, prepare_pixels, to_eight_bit
+from ..limits import MAX_EVERY, flag, whole_number
 from .frames import MAX_FRAME_BYTES, Frame, StreamCounts, frames_of
 
 QUEUE_FRAMES = 4
@@ -151,6 +152,8 @@ def results(
     tally: Tally | None = None,
 ) -> Iterator[FrameResult]:
     """One FrameResult per classified frame of `source`, as they come; `tally` (when given) fills as it goes."""
+    top_k, every = whole_number(top_k, "top_k", 1), whole_number(every, "every", 1, MAX_EVERY)
+    latest = flag(latest, "latest")
     frames, counts = frames_of(source, max_frame_bytes)
     tally = tally if tally is not None else Tally(counts)
     tally.counts = counts

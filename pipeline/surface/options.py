@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, TypedDict
 
-from edge_runtime.backends import MAX_THREADS
+from edge_runtime.limits import MAX_THREADS
 
 from ..choices import BackendName, Calibration, GateCheck, IoType, Precision, Resize, Route, Target
 from ..comparison.gate import Budgets
