@@ -97,14 +97,21 @@ class ImportResult(Shown):
         head = f"output {source.output_index} of {source.outputs}" if source.outputs > 1 else "its output"
         rows = [
             ["source's own accuracy", f"{self.test_accuracy:.2%} on {source.test_images:,} test images"],
-            ["source", f"{source.file} ({source.kind}, {source.framework} {source.version}".rstrip() + ")"],
-            ["preprocessing", f"(pixel - {shown(source.mean)}) / {shown(source.std)}" + (", BGR" if source.bgr else "")
-             + (" inside the graph" if source.reference == "model.keras" or spec.raw else ", applied by every stage")],
+            ["source", f"{source.file} ({source.kind}" + (f", {source.framework} {source.version})"
+                                                          if source.version else ")")],
+            ["preprocessing", _preprocessing(source, spec)],
             ["classes", f"{len(self.labels)} ({head}" + (", softmax added)" if source.activation == "logits" else ")")],
             ["reference", f"{source.reference}: agrees with the source on {self.reference_agreement:.2f}%"],
             ["written", f"{self.folder}/ ({source.reference}, labels.txt, metadata.json)"],
         ]  # fmt: skip
         return Table(f"imported {self.name}", ["", ""], rows, header=False)
+
+
+def _preprocessing(source: SourceRecord, spec: InputSpec) -> str:
+    if not source.bgr and (source.mean, source.std) in ((0.0, 1.0), ((0.0,), (1.0,))):
+        return "none: the source takes raw pixels (0..255)"
+    stated = f"(pixel - {shown(source.mean)}) / {shown(source.std)}" + (" of BGR" if source.bgr else "")
+    return stated + (", applied by every stage (the .tflite is not edited)" if not spec.raw else ", inside the graph")
 
 
 def import_model(config: ImportConfig, reporter: Reporter | None = None) -> ImportResult:

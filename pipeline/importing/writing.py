@@ -63,6 +63,17 @@ def _dataset_record(config: Any, dataset: Dataset, spec: InputSpec) -> dict[str,
     }
 
 
+def _training(source: SourceRecord) -> dict[str, Any]:
+    """metadata.json's `training` of an imported model: nothing trained; where it came from, what it scored."""
+    made_by = f"{source.framework} {source.version}".strip()
+    return {
+        "model": "imported",
+        "imported_from": f"`{source.file}` ({source.kind}" + (f", {made_by})" if source.version else ")"),
+        "reference": "Keras" if source.reference == KERAS_FILE else f"source ({source.kind})",
+        "test_accuracy": source.accuracy,
+    }
+
+
 def write_folder(
     store: FolderStore, config: Any, source: SourceRecord, made: Any, spec: InputSpec, labels: list[str],
     dataset: Dataset,
@@ -72,7 +83,7 @@ def write_folder(
 
     metadata = new_metadata(
         name=config.model_name, labels=labels, input=spec, dataset=_dataset_record(config, dataset, spec),
-        training={"model": "imported", "test_accuracy": source.accuracy, "source": source.kind}, source=source,
+        training=_training(source), source=source,
         activation="logits" if source.activation == "logits" and source.kind.startswith("tflite") else "softmax",
     )  # fmt: skip
     with store.transaction() as tx:

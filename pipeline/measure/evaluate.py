@@ -72,7 +72,7 @@ def near_chance(accuracy: float, classes: int) -> bool:
 
 
 def disagreement_note(
-    precision: str, changed: int, ties: int, margin: float | None, keras_margin: float | None
+    precision: str, changed: int, ties: int, margin: float | None, keras_margin: float | None, reference: str = "Keras"
 ) -> str | None:
     """Why a variant changes the class of some images: borderline calls (ties, small Keras margins) or not."""
     if not changed or margin is None:
@@ -82,10 +82,10 @@ def disagreement_note(
     verdict = (
         "borderline images, not a broken conversion"
         if margin < BORDERLINE_MARGIN
-        else "images Keras is sure of: look at the conversion"
+        else f"images {reference} is sure of: look at the conversion"
     )
     return (
-        f"{precision}: {changed:,} images change class; Keras' own top-2 margin on them: median "
+        f"{precision}: {changed:,} images change class; {reference}'s own top-2 margin on them: median "
         f"{margin:.3f}{typical}{tied}; {verdict}"
     )
 
@@ -238,7 +238,9 @@ class DriftResult(Shown):
     def disagreements(self) -> list[str]:
         """Why each variant changes the class of some images (borderline calls or not)."""
         found = [
-            disagreement_note(v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin)
+            disagreement_note(
+                v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin, self.reference
+            )
             for v in self.variants
         ]
         return [note for note in found if note]
