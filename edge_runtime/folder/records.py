@@ -327,8 +327,7 @@ class SourceRecord:
     accuracy: float | None = None  # the source's own top-1 on the test split, measured at import
     test_images: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    to_dict = asdict
 
     @classmethod
     def from_dict(cls, data: Any, where: str = METADATA_FILE) -> SourceRecord:
@@ -356,12 +355,6 @@ class SourceRecord:
             accuracy=accuracy,
             test_images=integer(data.get("test_images", 0), where, "source.test_images", 0, 2**40),
         )
-
-
-def _output(data: dict[str, Any], where: str) -> str:
-    """The class output's activation (`output.activation`); older folders' is softmax."""
-    block = obj(data.get("output") or {}, where, "'output'")
-    return choice(block.get("activation", "softmax"), where, "output.activation", ACTIVATIONS)
 
 
 @dataclass
@@ -425,7 +418,10 @@ class FolderMetadata:
             string(device, where, "a device's name", MAX_NAME)
             if not isinstance(pick, str) or not VARIANT_NAME.match(pick):
                 raise _bad(where, f"device_picks.{device}", "a variant's name", pick)
-        stages = obj(data.get("stages") or {}, where, "'stages'")
+        stages, output = (
+            obj(data.get("stages") or {}, where, "'stages'"),
+            obj(data.get("output") or {}, where, "'output'"),
+        )
         for stage, record in stages.items():
             string(stage, where, "a stage's name", 40)
             obj(record, where, f"stages.{stage}")
@@ -445,7 +441,7 @@ class FolderMetadata:
             updated_at=string(data.get("updated_at", ""), where, "'updated_at'", 64),
             versions={str(k): string(v, where, f"versions.{k}", 100) for k, v in versions.items()},
             source=optional(data.get("source"), SourceRecord.from_dict, where),
-            activation=_output(data, where),
+            activation=choice(output.get("activation", "softmax"), where, "output.activation", ACTIVATIONS),
         )
 
     def variant_for_file(self, filename: str) -> VariantRecord | None:
