@@ -259,7 +259,7 @@ def test_normalization_is_one_function_per_channel_and_the_folder_contract_check
 
     pixels = np.array([[[[10, 20, 30]]]], np.uint8)
     assert normalized(pixels, (1.0, 2.0, 3.0), (2.0, 4.0, 9.0)).tolist() == [[[[4.5, 4.5, 3.0]]]]
-    assert normalized(pixels, 0.0, 255.0).tolist() == [[[[10 / 255, 20 / 255, 30 / 255]]]]
+    assert np.allclose(normalized(pixels, 0.0, 255.0), [[[[10 / 255, 20 / 255, 30 / 255]]]], rtol=1e-6)
     assert parse_values("123.675,116.28,103.53", "--mean") == (123.675, 116.28, 103.53)
     spec = InputSpec.from_dict({"height": 4, "width": 4, "channels": 3, "mean": [1, 2, 3], "std": 2})
     assert spec.mean == (1.0, 2.0, 3.0) and not spec.raw and InputSpec.from_dict(spec.to_dict()) == spec

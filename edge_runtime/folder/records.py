@@ -148,7 +148,7 @@ class InputSpec:
 
 def _values(value: Any, where: str, name: str, channels: Any, positive: bool = False) -> float | tuple[float, ...]:
     """A normalization value: one number, or a list of one per channel (3 for RGB)."""
-    if not isinstance(value, list):
+    if not isinstance(value, list | tuple):
         return number(value, where, name, positive)
     if channels != 3 or len(value) != 3:
         raise _bad(where, name, "a number, or a list of 3 for an RGB input", value)
@@ -338,7 +338,7 @@ class SourceRecord:
         accuracy = optional(data.get("accuracy"), number, where, "source.accuracy")
         if accuracy is not None and not 0 <= accuracy <= 1:
             raise _bad(where, "source.accuracy", "between 0 and 1", accuracy)
-        channels = 3 if isinstance(data.get("mean"), list) or isinstance(data.get("std"), list) else 1
+        channels = 3 if isinstance(data.get("mean"), list | tuple) or isinstance(data.get("std"), list | tuple) else 1
         return cls(
             kind=choice(data.get("kind"), where, "source.kind", SOURCE_KINDS),
             file=printable(string(data.get("file"), where, "source.file", 255)),
