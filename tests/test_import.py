@@ -364,3 +364,30 @@ def test_the_pytorch_recipe_through_litert_torch(sources: Path, torch_python: Pa
     for variant in converted.variants:
         found = agreement(top1(predict(folder / variant.file, sources / "held-out")), by_torch["top1"])
         assert found >= floor[variant.precision], (variant.precision, found)
+
+
+def test_where_a_new_user_tried_their_model_first_the_line_names_import(tmp_path: Path) -> None:
+    """Issue #30's new user: `convert mine.keras` and `train --model mine.keras` now say how to bring it."""
+    mine = tmp_path / "mine.keras"
+    mine.write_bytes(b"PK")
+    (tmp_path / "only").mkdir()
+    tries = {
+        ("convert", str(mine)): f"is a file, not a model folder; to use it: edge-pipeline import {mine} --data DIR",
+        ("train", "--model", str(mine)): f"a model you already have is imported: edge-pipeline import {mine}",
+        ("convert", str(tmp_path / "only")): "or, for a model you already have, `edge-pipeline import MODEL_FILE",
+    }
+    for argv, message in tries.items():
+        done = subprocess.run([PIPELINE, *argv], capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode in (1, 2) and message in done.stderr, done.stderr
+
+
+def test_the_graph_s_preprocessing_is_the_same_arithmetic_bgr_included() -> None:
+    """The 1x1 convolution put in front of a Keras or SavedModel source computes what the source was fed."""
+    from pipeline.importing.graphs import Preprocessing
+
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3)).astype(np.float32)
+    for pre in (Preprocessing(**IMAGENET), Preprocessing((103.939, 116.779, 123.68), 1.0, bgr=True)):
+        kernel, bias = pre.weights(3)
+        by_graph = np.einsum("nhwc,cd->nhwd", pixels, kernel[0, 0]) + bias
+        assert np.allclose(by_graph, pre.apply(pixels), atol=1e-4)
+    assert Preprocessing(bgr=True).apply(pixels)[..., 0].tolist() == pixels[..., 2].tolist()
