@@ -101,17 +101,17 @@ def test_an_imported_model_predicts_as_its_source_does(sources: Path, name: str)
     assert source["file"] == name and source["reference"] == CASES[name][1] and len(source["sha256"]) == 64
     assert source["accuracy"] > 0.8 and source["test_images"] == 300
     quantized = name.endswith("int8.tflite")
-    converted = pipeline.convert(folder, precision=["int8"] if quantized else ["float32", "int8"], progress=False)
+    converted = pipeline.convert(folder, **({} if quantized else {"precision": ["float32", "int8"]}), progress=False)
     expected = answers(sources)[name]
     floor = {"float32": 99.5, "int8": 100.0 if quantized else 98.0}
     for variant in converted.variants:
         found = agreement(top1(predict(folder / variant.file, sources / "held-out")), expected)
         assert found >= floor[variant.precision], (name, variant.precision, found)
-    if quantized:
-        assert converted.skipped == [
+    if quantized:  # every precision asked for: int8 is the file itself, the rest one line
+        assert [v.precision for v in converted.variants] == ["int8"] and converted.skipped == [
             "float32, float16, dynamic, mixed: cannot be made from an already quantized (int8) source; import the "
             "float32 .tflite or the model it came from to make them"
-        ] or [v.precision for v in converted.variants] == ["int8"]
+        ]
 
 
 @requires_fashion_mnist
@@ -144,10 +144,12 @@ def test_evaluate_report_and_compare_take_an_imported_folder(sources: Path, trai
     """The source is the reference of drift; the report says where the model came from; compare puts an imported
     and a trained folder side by side."""
     folder = imported(sources, "unit.tflite")
-    pipeline.convert(folder, precision=["float32", "dynamic", "int8"], progress=False)
+    converted = pipeline.convert(folder, calibration_samples=200, progress=False)  # every precision, from the file
+    assert [v.precision for v in converted.variants] == ["float32", "float16", "dynamic", "int8", "mixed"]
     drift = pipeline.evaluate(folder, progress=False)
     assert drift.reference == "source (tflite)" and drift.keras_accuracy == read_metadata(folder)["source"]["accuracy"]
-    assert {v.precision: v.agreement for v in drift.variants}["float32"] == 1.0
+    agreements = {v.precision: v.agreement for v in drift.variants}
+    assert agreements["float32"] == 1.0 and agreements["float16"] >= 0.995 and min(agreements.values()) >= 0.98
     pipeline.benchmark(folder, runs=5, threads=1, progress=False)
     pipeline.report(folder, samples=0, progress=False)
     text = (folder / "report.md").read_text()
@@ -157,7 +159,7 @@ def test_evaluate_report_and_compare_take_an_imported_folder(sources: Path, trai
     assert b"imported from unit.tflite" in card and b"trained by edge-pipeline" not in card
     compared = pipeline.compare(folder, trained_folder, output=sources / "compared", progress=False)
     assert [f.name for f in compared.folders] == [folder.name, trained_folder.name]
-    assert {row.variant for row in compared.folders[0].rows} == {"float32", "dynamic", "int8"}
+    assert {row.variant for row in compared.folders[0].rows} == {"float32", "float16", "dynamic", "int8", "mixed"}
 
 
 @requires_fashion_mnist
