@@ -150,18 +150,19 @@ def _device_commands(commands: Any) -> None:
 
 
 def _mean(text: str) -> Values:
-    return _argument(lambda: parse_values(text, "--input-mean"))
+    return _argument(text, "--input-mean", positive=False)
 
 
 def _std(text: str) -> Values:
-    return _argument(lambda: parse_values(text, "--input-std", positive=True))
+    return _argument(text, "--input-std", positive=True)
 
 
-def _argument(parse: Callable[[], Values]) -> Values:
+def _argument(text: str, name: str, positive: bool) -> Values:
+    """One value or three (R,G,B); argparse names the option before the reason."""
     try:
-        return parse()
+        return parse_values(text, name, positive)
     except UsageError as error:
-        raise argparse.ArgumentTypeError(str(error).split(" wants ", 1)[-1].split(" must ", 1)[-1]) from None
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"{name} ")) from None
 
 
 def _predict(args: argparse.Namespace) -> int:
