@@ -206,13 +206,18 @@ def _refusals(tmp: Path) -> list[tuple[Path, dict[str, Any], str]]:
     keras.Model(image, head(image)).save_weights(weights)
     nchw, flat = keras.Input((3, 32, 32)), keras.Input((10,))
     a, b = keras.Input((32, 32, 3)), keras.Input((32, 32, 3))
+    # broken before import: one class for every image (an untrained model scored 20-36%, too close to call)
+    last = keras.layers.Dense(
+        5, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([5, 0, 0, 0, 0])
+    )
+    collapsed = keras.Model(image, last(keras.layers.Flatten()(image)))
     return [
         (weights.rename(tmp / "weights_only.h5"), {}, "holds weights only, no model; build the model in code"),
         (_save(keras.Model(nchw, head(nchw)), tmp / "nchw.keras"), {}, "is channels-first (NCHW)"),
         (_save(keras.Model([a, b], head(keras.layers.Add()([a, b]))), tmp / "two_inputs.keras"), {}, "has 2 inputs"),
         (_save(keras.Model(flat, keras.layers.Dense(5)(flat)), tmp / "vector.keras"), {}, "not an image batch"),
         (_save(keras.Model(image, head(image, 7)), tmp / "seven.keras"), {}, "no output gives one value per label"),
-        (_save(keras.Model(image, head(image)), tmp / "untrained.keras"), {}, "pass --continue to import it anyway"),
+        (_save(collapsed, tmp / "collapsed.keras"), {}, "collapsed to one class"),
     ]
 
 
@@ -225,7 +230,7 @@ def test_what_import_refuses_is_one_line_saying_what_to_do(sources: Path, tmp_pa
         assert not (tmp_path / "out").exists()
     with pytest.raises(pipeline.UsageError, match=r"--labels .*: 4 labels, the data has 5 classes"):
         (tmp_path / "four.txt").write_text("bag\ntrouser\nsneaker\nt-shirt\n")
-        pipeline.import_model(tmp_path / "untrained.keras", data=sources / "photos", labels=tmp_path / "four.txt",
+        pipeline.import_model(tmp_path / "collapsed.keras", data=sources / "photos", labels=tmp_path / "four.txt",
                               output=tmp_path / "out", progress=False)  # fmt: skip
 
 
@@ -251,7 +256,7 @@ def test_any_size_input_custom_layers_and_continue_are_explicit(sources: Path, t
         pipeline.import_model(path, custom_objects=layers, **given)
     result = pipeline.import_model(path, custom_objects=layers, input_size=32, keep_going=True, **given)
     spec = read_metadata(tmp_path / "out")["input"]
-    assert (spec["height"], spec["width"], spec["channels"]) == (32, 32, 3) and result.test_accuracy < 0.5
+    assert (spec["height"], spec["width"], spec["channels"]) == (32, 32, 3) and result.source.accuracy is not None
 
 
 def test_normalization_is_one_function_per_channel_and_the_folder_contract_checks_it() -> None:
@@ -315,7 +320,8 @@ with torch.no_grad():
 @pytest.fixture(scope="session")
 def torch_python() -> Path:
     """The python of a venv with docs/import.md's recipe installed, kept in .test-cache/ between sessions (built
-    once: measured 2 min 22 s and 2.1 GB here; rebuilt when TORCH_REQUIREMENTS change)."""
+    once: measured 1 min 07 s (54 s of CPU) with an empty pip cache, as in CI, and 2.1 GB; rebuilt when
+    TORCH_REQUIREMENTS change)."""
     import os
     import shutil
 
