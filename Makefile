@@ -30,7 +30,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 # The public surface is type-checked: the API, its options and parser, the handle, the CLI, the result types.
-TYPED := pipeline/surface pipeline/errors.py pipeline/output/tables.py pipeline/training/stage.py \
+TYPED := pipeline/surface pipeline/errors.py pipeline/importing/stage.py pipeline/output/tables.py pipeline/training/stage.py \
 	pipeline/conversion/stage.py pipeline/measure/evaluate.py pipeline/measure/benchmark.py pipeline/reporting/record.py \
 	pipeline/devices/deploy.py pipeline/devices/on_device.py pipeline/devices/emulated_bench.py \
 	pipeline/comparison/stage.py pipeline/comparison/gate.py

@@ -24,6 +24,7 @@ from .errors import FAILURE_EXIT_CODE, USAGE_EXIT_CODE, EdgeRuntimeError, ImageE
 from .folder.selection import resolve_model
 from .images import collect_images
 from .limits import MAX_EVERY, MAX_FRAME_KB, MAX_RUNS, MAX_WARMUP, max_threads
+from .normalization import Values, parse_values
 from .predictor import Predictor
 from .stream import bench as stream_bench
 from .stream import cli as stream_cli
@@ -116,14 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--top-k", type=_positive_int, default=5, help="how many classes to show (default: %(default)s)"
     )
     predict.add_argument(
-        "--input-mean", type=float, default=None, help="for models without metadata: input = (pixel - mean) / std"
-    )
-    predict.add_argument(
-        "--input-std",
-        type=float,
-        default=None,
-        help="see --input-mean (label_image defaults 127.5 / 127.5 for float models)",
-    )
+        "--input-mean", type=_mean, default=None, metavar="M[,M,M]",
+        help="for models without metadata: input = (pixel - mean) / std, one value or one per channel (R,G,B); a "
+        "float input without metadata needs it: 0 and 255 for [0, 1], 127.5 and 127.5 for [-1, 1], 0 and 1 for 0..255",
+    )  # fmt: skip
+    predict.add_argument("--input-std", type=_std, default=None, metavar="S[,S,S]", help="see --input-mean")
     predict.add_argument(
         "--invert",
         action=argparse.BooleanOptionalAction,
@@ -161,9 +159,23 @@ def _device_commands(commands: Any) -> None:
     _common(scores)
 
 
+def _mean(text: str) -> Values:
+    return _argument(text, "--input-mean", positive=False)
+
+
+def _std(text: str) -> Values:
+    return _argument(text, "--input-std", positive=True)
+
+
+def _argument(text: str, name: str, positive: bool) -> Values:
+    """One value or three (R,G,B); argparse names the option before the reason."""
+    try:
+        return parse_values(text, name, positive)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"{name} ")) from None
+
+
 def _predict(args: argparse.Namespace) -> int:
-    if args.input_std == 0:
-        raise UsageError("--input-std must not be 0")
     streaming = [str(p) for p in args.images] == ["-"]
     if not args.images and args.watch is None:
         raise UsageError("predict needs images, folders, - (frames on standard input) or --watch DIR")

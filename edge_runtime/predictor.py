@@ -18,6 +18,7 @@ from .folder.selection import ModelChoice, requirements, resolve_model, resolve_
 from .images import ImageSource, draft_mode, load_image, prepare_pixels, to_eight_bit
 from .input_check import InputWatch, TrainingImages
 from .limits import MAX_EVERY, flag, optional_threads, real_number, whole_number
+from .normalization import Values, normalized, per_channel
 
 __all__ = ["Classification", "Predictor", "fit_labels", "requirements", "resolve_model"]
 from .folder.reader import InputSpec, TensorQuantization
@@ -25,10 +26,13 @@ from .text import printable
 from .tflite.metadata import read_embedded
 from .tflite.requirements import read_requirements
 
-# TensorFlow's label_image defaults, used for float models that come without metadata.
-LABEL_IMAGE_MEAN = 127.5
-LABEL_IMAGE_STD = 127.5
 MAX_BATCH = 64
+# What a float input without a stated normalization is refused with (it is never guessed).
+NORMALIZATION_CHOICES = (
+    "--input-mean 0 --input-std 255 for inputs in [0, 1], --input-mean 127.5 --input-std 127.5 for [-1, 1], "
+    "--input-mean 0 --input-std 1 for raw pixels (0..255); per channel: --input-mean 123.675,116.28,103.53 "
+    "--input-std 58.395,57.12,57.375 (ImageNet)"
+)
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,10 @@ class Predictor:
 
     ``model_path`` is a ``.tflite`` file or a model folder. A file's own TFLite metadata (labels,
     colour space, normalization) serves when no metadata.json describes it. Without either, the input size,
-    channels and dtype come from the model, and float inputs are normalised label_image
-    style, ``(pixel - input_mean) / input_std`` (127.5 and 127.5 unless given); quantized
-    inputs get raw pixels unless a mean and std are given.
+    channels and dtype come from the model; a float input then needs ``input_mean`` and ``input_std``
+    (``(pixel - input_mean) / input_std``, one value or one per channel): it is refused rather than guessed
+    (a [0, 1] model fed label_image's [-1, 1] called every image "Sandal"). Quantized inputs get raw pixels,
+    as their quantization parameters define, unless a mean and std are given.
     """
 
     def __init__(
@@ -71,8 +76,8 @@ class Predictor:
         labels: str | Path | Sequence[str] | None = None,
         threads: int | None = None,
         backend: str = AUTO,
-        input_mean: float | None = None,
-        input_std: float | None = None,
+        input_mean: Values | None = None,
+        input_std: Values | None = None,
         invert: bool | None = None,
         verify: bool = True,
     ) -> None:
@@ -173,16 +178,13 @@ class Predictor:
         elif self.embedded is not None and (self.embedded.normalization or self.embedded.input_spec):
             spec = self.embedded.spec(height, width, channels, np.dtype(self._input["dtype"]).name)
         else:
-            floating = not self.input_quantization.quantized
-            spec = InputSpec(
-                height,
-                width,
-                channels,
-                color="grayscale" if channels == 1 else "rgb",
-                dtype=np.dtype(self._input["dtype"]).name,
-                mean=LABEL_IMAGE_MEAN if floating else 0.0,
-                std=LABEL_IMAGE_STD if floating else 1.0,
-            )
+            if not self.input_quantization.quantized and input_mean is None and input_std is None:
+                raise UsageError(
+                    f"{self.model_path}: a float input, and no metadata.json or TFLite metadata says how to normalize "
+                    f"the pixels; say what the model expects: {NORMALIZATION_CHOICES}"
+                )
+            color = "grayscale" if channels == 1 else "rgb"
+            spec = InputSpec(height, width, channels, color=color, dtype=np.dtype(self._input["dtype"]).name)
         if (spec.height, spec.width, spec.channels) != (height, width, channels):  # metadata.json or embedded
             where = f"{self.folder}/metadata.json" if self.metadata is not None else f"{self.model_path}'s metadata"
             raise MetadataError(
@@ -190,10 +192,11 @@ class Predictor:
                 f"{height}x{width}x{channels}"
             )
         overrides: dict[str, Any] = {}
-        if input_mean is not None:
-            overrides["mean"] = float(input_mean)
-        if input_std is not None:
-            overrides["std"] = float(input_std)
+        for key, value in (("mean", input_mean), ("std", input_std)):
+            if value is not None:
+                overrides[key] = value if isinstance(value, tuple) else float(value)
+                if isinstance(value, tuple):
+                    per_channel(value, channels)  # one value per channel of the model's input, else UsageError
         if invert is not None:
             overrides["invert"] = bool(invert)
         return InputSpec(**{**spec.to_dict(), **overrides}) if overrides else spec
@@ -204,16 +207,7 @@ class Predictor:
             return []
         if self.embedded is not None and (self.embedded.normalization or self.embedded.input_spec):
             return []
-        if self.input_quantization.quantized:
-            how = (
-                "feeding raw pixels (0..255) to its quantized input; "
-                "pass --input-mean/--input-std if it expects other values"
-            )
-        else:
-            how = (
-                f"assuming label_image normalisation (pixel - {LABEL_IMAGE_MEAN:g}) / {LABEL_IMAGE_STD:g}; pass "
-                "--input-mean 0 --input-std 1 if it takes raw pixels, as edge-pipeline's models do"
-            )
+        how = "feeding raw pixels (0..255) to its quantized input; pass --input-mean/--input-std if it expects others"
         return [f"{self.model_path.name} has no metadata.json beside it and no labels or normalization inside: {how}"]
 
     def _labels(self, labels: str | Path | Sequence[str] | None) -> list[str]:
@@ -270,7 +264,7 @@ class Predictor:
             if quant.dtype == "int8":
                 values = values - 128  # int8 counterpart of feeding raw uint8 pixels
             return values.astype(quant.dtype)
-        raw_pixels = self.spec.mean == 0.0 and self.spec.std == 1.0
+        raw_pixels = self.spec.raw
         if not quant.quantized and raw_pixels:
             return pixels.astype(quant.dtype)  # our float models take raw pixels: nothing to compute
         info = np.iinfo(quant.dtype) if quant.quantized else None
@@ -278,7 +272,7 @@ class Predictor:
             # our int8 models: the input quantization is a plain shift of the pixel values
             whole = pixels if np.issubdtype(pixels.dtype, np.integer) else np.rint(pixels)
             return np.clip(whole.astype(np.int16) + quant.zero_point, info.min, info.max).astype(quant.dtype)
-        real = (pixels.astype(np.float32) - np.float32(self.spec.mean)) / np.float32(self.spec.std)
+        real = normalized(pixels, self.spec.mean, self.spec.std)
         if info is None:
             return real.astype(quant.dtype)
         q = np.round(real / np.float32(quant.scale)) + quant.zero_point
@@ -290,7 +284,8 @@ class Predictor:
         if quant.quantized:
             values = (values - quant.zero_point) * np.float32(quant.scale)
         values = values.reshape(values.shape[0], -1)
-        if values.size and (values.min() < -1e-3 or values.max() > 1 + 1e-3):
+        logits = self.metadata is not None and self.metadata.activation == "logits"
+        if values.size and (logits or values.min() < -1e-3 or values.max() > 1 + 1e-3):
             shifted = np.exp(values - values.max(axis=1, keepdims=True))  # logits: make probabilities
             values = shifted / shifted.sum(axis=1, keepdims=True)
         return np.clip(values, 0.0, 1.0)
@@ -372,14 +367,22 @@ class Predictor:
         }
 
 
+def _values(value: Any, name: str) -> Values | None:
+    """A mean or std: one finite number, or one per channel."""
+    if value is None:
+        return None
+    if isinstance(value, tuple | list):
+        return tuple(real_number(v, name) for v in value)
+    return real_number(value, name)
+
+
 def _checked_inputs(
     mean: Any, std: Any, invert: Any, labels: Any, backend: Any, verify: Any
-) -> tuple[float | None, float | None, bool | None]:
+) -> tuple[Values | None, Values | None, bool | None]:
     """Predictor's arguments of the wrong type or value as one UsageError line naming the argument."""
-    mean = None if mean is None else real_number(mean, "input_mean")
-    std = None if std is None else real_number(std, "input_std")
-    if std == 0:
-        raise UsageError("--input-std must not be 0")
+    mean, std = _values(mean, "input_mean"), _values(std, "input_std")
+    if std is not None and not all(v > 0 for v in (std if isinstance(std, tuple) else (std,))):
+        raise UsageError(f"input_std must be above 0, got {std}")
     if not isinstance(backend, str):
         raise UsageError(f"backend must be a name such as 'auto', got {type(backend).__name__}")
     if labels is not None and not isinstance(labels, str | Path | list | tuple):

@@ -4,6 +4,7 @@ report which variant to ship, and deploy it. The Python API (docs/python-api.md)
     import pipeline
 
     trained = pipeline.train(dataset="fashion-mnist", model="cnn", epochs=3, output="models/quick")
+    # or a model you have: pipeline.import_model("mine.keras", data="photos", output="models/mine")
     pipeline.convert(trained.folder)            # every precision; each result prints as a table
     pipeline.evaluate(trained.folder).gate()    # raises GateFailed past the accuracy budget
     pipeline.benchmark(trained.folder)
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 # name -> module that defines it; imported on first use (PEP 562), so `import pipeline` stays light.
 _PUBLIC = {
     "train": "surface.api",
+    "import_model": "surface.api",
     "convert": "surface.api",
     "evaluate": "surface.api",
     "benchmark": "surface.api",
@@ -43,6 +45,7 @@ _PUBLIC = {
     "DataError": "errors",
     "FolderError": "errors",
     "ConversionError": "errors",
+    "SourceError": "errors",
     "GateFailed": "errors",
     "TrainingFailed": "errors",
     "Interrupted": "errors",

@@ -11,7 +11,7 @@ from edge_runtime.errors import EdgePipelineError, UsageError
 
 PipelineError = EdgePipelineError  # a failure the user can act on (exit code 1); the root of both packages' errors
 __all__ = ["ConversionError", "DataError", "FolderError", "GateFailed", "Interrupted", "PipelineError",
-           "TrainingFailed", "UnsafeTarget", "UsageError", "cause"]  # fmt: skip
+           "SourceError", "TrainingFailed", "UnsafeTarget", "UsageError", "cause"]  # fmt: skip
 
 
 class DataError(PipelineError):
@@ -24,6 +24,10 @@ class FolderError(PipelineError):
 
 class ConversionError(PipelineError):
     """TensorFlow could not convert the model to TFLite."""
+
+
+class SourceError(PipelineError):
+    """A model to import cannot be used as it is (its layers, inputs or outputs, or it did not measure up)."""
 
 
 class UnsafeTarget(PipelineError):

@@ -86,6 +86,7 @@ DERIVED_FILES = (
 CHECKPOINT_FILE = "checkpoint.npz"  # written and read by pipeline.training.checkpoint only
 LOCK_FILE = commits.LOCK_FILE
 MB = commits.MB
+MODEL_FILES = (".keras", ".h5", ".tflite")  # what `edge-pipeline import` takes: named when one is given as a folder
 DISTRIBUTIONS = ("edge-pipeline", "tensorflow", "keras", "ai-edge-litert", "numpy", "pillow")
 
 
@@ -164,9 +165,10 @@ class FolderStore:
         """Read and check metadata.json; every problem is a one-line FolderError."""
         self._check_exists()
         if not self.has_metadata():
+            imported = " (or, for a model you already have, `edge-pipeline import MODEL_FILE --output {0}`)"
             raise FolderError(
                 f"{self.path}: no metadata.json, so this is not a finished model folder; run `edge-pipeline train "
-                f"--output {self.path}`"
+                f"--output {self.path}`" + imported.format(self.path)
             )
         try:
             return layout.load_metadata(self.path)
@@ -179,7 +181,10 @@ class FolderStore:
                 f"{self.path}: no such model folder; train one with `edge-pipeline train --output {self.path}`"
             )
         if not self.path.is_dir():
-            raise FolderError(f"{self.path}: is a file, not a model folder")
+            also = (
+                f"; to use it: edge-pipeline import {self.path} --data DIR" if self.path.suffix in MODEL_FILES else ""
+            )
+            raise FolderError(f"{self.path}: is a file, not a model folder{also}")
 
     def verified(self, name: str, metadata: Metadata) -> Path:
         """Path of one of the folder's own files after checking it: a regular file inside the folder, whose

@@ -27,7 +27,11 @@ from tests.conftest import ROOT
 
 SHIPPED = ROOT / "models" / "fashion-mnist-cnn"
 # The API functions that together take a command's options (evaluate --on HOST is evaluate_on in Python).
-FACES = {"evaluate": ("evaluate", "evaluate_on"), "benchmark": ("benchmark", "benchmark_on")}
+FACES = {
+    "evaluate": ("evaluate", "evaluate_on"),
+    "benchmark": ("benchmark", "benchmark_on"),
+    "import": ("import_model",),
+}
 ELSEWHERE = {"on", "emulate"}  # positional `hosts`/`cpus` of evaluate_on, benchmark_on, benchmark_emulated
 
 
@@ -59,7 +63,7 @@ def test_no_help_text_writes_a_default_of_its_own() -> None:
 def test_the_cli_and_the_api_take_the_same_options_with_the_same_defaults() -> None:
     group = typer.main.get_command(app)
     for command in COMMANDS:
-        cli = {p.name: p for p in group.commands[command].params if p.name not in ("model_dir", "folders")}
+        cli = {p.name: p for p in group.commands[command].params if p.name not in ("model_dir", "folders", "source")}
         assert set(cli) == set(cli_options(command)), command
         faces = FACES.get(command, (command,))
         api = {k for face in faces for k in inspect.signature(getattr(pipeline, face)).parameters}
@@ -75,7 +79,7 @@ def test_the_cli_and_the_api_take_the_same_options_with_the_same_defaults() -> N
                     expected = [text_of(v) for v in default] if isinstance(shown, list) else text_of(default)
                     assert shown == expected, (command, keyword, shown)
         assert signature.return_annotation not in (inspect.Signature.empty, "Any"), command
-        assert "Raises:" in (getattr(pipeline, command).__doc__ or ""), command
+        assert "Raises:" in (getattr(pipeline, faces[0]).__doc__ or ""), command
 
 
 def test_calibration_samples_and_threads_reach_the_stage_as_one_type() -> None:
@@ -124,6 +128,11 @@ WRONG = [
     (lambda: pipeline.report(FOLDER, samples=1000), "samples must be between 0 and 200"),
     (lambda: pipeline.compare(FOLDER, baseline=123), "baseline wants a path"),
     (lambda: pipeline.deploy(FOLDER, to="pi@host", timeout=-5), "timeout must be above 0"),
+    (lambda: pipeline.import_model(FOLDER, std=0), "std must be above 0"),
+    (lambda: pipeline.import_model(FOLDER, mean="imagenet"), "mean wants a number"),
+    (lambda: pipeline.import_model(FOLDER, output_index=-1), "output_index must be between 0 and 1000"),
+    (lambda: pipeline.import_model(FOLDER), "is a model folder already"),
+    (lambda: pipeline.import_model(SHIPPED / "labels.txt"), "not a model import takes"),
     (lambda: pipeline.ModelFolder(FOLDER).predict(SHIPPED / "samples", top_k=0), "top_k wants a whole number"),
 ]
 

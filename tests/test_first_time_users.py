@@ -132,7 +132,7 @@ def test_a_model_at_chance_level_is_not_recommended(image_folder: Path, tmp_path
     assert run.returncode == 0 and "Do not ship" in run.stdout
 
 
-def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_path: Path) -> None:
+def test_bare_tflite_uses_labels_beside_it_and_refuses_to_guess_its_normalisation(tmp_path: Path) -> None:
     shipped = ROOT / "models" / "fashion-mnist-cnn"
     bare = tmp_path / "bare"
     bare.mkdir()
@@ -156,16 +156,12 @@ def test_bare_tflite_uses_labels_beside_it_and_warns_about_normalisation(tmp_pat
             check=False,
         )
 
-    run = predict()
-    assert run.returncode == 0
-    assert run.stderr.strip() == (
-        "edge-runtime: warning: model_float32.tflite has no metadata.json beside it and no labels or normalization "
-        "inside: assuming "
-        "label_image normalisation (pixel - 127.5) / 127.5; pass --input-mean 0 --input-std 1 if "
-        "it takes raw pixels, as edge-pipeline's models do"
+    run = predict()  # issue #31: label_image's guess called every [0, 1] image "Sandal" with exit 0
+    assert run.returncode == 2 and run.stdout == "" and len(run.stderr.strip().splitlines()) == 1
+    assert "model_float32.tflite: a float input, and no metadata.json or TFLite metadata says how to normalize" in (
+        run.stderr
     )
-    labels = (shipped / "labels.txt").read_text().split("\n")
-    assert json.loads(run.stdout)[0]["top_k"][0]["label"] in labels
+    assert "--input-mean 0 --input-std 1 for raw pixels (0..255)" in run.stderr
     raw = predict("--input-mean", "0", "--input-std", "1")
     assert json.loads(raw.stdout)[0]["top_k"][0]["label"] == "Trouser" and raw.stderr == ""
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from edge_runtime import Predictor
 from edge_runtime.cli import main
-from edge_runtime.errors import BackendError, LabelsError, ModelError
+from edge_runtime.errors import BackendError, LabelsError, ModelError, UsageError
 from edge_runtime.folder.reader import InputSpec
 from edge_runtime.images import load_pixels
 from pipeline.folder import PRECISIONS
@@ -111,10 +111,12 @@ def test_model_without_metadata_reads_its_input_from_the_model(
 ) -> None:
     alone = without_metadata(trained_folder / "model_float32.tflite", tmp_path / "model.tflite")
     images, _ = fashion_arrays
-    bare = Predictor(alone)
-    assert bare.embedded is None and bare.assumptions
+    with pytest.raises(UsageError, match=r"a float input, and no metadata.json or TFLite metadata says how"):
+        Predictor(alone)  # issue #31: never guessed
+    bare = Predictor(alone, input_mean=0, input_std=1)
+    assert bare.embedded is None and not bare.assumptions
     assert (bare.spec.height, bare.spec.width, bare.spec.channels) == (28, 28, 1)
-    assert bare.spec.mean == 127.5 and bare.labels == [str(i) for i in range(10)]
+    assert bare.spec.raw and bare.labels == [str(i) for i in range(10)]
     raw_pixels = Predictor(alone, input_mean=0, input_std=1, labels=trained_folder / "labels.txt")
     folder = Predictor(trained_folder / "model_float32.tflite")
     for image in images[:20]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,11 +34,13 @@ from .records import (
     METADATA_FILE,
     SCHEMA_VERSION,
     TASK,
+    VARIANT_FILE,
     VARIANT_NAME,
     VARIANT_PREFIX,
     VARIANT_SUFFIX,
     FolderMetadata,
     InputSpec,
+    SourceRecord,
     TensorQuantization,
     VariantRecord,
     check_header,
@@ -60,6 +61,7 @@ __all__ = [
     "FolderView",
     "InputSpec",
     "Journal",
+    "SourceRecord",
     "TensorQuantization",
     "VariantRecord",
     "variant_filename",
@@ -78,7 +80,6 @@ TARGET_PRECISIONS = {
     Target.TFLITE: tuple(Precision),
     Target.MEDIAPIPE: (Precision.FLOAT32, Precision.FLOAT16, Precision.INT8),
 }
-VARIANT_FILE = re.compile(r"^model_[a-z0-9][a-z0-9.-]{0,63}\.tflite$")
 T = TypeVar("T")
 
 

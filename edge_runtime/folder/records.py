@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MetadataError
+from ..normalization import is_raw
 from ..text import printable
 
 SCHEMA_VERSION = 1
@@ -32,6 +33,7 @@ MAX_NAME = 200
 VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a file of the folder: no path, not hidden
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+VARIANT_FILE = re.compile(r"^model_[a-z0-9][a-z0-9.-]{0,63}\.tflite$")
 
 
 def variant_filename(precision: str) -> str:
@@ -102,8 +104,9 @@ class InputSpec:
 
     The image is converted to ``color``, brought to ``height`` x ``width`` as ``resize`` says (stretched,
     centre-cropped or padded by repeating its edges: `edge_runtime.images.fit`), inverted (255 - x) when
-    ``invert`` is set, and fed as ``(pixels - mean) / std``. Our models normalise inside the graph, so for them
-    ``mean`` is 0 and ``std`` is 1: raw pixels.
+    ``invert`` is set, and fed as ``(pixels - mean) / std`` (`edge_runtime.normalization`): ``mean`` and ``std``
+    are one number, or one per channel (RGB order). Models edge-pipeline trains, or imports from Keras, normalise
+    inside the graph, so for them ``mean`` is 0 and ``std`` is 1: raw pixels.
     """
 
     height: int
@@ -112,12 +115,17 @@ class InputSpec:
     color: str = "rgb"
     invert: bool = False
     dtype: str = "uint8"
-    mean: float = 0.0
-    std: float = 1.0
+    mean: float | tuple[float, ...] = 0.0
+    std: float | tuple[float, ...] = 1.0
     resize: str = "stretch"  # Resize: folders written before it stretched
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def raw(self) -> bool:
+        """True when the model takes the pixels as they are (mean 0, std 1)."""
+        return is_raw(self.mean, self.std)
 
     @classmethod
     def from_dict(cls, data: Any, where: str = METADATA_FILE) -> InputSpec:
@@ -133,13 +141,22 @@ class InputSpec:
             color=choice(data.get("color", "rgb"), where, "input.color", COLORS),
             invert=boolean(data.get("invert", False), where, "input.invert"),
             dtype=choice(data.get("dtype", "uint8"), where, "input.dtype", INPUT_DTYPES),
-            mean=number(data.get("mean", 0.0), where, "input.mean"),
-            std=number(data.get("std", 1.0), where, "input.std", positive=True),
+            mean=_values(data.get("mean", 0.0), where, "input.mean", data["channels"]),
+            std=_values(data.get("std", 1.0), where, "input.std", data["channels"], positive=True),
             resize=choice(data.get("resize", "stretch"), where, "input.resize", RESIZES),
         )
         if spec.channels == 2:
             raise _bad(where, "input.channels", "1 or 3", spec.channels)
         return spec
+
+
+def _values(value: Any, where: str, name: str, channels: Any, positive: bool = False) -> float | tuple[float, ...]:
+    """A normalization value: one number, or a list of one per channel (3 for RGB)."""
+    if not isinstance(value, list | tuple):
+        return number(value, where, name, positive)
+    if channels != 3 or len(value) != 3:
+        raise _bad(where, name, "a number, or a list of 3 for an RGB input", value)
+    return tuple(number(v, where, name, positive) for v in value)
 
 
 @dataclass(frozen=True)
@@ -290,6 +307,60 @@ def check_header(data: dict[str, Any], where: str) -> None:
             raise MetadataError(f"{where}: metadata.json has no {key!r}; the file is incomplete or damaged")
 
 
+SOURCE_KINDS = ("keras", "h5", "saved-model", "tflite", "tflite-quantized")
+ACTIVATIONS = ("softmax", "logits")  # what the model's class output holds; logits get a softmax on read
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """Where an imported model came from (`edge-pipeline import`): its file, framework, the preprocessing it
+    expects, which of its outputs is the class head, and the folder's file that stands for it (`reference`)."""
+
+    kind: str
+    file: str  # the source's own name (a file or a SavedModel folder), not a path
+    sha256: str  # of the file; of the SavedModel's saved_model.pb
+    framework: str
+    version: str
+    reference: str  # the folder's file every variant is measured against: model.keras or model_<variant>.tflite
+    mean: float | tuple[float, ...] = 0.0  # the preprocessing the source expects, as stated
+    std: float | tuple[float, ...] = 1.0
+    bgr: bool = False
+    output_index: int = 0  # which output (by the source's order) holds the classes
+    outputs: int = 1
+    activation: str = "softmax"  # what that output held in the source
+    accuracy: float | None = None  # the source's own top-1 on the test split, measured at import
+    test_images: int = 0
+
+    to_dict = asdict
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = METADATA_FILE) -> SourceRecord:
+        data = obj(data, where, "'source'")
+        reference = string(data.get("reference"), where, "source.reference", 128)
+        if reference != "model.keras" and not VARIANT_FILE.match(reference):
+            raise _bad(where, "source.reference", "model.keras or a model_<variant>.tflite of the folder", reference)
+        accuracy = optional(data.get("accuracy"), number, where, "source.accuracy")
+        if accuracy is not None and not 0 <= accuracy <= 1:
+            raise _bad(where, "source.accuracy", "between 0 and 1", accuracy)
+        channels = 3 if isinstance(data.get("mean"), list | tuple) or isinstance(data.get("std"), list | tuple) else 1
+        return cls(
+            kind=choice(data.get("kind"), where, "source.kind", SOURCE_KINDS),
+            file=printable(string(data.get("file"), where, "source.file", 255)),
+            sha256=sha256(data.get("sha256"), where, "source.sha256"),
+            framework=string(data.get("framework"), where, "source.framework", 40),
+            version=string(data.get("version"), where, "source.version", 40),
+            reference=reference,
+            mean=_values(data.get("mean", 0.0), where, "source.mean", channels),
+            std=_values(data.get("std", 1.0), where, "source.std", channels, positive=True),
+            bgr=boolean(data.get("bgr", False), where, "source.bgr"),
+            output_index=integer(data.get("output_index", 0), where, "source.output_index", 0, 1000),
+            outputs=integer(data.get("outputs", 1), where, "source.outputs", 1, 1000),
+            activation=choice(data.get("activation", "softmax"), where, "source.activation", ACTIVATIONS),
+            accuracy=accuracy,
+            test_images=integer(data.get("test_images", 0), where, "source.test_images", 0, 2**40),
+        )
+
+
 @dataclass
 class FolderMetadata:
     """metadata.json of a model folder. `dataset` and `training` are owned by their stages."""
@@ -308,6 +379,8 @@ class FolderMetadata:
     created_at: str = ""
     updated_at: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    source: SourceRecord | None = None  # an imported model's provenance (None: trained by edge-pipeline)
+    activation: str = "softmax"  # the class output: softmax probabilities, or logits a reader makes them of
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -316,7 +389,8 @@ class FolderMetadata:
             "task": TASK,
             "labels": list(self.labels),
             "input": self.input.to_dict(),
-            "output": {"classes": len(self.labels), "activation": "softmax"},
+            "output": {"classes": len(self.labels), "activation": self.activation},
+            **({"source": self.source.to_dict()} if self.source is not None else {}),
             "dataset": self.dataset,
             "training": self.training,
             "variants": {p: v.to_dict() for p, v in self.variants.items()},
@@ -348,7 +422,10 @@ class FolderMetadata:
             string(device, where, "a device's name", MAX_NAME)
             if not isinstance(pick, str) or not VARIANT_NAME.match(pick):
                 raise _bad(where, f"device_picks.{device}", "a variant's name", pick)
-        stages = obj(data.get("stages") or {}, where, "'stages'")
+        stages, output = (
+            obj(data.get("stages") or {}, where, "'stages'"),
+            obj(data.get("output") or {}, where, "'output'"),
+        )
         for stage, record in stages.items():
             string(stage, where, "a stage's name", 40)
             obj(record, where, f"stages.{stage}")
@@ -367,6 +444,8 @@ class FolderMetadata:
             created_at=string(data.get("created_at", ""), where, "'created_at'", 64),
             updated_at=string(data.get("updated_at", ""), where, "'updated_at'", 64),
             versions={str(k): string(v, where, f"versions.{k}", 100) for k, v in versions.items()},
+            source=optional(data.get("source"), SourceRecord.from_dict, where),
+            activation=choice(output.get("activation", "softmax"), where, "output.activation", ACTIVATIONS),
         )
 
     def variant_for_file(self, filename: str) -> VariantRecord | None:

@@ -77,9 +77,8 @@ class EmbeddedMetadata:
         color = self.color or ("grayscale" if channels == 1 else "rgb")
         if color == "grayscale" and channels == 3:
             color = "rgb"  # a 3-channel input is fed RGB whatever the metadata says
-        mean = self.mean[0] if self.mean else 0.0
-        std = self.std[0] if self.std else 1.0
-        return InputSpec(height, width, channels, color=color, dtype=dtype, mean=mean, std=std)
+        return InputSpec(height, width, channels, color, dtype=dtype, mean=_value(self.mean, 0.0, channels),
+                         std=_value(self.std, 1.0, channels))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +93,13 @@ class EmbeddedMetadata:
             "label_file": self.label_file,
             "files": self.files,
         }
+
+
+def _value(values: tuple[float, ...], default: float, channels: int) -> float | tuple[float, ...]:
+    """NormalizationOptions' mean or std: one value, or one per channel (MediaPipe's per-channel form)."""
+    if not values:
+        return default
+    return values if len(values) == channels and channels > 1 and len(set(values)) > 1 else values[0]
 
 
 def _normalization(tensor: Table) -> tuple[tuple[float, ...], tuple[float, ...]]:

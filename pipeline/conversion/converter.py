@@ -201,6 +201,10 @@ class Converter:
         self._float: dict[Route, Conversion] = {}
         self._ranges: dict[tuple[Calibration, str], quantizer.Ranges] = {}
 
+    def reference_scores(self, images: np.ndarray) -> np.ndarray:
+        """What every variant is measured against on model input: the Keras model's scores."""
+        return np.asarray(self.model.predict(images, batch_size=256, verbose=0))
+
     def _saved_model_route(self, recipe: Recipe, calibration: np.ndarray | None, latch: InterruptLatch) -> bytes:
         import tensorflow as tf
 
@@ -273,7 +277,7 @@ class Converter:
     ) -> tuple[bytes, dict[str, Any]]:
         if self.selection is None or not len(self.selection):
             raise ConversionError("mixed needs validation images to choose its float ops on")
-        reference = self.model.predict(self.selection, batch_size=256, verbose=0).argmax(axis=1)
+        reference = self.reference_scores(self.selection).argmax(axis=1)
         worst = [e.index for e in layer_error.worst(self.layer_errors(int8, calibration)) if e.index >= 0]
         with self.reporter.task("mixed: scoring candidates", total=None) as task:
             choice = mixed.search(source, ranges, (self.selection, reference), recipe.target, worst, task.update)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.choices import Calibration, Precision, Route
+from edge_runtime.normalization import normalized
 
 from ..data.dataset import Dataset, balanced_indices
 from ..data.tf_pipeline import model_input_array
@@ -40,9 +41,15 @@ class QuantData:
     counts: tuple[int, ...]  # calibration sizes; the variants use the largest
     selection_samples: int
 
+    def values(self, images: np.ndarray) -> np.ndarray:
+        """What the model takes for these images: raw pixels, normalised as the folder's input says (an imported
+        .tflite takes `(pixel - mean) / std`; models with the preprocessing in the graph, the pixels)."""
+        pixels = model_input_array(images, self.spec)
+        return pixels if self.spec.raw else normalized(pixels, self.spec.mean, self.spec.std)
+
     def sample(self, count: int, seed: int) -> np.ndarray:
         chosen = balanced_indices(self.dataset.train.labels, count, seed=seed)
-        return model_input_array(self.dataset.train.images[chosen], self.spec)
+        return self.values(self.dataset.train.images[chosen])
 
     @cached_property
     def calibration(self) -> np.ndarray:
@@ -52,13 +59,13 @@ class QuantData:
     def selection(self) -> np.ndarray:
         validation = self.dataset.validation
         count = min(self.selection_samples, len(validation))
-        return model_input_array(validation.images[balanced_indices(validation.labels, count, self.seed)], self.spec)
+        return self.values(validation.images[balanced_indices(validation.labels, count, self.seed)])
 
     def test_top1(self, predict: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """`predict` (a batch of model input -> class scores or classes) over the test split, in chunks."""
         images, out = self.dataset.test.images, []
         for start in range(0, len(images), CHUNK):
-            result = predict(model_input_array(images[start : start + CHUNK], self.spec))
+            result = predict(self.values(images[start : start + CHUNK]))
             out.append(result.argmax(axis=1) if result.ndim == 2 else result)
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
@@ -144,9 +151,7 @@ def measure(
     """
     reporter.status("measuring per-layer int8 error" + (" and the calibration sweep" if len(data.counts) > 1 else ""))
     needs_keras = Precision.MIXED in made or len(data.counts) > 1
-    keras_top1 = (
-        data.test_top1(lambda batch: converter.model.predict(batch, batch_size=256, verbose=0)) if needs_keras else None
-    )
+    keras_top1 = data.test_top1(converter.reference_scores) if needs_keras else None
     report = QuantizationReport(str(recipe.calibrated_by), len(data.calibration))
     if Precision.INT8 in made:
         report.layers = converter.layer_errors(made[Precision.INT8].content, data.calibration)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.folder.reader import InputSpec
+from edge_runtime.normalization import normalized
 from edge_runtime.tflite.metadata import (
     COLOR_SPACES,
     IMAGE_PROPERTIES,
@@ -50,6 +51,11 @@ class ModelCard:
     version: str
     labels: tuple[str, ...]
     input: InputSpec  # what the variant's input takes (mean/std, colour)
+
+
+def _listed(value: float | tuple[float, ...]) -> list[float]:
+    """A mean or std as NormalizationOptions holds it: one value, or one per channel."""
+    return list(value) if isinstance(value, tuple) else [value]
 
 
 def _floats(builder: Any, values: list[float]) -> int:
@@ -81,7 +87,7 @@ def _input_tensor(builder: Any, spec: InputSpec, stats: tuple[float, float]) -> 
     colour = {v: k for k, v in COLOR_SPACES.items()}[spec.color]
     properties = _table(builder, 2, {}, {0: colour})
     content = _table(builder, 3, {1: properties}, {0: IMAGE_PROPERTIES})
-    mean, std = _floats(builder, [spec.mean]), _floats(builder, [spec.std])
+    mean, std = _floats(builder, _listed(spec.mean)), _floats(builder, _listed(spec.std))
     options = _table(builder, 2, {0: mean, 1: std})
     unit = _table(builder, 2, {1: options}, {0: NORMALIZATION_OPTIONS})
     units = _offsets(builder, [unit])
@@ -110,7 +116,9 @@ def metadata_flatbuffer(card: ModelCard, input_type: str, output_type: str) -> b
     if input_type == "uint8":
         input_stats = (0.0, 255.0)
     else:
-        input_stats = ((0 - card.input.mean) / card.input.std, (255 - card.input.mean) / card.input.std)
+        ends = normalized(np.array([[0.0] * card.input.channels, [255.0] * card.input.channels]), card.input.mean,
+                          card.input.std)  # fmt: skip
+        input_stats = (float(ends.min()), float(ends.max()))
     output_stats = (0.0, 255.0) if output_type == "uint8" else (0.0, 1.0)
     inputs = _offsets(builder, [_input_tensor(builder, card.input, input_stats)])
     outputs = _offsets(builder, [_output_tensor(builder, len(card.labels), output_stats)])

@@ -156,6 +156,37 @@ def quantize(float_model: bytes, ranges: Ranges, keep_float: Iterable[Op] = ()) 
     return _shape_reads_int8(bytes(result.quantized_model))
 
 
+def dynamic(float_model: bytes) -> bytes:
+    """Dynamic-range int8: int8 weights (per channel), float activations quantized on the fly by the kernels."""
+    from litert_quantizer import quantizer, recipe
+
+    with _quiet():
+        result = quantizer.Quantizer(bytearray(float_model), recipe.dynamic_wi8_afp32()).quantize()
+    return bytes(result.quantized_model)
+
+
+FLOAT16_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")  # the ops litert-quantizer casts weights of
+
+
+def float16(float_model: bytes) -> bytes:
+    """float16 weights of the weighted ops, dequantized once on load (as the TF converter's float16 variant)."""
+    from litert_quantizer import qtyping, quantizer
+
+    runner = quantizer.Quantizer(bytearray(float_model))
+    config = qtyping.OpQuantizationConfig(
+        weight_tensor_config=qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT),
+        compute_precision=qtyping.ComputePrecision.FLOAT,
+        explicit_dequantize=True,
+    )
+    for op in FLOAT16_OPS:
+        runner.update_quantization_recipe(
+            regex=".*", algorithm_key=quantizer.AlgorithmName.FLOAT_CASTING,
+            operation_name=qtyping.TFLOperationName(op), op_config=config,
+        )  # fmt: skip
+    with _quiet():
+        return bytes(runner.quantize().quantized_model)
+
+
 def _shape_reads_int8(content: bytes) -> bytes:
     """Drop DEQUANTIZE ops whose only readers are SHAPE ops, which then read the int8 tensor.
 

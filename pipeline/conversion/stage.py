@@ -25,7 +25,6 @@ from ..choices import Calibration, IoType, Precision, Route, Target
 from ..data.dataset import DataConfig, load_dataset
 from ..errors import ConversionError, DataError, UsageError
 from ..folder import (
-    KERAS_FILE,
     MB,
     QUANTIZATION_JSON,
     VARIANTS,
@@ -158,7 +157,32 @@ def _card(metadata: Metadata, target: Target, spec: InputSpec) -> ModelCard:
     what = f"{training.get('model', 'image')} classifier of {len(metadata.labels)} classes"
     source = dataset.get("name") or dataset.get("path") or "its data"
     description = f"{what}, trained by edge-pipeline on {source}; takes {spec.color} pixels (0..255) as they are"
+    if metadata.source is not None:
+        from ..importing.writing import card_description
+
+        description = card_description(metadata.source, metadata.labels, str(source), spec)
     return ModelCard(metadata.name, description, metadata.created_at, tuple(metadata.labels), spec)
+
+
+def file_families(
+    store: FolderStore, metadata: Metadata, config: ConvertConfig, data: QuantData | None, workdir: Path,
+    result: ConvertResult, reporter: Reporter,
+) -> list[Family]:  # fmt: skip
+    """An imported .tflite's one family: its file is what litert-quantizer starts from (phones: not from a file)."""
+    from ..measure.reference import reference_file
+    from .from_file import FileConverter, quantized_source
+
+    if Target.MEDIAPIPE in config.targets:
+        result.skipped.append(
+            "mediapipe: skipped, its variants are made by editing a Keras graph, and this folder was imported from a "
+            ".tflite; import the Keras model or SavedModel to make them"
+        )
+        reporter.status(result.skipped[-1])
+    content = store.verified(reference_file(metadata), metadata).read_bytes()
+    selection = data.selection if data is not None and Precision.MIXED in config.precisions else None
+    converter = FileConverter(content, quantized_source(metadata), workdir, selection, reporter)
+    calibration = data.calibration if data is not None else None
+    return [Family(Target.TFLITE, converter, calibration, _card(metadata, Target.TFLITE, metadata.input))]
 
 
 def families(
@@ -256,6 +280,25 @@ def _stage_one(
     return converted, _variant_info(converted, name, staged, tx.record(variant_filename(name)), family, elapsed, images)
 
 
+def _from_quantized(config: ConvertConfig, noted: ConvertResult, reporter: Reporter) -> ConvertConfig:
+    """An already quantized source gives its int8 variant only: the rest is said in one line."""
+    others = [str(p) for p in config.precisions if p is not Precision.INT8]
+    if others:
+        noted.skipped.append(
+            f"{', '.join(others)}: cannot be made from an already quantized (int8) source; import the float32 .tflite "
+            "or the model it came from to make them"
+        )
+        reporter.status(noted.skipped[-1])
+    return replace(config, precisions=tuple(p for p in config.precisions if p is Precision.INT8))
+
+
+def _kept(family: Family) -> tuple[str, ...]:
+    """Variants an imported folder holds as its reference: a refusal to remake one keeps the file."""
+    from .from_file import FileConverter
+
+    return (str(Precision.INT8),) if isinstance(family.converter, FileConverter) and family.converter.quantized else ()
+
+
 def _plan(families: list[Family], config: ConvertConfig) -> list[tuple[Family, Precision]]:
     return [(f, p) for f in families for p in config.precisions if p in TARGET_PRECISIONS[f.target]]
 
@@ -270,8 +313,9 @@ def _stage_all(
             task.update(done, note=name)
             try:
                 converted, variant = _stage_one(family, precision, config, tx, reporter)
-            except NoCandidate as error:
-                tx.remove(variant_filename(name))
+            except NoCandidate as error:  # and CannotMake: a precision a .tflite source cannot give
+                if name not in _kept(family):
+                    tx.remove(variant_filename(name))
                 result.skipped.append(f"{name}: skipped, {error}")
                 reporter.status(result.skipped[-1])
                 continue
@@ -298,23 +342,32 @@ def convert(config: ConvertConfig, reporter: Reporter | None = None) -> ConvertR
 def _convert(folder: FolderStore, config: ConvertConfig, reporter: Reporter) -> ConvertResult:
     start = time.perf_counter()
     metadata = folder.load()
-    keras_path = folder.verified(KERAS_FILE, metadata)
+    from ..measure.reference import is_file_reference, reference_file
+    from .from_file import quantized_source
+
+    reference = folder.verified(reference_file(metadata), metadata)
     steps = sum(len(TARGET_PRECISIONS[t]) for t in config.targets)
-    folder.check_room(int(keras_path.stat().st_size * 1.3 * steps) + 8 * MB, "convert")
+    folder.check_room(int(reference.stat().st_size * 1.3 * steps) + 8 * MB, "convert")
     data = None
-    if config.needs_data:
+    if config.needs_data and not quantized_source(metadata):
         data = conversion_data(metadata, config, folder.recorded_split(metadata))
         reporter.status(
             f"int8: calibrating ranges ({config.calibration}) on {len(data.calibration)} class-balanced training images"
         )
 
-    import keras
-
-    model = keras.models.load_model(keras_path, compile=False)
     with tempfile.TemporaryDirectory(prefix="edge-pipeline-convert-") as workdir, folder.transaction() as tx:
-        made_for = families(model, metadata, config, data, Path(workdir), reporter)
+        noted = ConvertResult(folder.path, [])
+        if quantized_source(metadata):
+            config = _from_quantized(config, noted, reporter)
+        if is_file_reference(metadata):
+            made_for = file_families(folder, metadata, config, data, Path(workdir), noted, reporter)
+        else:
+            import keras
+
+            model = keras.models.load_model(reference, compile=False)
+            made_for = families(model, metadata, config, data, Path(workdir), reporter)
         result, made = _stage_all(made_for, config, tx, reporter)
-        result.folder = folder.path
+        result.folder, result.skipped = folder.path, [*noted.skipped, *result.skipped]
         plain = made_for[0].converter if made_for[0].target is Target.TFLITE else None
         if data is not None and plain is not None and made.keys() & {Precision.INT8, Precision.MIXED}:
             int8 = Recipe.for_precision(Precision.INT8, config.io_type, config.calibration)

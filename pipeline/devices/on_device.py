@@ -23,7 +23,7 @@ from edge_runtime.predictor import Predictor
 from ..data.dataset import DataConfig, balanced_indices, load_dataset
 from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, UsageError
-from ..folder import BENCHMARK_JSON, DRIFT_JSON, KERAS_FILE, FolderStore, Metadata, now
+from ..folder import BENCHMARK_JSON, DRIFT_JSON, FolderStore, Metadata, now
 from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
 from . import programs
@@ -171,10 +171,9 @@ def evaluate_on(config: DeviceEvaluateConfig, reporter: Reporter | None = None) 
 def _evaluate_on(folder: FolderStore, config: DeviceEvaluateConfig, reporter: Reporter) -> DeviceDrift:
     metadata = folder.load()
     images, labels = _test_images(folder, metadata, config.samples, config)
-    import keras
+    from ..measure.reference import load_reference
 
-    model = keras.models.load_model(folder.verified(KERAS_FILE, metadata), compile=False)
-    keras_top = model.predict(model_input_array(images, metadata.input), batch_size=256, verbose=0).argmax(axis=1)
+    keras_top = load_reference(folder, metadata).scores(model_input_array(images, metadata.input)).argmax(axis=1)
     device = connect(config.device, metadata, reporter)
     ensure_deployed(device, folder, metadata)
     # One file of model pixels per distinct input: a mediapipe variant takes RGB where the folder's takes gray.

@@ -1,4 +1,4 @@
-"""Accuracy drift of every TFLite variant against the Keras model (`edge-pipeline evaluate`).
+"""Accuracy drift of every TFLite variant against the folder's reference (Keras, or an imported source): `evaluate`.
 
 The whole test split goes through the Keras model and through each variant with
 edge_runtime's Predictor (batched invoke()), so what is measured is what ships.
@@ -21,9 +21,10 @@ from ..data.dataset import DataConfig, load_dataset
 from ..data.fingerprint import test_fingerprint
 from ..data.tf_pipeline import model_input_array
 from ..errors import DataError, GateFailed, UsageError
-from ..folder import DRIFT_JSON, KERAS_FILE, MB, PREDICTIONS_JSON, FolderStore, now
+from ..folder import DRIFT_JSON, MB, PREDICTIONS_JSON, FolderStore, now
 from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
+from .reference import Reference, load_reference
 
 CHUNK = 1000
 DEFAULT_MAX_DROP = 1.0  # percentage points of top-1 accuracy a variant may lose against Keras
@@ -71,7 +72,7 @@ def near_chance(accuracy: float, classes: int) -> bool:
 
 
 def disagreement_note(
-    precision: str, changed: int, ties: int, margin: float | None, keras_margin: float | None
+    precision: str, changed: int, ties: int, margin: float | None, keras_margin: float | None, reference: str = "Keras"
 ) -> str | None:
     """Why a variant changes the class of some images: borderline calls (ties, small Keras margins) or not."""
     if not changed or margin is None:
@@ -81,10 +82,10 @@ def disagreement_note(
     verdict = (
         "borderline images, not a broken conversion"
         if margin < BORDERLINE_MARGIN
-        else "images Keras is sure of: look at the conversion"
+        else f"images {reference} is sure of: look at the conversion"
     )
     return (
-        f"{precision}: {changed:,} images change class; Keras' own top-2 margin on them: median "
+        f"{precision}: {changed:,} images change class; {reference}'s own top-2 margin on them: median "
         f"{margin:.3f}{typical}{tied}; {verdict}"
     )
 
@@ -157,6 +158,7 @@ class DriftResult(Shown):
     keras_margin: float | None = None  # median top-1 minus top-2 probability over all test images
     test_fingerprint: str | None = None  # which test images, in which order (pipeline.data.fingerprint)
     variants: list[VariantDrift] = field(default_factory=list)
+    reference: str = "Keras"  # what the variants are measured against (an imported folder: its source)
 
     @property
     def failed(self) -> list[VariantDrift]:
@@ -192,12 +194,12 @@ class DriftResult(Shown):
                 ]
             )
         return Table(
-            f"accuracy drift on {self.test_images:,} test images (Keras {self.keras_accuracy:.2%}); budget "
+            f"accuracy drift on {self.test_images:,} test images ({self.reference} {self.keras_accuracy:.2%}); budget "
             f"{self.max_drop:g} pp",
             [
                 "variant",
                 "accuracy",
-                "vs Keras (pp)",
+                f"vs {self.reference.split(' ')[0]} (pp)",
                 "agreement",
                 "mean |dp|",
                 "worst class (pp)",
@@ -213,7 +215,7 @@ class DriftResult(Shown):
         if not self.failed:
             count = len(self.variants)
             which = "the variant is" if count == 1 else f"all {count} variants are"
-            return f"{which} within {self.allowed_drop:.4g} pp of Keras"
+            return f"{which} within {self.allowed_drop:.4g} pp of {self.reference}"
         return self.gate_message()
 
     def gate_message(self) -> str:
@@ -224,7 +226,7 @@ class DriftResult(Shown):
             else ""
         )
         return (
-            f"accuracy gate failed: {lost} against Keras, more than --max-drop {self.max_drop:g} pp{finest} "
+            f"accuracy gate failed: {lost} against {self.reference}, more than --max-drop {self.max_drop:g} pp{finest} "
             f"(see {self.folder}/drift.json)"
         )
 
@@ -236,7 +238,9 @@ class DriftResult(Shown):
     def disagreements(self) -> list[str]:
         """Why each variant changes the class of some images (borderline calls or not)."""
         found = [
-            disagreement_note(v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin)
+            disagreement_note(
+                v.precision, v.changed, v.changed_ties, v.changed_keras_margin, self.keras_margin, self.reference
+            )
             for v in self.variants
         ]
         return [note for note in found if note]
@@ -248,6 +252,7 @@ class DriftResult(Shown):
             "test_fingerprint": self.test_fingerprint,
             "max_drop_pp": self.max_drop,
             "allowed_drop_pp": self.allowed_drop,
+            "reference": self.reference,
             "keras": {
                 "accuracy": self.keras_accuracy,
                 "seconds": self.keras_seconds,
@@ -272,6 +277,7 @@ class DriftResult(Shown):
             test_fingerprint=data.get("test_fingerprint") if isinstance(data.get("test_fingerprint"), str) else None,
             keras_margin=keras.get("median_margin"),
             variants=[VariantDrift.from_dict(p, v) for p, v in data.get("variants", {}).items()],
+            reference=str(data.get("reference") or "Keras"),
         )
 
 
@@ -348,12 +354,9 @@ def _test_split(folder: FolderStore, metadata: Any, config: EvaluateConfig, repo
 
 
 def _scores(
-    keras_path: Path, paths: dict[str, Path], test: Any, spec: Any, threads: int, reporter: Reporter
+    reference: Reference, paths: dict[str, Path], test: Any, spec: Any, threads: int, reporter: Reporter
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
-    """Keras' and each variant's scores over the test split, in chunks, with the seconds each took."""
-    import keras
-
-    model = keras.models.load_model(keras_path, compile=False)
+    """The reference's and each variant's scores over the test split, in chunks, with the seconds each took."""
     predictors = {p: Predictor(path, threads=threads, verify=False) for p, path in paths.items()}  # verified above
     keras_scores: list[Any] = []
     variant_scores: dict[str, list[Any]] = {p: [] for p in paths}
@@ -363,7 +366,7 @@ def _scores(
             chunk = test.images[start : start + CHUNK]
             pixels = {spec: model_input_array(chunk, spec)}  # and each variant's own input (mediapipe: RGB)
             began = time.perf_counter()
-            keras_scores.append(model.predict(pixels[spec], batch_size=256, verbose=0))
+            keras_scores.append(reference.scores(pixels[spec]))
             seconds["keras"] += time.perf_counter() - began
             for precision, predictor in predictors.items():
                 if predictor.spec not in pixels:
@@ -390,11 +393,11 @@ def _evaluate(folder: FolderStore, config: EvaluateConfig, reporter: Reporter) -
     metadata = folder.load()
     folder.check_room(8 * MB, "evaluate")
     paths = folder.verified_variants(metadata, config.precisions, "evaluate")
-    keras_path = folder.verified(KERAS_FILE, metadata)
+    threads = config.threads or os.cpu_count() or 1
+    against = load_reference(folder, metadata, threads)
     dataset = _test_split(folder, metadata, config, reporter)
     test = dataset.test
-    threads = config.threads or os.cpu_count() or 1
-    reference, variant_scores, seconds = _scores(keras_path, paths, test, metadata.input, threads, reporter)
+    reference, variant_scores, seconds = _scores(against, paths, test, metadata.input, threads, reporter)
     true, keras_top, classes = test.labels, reference.argmax(axis=1), len(metadata.labels)
     result = DriftResult(
         folder=folder.path,
@@ -407,6 +410,7 @@ def _evaluate(folder: FolderStore, config: EvaluateConfig, reporter: Reporter) -
         max_drop=config.max_drop,
         keras_margin=float(np.median(top2_margin(reference))),
         test_fingerprint=test_fingerprint(dataset),
+        reference=against.name,
     )
     for precision, scores in variant_scores.items():
         numbers = compare(metadata.labels, true, reference, scores)

@@ -27,6 +27,10 @@ def _summary(report: Report) -> list[str]:
         out += [f"Compared with {report.recommended}:", "", *lines, ""]
     keras = f"{report.keras_accuracy:.2%}" if report.keras_accuracy is not None else "-"
     tested = f" on {report.test_images:,} test images." if report.test_images else "."
+    imported = report.training.get("imported_from")
+    if imported:  # `edge-pipeline import`: made elsewhere, measured here
+        return [*out, f"Model imported from {md_text(str(imported))}, measured by edge-pipeline on "
+                f"{md_code(report.dataset)}; the source's own test accuracy {keras}{tested}", ""]  # fmt: skip
     trained = f"Model {md_code(report.model)} trained on {md_code(report.dataset)}"
     return [*out, f"{trained}; Keras test accuracy {keras}{tested}", ""]
 
@@ -129,7 +133,9 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
         *_pictures(report, has),
     ]
     sections += [*quant_section.section(report.quantization, has), *_training(report, has)]
-    return "\n".join([*sections, *_method(report)]) + "\n"
+    text = "\n".join([*sections, *_method(report)]) + "\n"
+    reference = report.training.get("reference")  # an imported .tflite's: the source, where others have Keras
+    return text.replace("Keras", str(reference)) if isinstance(reference, str) and reference != "Keras" else text
 
 
 def _plain(values: dict[str, Any]) -> str:

@@ -34,7 +34,9 @@ def train_result(folder: Path) -> Any:
         sizes={"train": 0, "validation": 0, "test": 0, **sizes},
         skipped=[],
         history=history,
-        model_bytes=store.verified(KERAS_FILE, metadata).stat().st_size,
+        model_bytes=store.verified(metadata.source.reference if metadata.source else KERAS_FILE, metadata)
+        .stat()
+        .st_size,
         classes=len(metadata.labels),
         batch_size=int(dict(training.get("hyperparameters") or {}).get("batch_size") or 0),
         distribute=training.get("distribute"),

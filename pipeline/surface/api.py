@@ -29,6 +29,7 @@ from .options import (
     DeployOptions,
     EvaluateOnOptions,
     EvaluateOptions,
+    ImportOptions,
     ReportOptions,
     RunOptions,
     TrainOptions,
@@ -43,13 +44,14 @@ if TYPE_CHECKING:
     from ..devices.deploy import DeployResult
     from ..devices.emulated_bench import EmulatedBenchmark
     from ..devices.on_device import DeviceBenchmark, DeviceDrift
+    from ..importing.stage import ImportResult
     from ..measure.benchmark import BenchmarkResult
     from ..measure.evaluate import DriftResult
     from ..reporting.record import Report
     from ..training.stage import TrainResult
 
 __all__ = ["RunResult", "benchmark", "benchmark_emulated", "benchmark_on", "compare", "convert", "deploy",
-           "evaluate", "evaluate_on", "report", "run", "train"]  # fmt: skip
+           "evaluate", "evaluate_on", "import_model", "report", "run", "train"]  # fmt: skip
 FOLDER_ERRORS = "UsageError (an option's type or value), FolderError (a missing or damaged model folder)"
 
 
@@ -70,6 +72,25 @@ def train(*, progress: bool = True, reporter: Reporter | None = None, **options:
     """Train a model on a named dataset or a folder of images and write its model folder."""
     session = Session.of(progress, reporter)
     return stages.train(configs.train_config("train", bind("train", options)), session)
+
+
+@documented(
+    "import_model",
+    "ImportResult (the source's own accuracy first; `.folder` is the model folder written)",
+    "UsageError (an option, or a source that is not a model), SourceError (a Lambda or unknown custom layer, an input "
+    "that is not one NHWC image, an output that does not fit the labels, a source near chance), DataError",
+    cli_name="import",
+)
+def import_model(
+    source: str | os.PathLike[str], *, progress: bool = True, reporter: Reporter | None = None,
+    **options: Unpack[ImportOptions],
+) -> ImportResult:  # fmt: skip
+    """Import a classifier made elsewhere (.keras, .h5, a SavedModel folder, a float32 or quantized .tflite) and write
+    an ordinary model folder: the source measured on the data's test split first, its preprocessing (`mean`, `std`,
+    `bgr`) and class head (`output_index`, a softmax for logits) applied, its provenance recorded."""
+    values = bind("import_model", options)
+    config = configs.import_config(_path(source, "source"), "import_model", values)
+    return stages.import_model(config, Session.of(progress, reporter))
 
 
 @documented("convert", "ConvertResult", f"{FOLDER_ERRORS}, DataError (int8 needs the training data), ConversionError")
@@ -204,8 +225,10 @@ def run(*, progress: bool = True, reporter: Reporter | None = None, **options: U
 
 def command(name: str, given: Mapping[str, Any], session: Session) -> object:
     """One command of the command line with its flags' values (None: not given): the CLI's one entry point."""
-    arguments = {k: given[k] for k in ("model_dir", "folders") if k in given}
+    arguments = {k: given[k] for k in ("model_dir", "folders", "source") if k in given}
     values = bind(name, {k: v for k, v in given.items() if k not in arguments}, cli=True)
+    if name == "import":
+        return stages.import_model(configs.import_config(Path(arguments["source"]), name, values), session)
     if name == "compare":
         return _compare(tuple(Path(f) for f in arguments["folders"]), values, session)
     if name in ("train", "run"):

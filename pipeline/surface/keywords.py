@@ -81,8 +81,11 @@ def signature(command: str, positional: list[inspect.Parameter], returns: object
     return inspect.Signature([*positional, *keywords, *extra], return_annotation=returns)
 
 
-def documented(command: str, returns: str, raises: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Give an API function the signature and the parameter list of `command`'s options."""
+def documented(
+    command: str, returns: str, raises: str, cli_name: str | None = None
+) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Give an API function the signature and the parameter list of `command`'s options (`cli_name`: the command
+    line's name of it, when another)."""
 
     def attach(function: Callable[..., T]) -> Callable[..., T]:
         own = inspect.signature(function)
@@ -99,7 +102,7 @@ def documented(command: str, returns: str, raises: str) -> Callable[[Callable[..
             "    reporter: a pipeline.Reporter to report to instead",
         ]
         function.__doc__ = (
-            f"{function.__doc__}\n\nParameters (the options of `edge-pipeline {command}`):\n"
+            f"{function.__doc__}\n\nParameters (the options of `edge-pipeline {cli_name or command}`):\n"
             + "\n".join(lines)
             + f"\n\nReturns:\n    {returns}\n\nRaises:\n    {raises}\n"
         )

@@ -23,6 +23,7 @@ from ..data.dataset import DataConfig
 from ..devices.deploy import DeviceConfig
 from ..devices.on_device import DeviceEvaluateConfig
 from ..devices.ssh import SSH_COMMAND_ENV
+from ..importing.stage import ImportConfig
 from ..measure.benchmark import MAX_ROUNDS, MAX_RUNS, MAX_WARMUP, BenchmarkConfig
 from ..measure.evaluate import EvaluateConfig
 from ..reporting.record import ReportConfig
@@ -329,6 +330,35 @@ class RunOptions(TrainBase, ConvertBase, BenchmarkOptions, DeviceOptions, total=
                                neutral=True)]  # fmt: skip
 
 
+class ImportOptions(DataOptions, total=False):
+    output: Annotated[Path | None, Opt("model folder to write (unset: models/<the source's name>)",
+                                       feeds=((ImportConfig, "output"),), neutral=True)]  # fmt: skip
+    name: Annotated[str | None, Opt("model name (unset: the --output folder name)", feeds=((ImportConfig, "name"),))]
+    mean: Annotated[tuple[float, ...], Opt(
+        "what the source expects: (pixel - mean) / std of RGB 0..255 pixels; one value or three (R,G,B), e.g. "
+        "123.675,116.28,103.53 for ImageNet", feeds=((ImportConfig, "mean"),), metavar="M[,M,M]")]  # fmt: skip
+    std: Annotated[tuple[float, ...], Opt("see --mean; 0 and 255 for [0, 1], 127.5 and 127.5 for [-1, 1]",
+                                          feeds=((ImportConfig, "std"),), low=0, low_open=True,
+                                          metavar="S[,S,S]")]  # fmt: skip
+    bgr: Annotated[bool, Opt("the source expects BGR channel order (Caffe-style); Keras and SavedModel sources",
+                             feeds=((ImportConfig, "bgr"),))]  # fmt: skip
+    output_index: Annotated[int | None, Opt(
+        "which output holds the classes, by the source's order (unset: the one as wide as there are labels)",
+        feeds=((ImportConfig, "output_index"),), low=0, high=1000)]  # fmt: skip
+    labels: Annotated[Path | None, Opt("labels in output order, one a line (unset: the data's class names, sorted)",
+                                       feeds=((ImportConfig, "labels"),))]  # fmt: skip
+    input_size: Annotated[int | None, Opt("square input size for a source that takes any height and width",
+                                          feeds=((ImportConfig, "input_size"),), low=1, high=8192)]  # fmt: skip
+    custom_objects: Annotated[Path | None, Opt(
+        "a .py file defining the custom layers the source names: it is RUN, so only a file you trust",
+        feeds=((ImportConfig, "custom_objects"),))]  # fmt: skip
+    seed: Annotated[int, Opt("seed of the splits", feeds=((DataConfig, "seed"),), low=0, high=2**32 - 1)]
+    overwrite: Annotated[bool, Opt("replace the model in the output folder", feeds=((ImportConfig, "overwrite"),),
+                                   neutral=True)]  # fmt: skip
+    keep_going: Annotated[bool, Opt("import a source whose own accuracy is near chance or collapsed to one class",
+                                    feeds=((ImportConfig, "keep_going"),), flag="--continue")]  # fmt: skip
+
+
 # The options of each API function; its positional parameters (MODEL_DIR, FOLDERS..., HOSTS...) are its own.
 FUNCTIONS: dict[str, type] = {
     "train": TrainOptions,
@@ -341,6 +371,7 @@ FUNCTIONS: dict[str, type] = {
     "report": ReportOptions,
     "compare": CompareOptions,
     "run": RunOptions,
+    "import_model": ImportOptions,
 }
 # The options of each command of the command line: its function's, and for evaluate and benchmark those of the
 # same measurement on a device (`--on HOST`) or on an emulated Pi (`--emulate CPU`).
@@ -353,4 +384,5 @@ COMMANDS: dict[str, tuple[type, ...]] = {
     "report": (ReportOptions,),
     "compare": (CompareOptions,),
     "run": (RunOptions,),
+    "import": (ImportOptions,),
 }

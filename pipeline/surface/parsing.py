@@ -212,7 +212,7 @@ def parse(value: object, option: Option, cli: bool) -> Any:
         item = get_args(kind)[0]
         parsed = [_scalar(item, v, option, name, cli or (isinstance(v, str) and item in (int, float)))
                   for v in _items(value, item, cli, name)]  # fmt: skip
-        return tuple(dict.fromkeys(parsed)) if item is not Path else tuple(parsed)
+        return tuple(dict.fromkeys(parsed)) if item not in (Path, float) else tuple(parsed)  # 0,0,255 stays
     return _scalar(kind, value, option, name, cli)
 
 

@@ -133,10 +133,29 @@ def _or_recorded(stage: str, config: Any, force: bool, session: Session, work: C
     return loaders[stage](config.folder)
 
 
+def _imported(folder: Any, session: Session) -> TrainResult | None:
+    """An imported model's folder (`edge-pipeline import`): nothing to train, its record read back."""
+    from ..errors import FolderError
+    from ..store import results
+
+    store = FolderStore(folder)
+    try:
+        metadata = store.load() if store.has_metadata() else None
+    except FolderError:
+        return None  # train says what is wrong with it
+    if metadata is None or metadata.source is None:
+        return None
+    session.reporter.stage("train")
+    session.reporter.status(f"train: skipped, {folder} holds {metadata.source.file} (imported; nothing to train)")
+    return results.train_result(folder)
+
+
 def run(values: Mapping[str, Any], session: Session) -> RunResult:
     """Every stage in order (see `pipeline.run`)."""
     steps = plan(values)
-    trained = _or_recorded("train", steps.train, steps.force, session, lambda: stages.train(steps.train, session))
+    trained = _imported(steps.train.folder, session) or _or_recorded(
+        "train", steps.train, steps.force, session, lambda: stages.train(steps.train, session)
+    )
     result = RunResult(trained)
     if not trained.written:  # a worker of a multi-worker run: the chief converts, evaluates and reports
         return result

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..devices.deploy import DeployResult, DeviceConfig
     from ..devices.emulated_bench import EmulateConfig, EmulatedBenchmark
     from ..devices.on_device import DeviceBenchmark, DeviceDrift, DeviceEvaluateConfig
+    from ..importing.stage import ImportConfig, ImportResult
     from ..measure.benchmark import BenchmarkConfig, BenchmarkResult
     from ..measure.evaluate import DriftResult, EvaluateConfig
     from ..reporting.record import Report, ReportConfig
@@ -114,6 +115,15 @@ def train(config: TrainConfig, session: Session) -> TrainResult:
     result = train_stage(config, session.reporter)
     if result.written:
         records.store(store, "train", consumed)
+    session.reporter.result(result)
+    return result
+
+
+def import_model(config: ImportConfig, session: Session) -> ImportResult:
+    from ..importing.stage import import_model as import_stage
+
+    session.started("import", tensorflow=True)
+    result = import_stage(config, session.reporter)
     session.reporter.result(result)
     return result
 

@@ -17,6 +17,7 @@ from ..data.dataset import DataConfig
 from ..devices.deploy import DeviceConfig
 from ..devices.on_device import DeviceEvaluateConfig
 from ..errors import UsageError
+from ..importing.stage import ImportConfig
 from ..measure.benchmark import BenchmarkConfig
 from ..measure.evaluate import EvaluateConfig
 from ..reporting.record import ReportConfig
@@ -80,6 +81,10 @@ def benchmark_config(folder: Path, command: str, values: Values) -> BenchmarkCon
 
 def report_config(folder: Path, command: str, values: Values, **fixed: Any) -> ReportConfig:
     return build(ReportConfig, command, values, folder=Path(folder), **fixed)
+
+
+def import_config(source: Path, command: str, values: Values) -> ImportConfig:
+    return build(ImportConfig, command, values, source=Path(source), data=data_config(command, values))
 
 
 def compare_config(folders: tuple[Path, ...], values: Values) -> CompareConfig:

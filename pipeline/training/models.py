@@ -293,7 +293,9 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
-        raise UsageError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+        own = Path(name).suffix.lower() in (".keras", ".h5", ".tflite") or Path(name).is_dir()
+        hint = f"; a model you already have is imported: edge-pipeline import {name} --data DIR" if own else ""
+        raise UsageError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}{hint}") from None
 
 
 def build_model(name: str, spec: InputSpec, classes: int, options: ModelOptions) -> Any:

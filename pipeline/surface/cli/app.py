@@ -51,6 +51,8 @@ HELP = {
     "report": "Write report.md/.json/.csv and plots: which variant to ship and why (--device NAME: for that device).",
     "compare": "Model folders side by side: a table, a Pareto plot, agreement on the same test images; with "
     "--baseline OLD, a regression gate (exit 1 naming each regression).",
+    "import": "Import a classifier made elsewhere (.keras, .h5, SavedModel, .tflite) as a model folder, measured on "
+    "--data first; then convert, evaluate, benchmark, report and deploy take it as they take a trained one.",
     "run": "Everything, from training to the report (the default: fashion-mnist cnn into models/fashion-mnist-cnn).",
 }
 
@@ -67,6 +69,7 @@ class StageReporter(RichReporter):
 
 ARGUMENTS = {
     "compare": [argument("folders", "model folders to compare (with --baseline: the new ones)", many=True)],
+    "import": [argument("source", "a .keras or .h5 file, a SavedModel folder, or a float32 or quantized .tflite")],
     **{name: [argument("model_dir", "model folder (models/<name>)")]
        for name in ("convert", "evaluate", "benchmark", "deploy", "report")},
 }  # fmt: skip
@@ -155,7 +158,7 @@ def _compared(result: Any) -> None:
     result.gate()  # exit 1 naming each regression against --baseline
 
 
-for _name in ("train", "convert", "evaluate", "benchmark", "deploy", "report", "run", "compare"):
+for _name in ("train", "import", "convert", "evaluate", "benchmark", "deploy", "report", "run", "compare"):
     command(_name)({"evaluate": _gate, "compare": _compared}.get(_name, _nothing))
 
 

@@ -1,0 +1,225 @@
+"""What a source is, and loading it without running anything it carries unasked.
+
+A source is untrusted input, as a model folder is: a `.keras` or `.h5` file's layer configuration is read as JSON
+first, and a Lambda layer (Python bytecode) or a class nobody registered is refused in one line naming it, before
+Keras deserializes anything; Keras then loads with `safe_mode=True`, always. `--custom-objects FILE.py` is the one
+opt-in: that file is run, and the classes and functions it defines are what the model may name. A `.tflite` file is
+checked by edge_runtime's structure check before an interpreter parses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import runpy
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.backends import load_interpreter, read_model_bytes
+from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.folder.reader import sha256_file
+
+from ..errors import SourceError, UsageError
+
+KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
+SAVED_MODEL_FILE = "saved_model.pb"
+MAX_CONFIG_BYTES = 64 << 20  # a model's layer configuration, as JSON
+LAMBDA = "Lambda"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A model to import: where it is, what kind, its checksum and the framework that wrote it."""
+
+    path: Path
+    kind: str  # SourceRecord's kinds: keras, h5, saved-model, tflite, tflite-quantized
+    sha256: str
+    framework: str
+    version: str
+
+    @property
+    def is_tflite(self) -> bool:
+        return self.kind.startswith("tflite")
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def identify(path: Path) -> Source:
+    """The kind of `path` by what it is; every other thing is one line saying what import takes."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder; import takes a .keras, .h5 or .tflite file or a SavedModel")
+    if path.is_dir():
+        if (path / "metadata.json").is_file():
+            raise UsageError(f"{path}: is a model folder already; convert, evaluate and the rest take it as it is")
+        if not (path / SAVED_MODEL_FILE).is_file():
+            raise UsageError(f"{path}: a folder without {SAVED_MODEL_FILE}, so not a SavedModel")
+        return Source(path, "saved-model", sha256_file(path / SAVED_MODEL_FILE), "tensorflow", _version("tensorflow"))
+    suffix = path.suffix.lower()
+    if suffix in KERAS_SUFFIXES:
+        return Source(path, KERAS_SUFFIXES[suffix], sha256_file(path), "keras", _version("keras"))
+    if suffix == ".tflite":
+        try:
+            interpreter, _ = load_interpreter(path)
+        except EdgeRuntimeError as error:
+            raise SourceError(str(error)) from None
+        quantized = np.dtype(interpreter.get_input_details()[0]["dtype"]) in (np.int8, np.uint8)
+        return Source(path, "tflite-quantized" if quantized else "tflite", sha256_file(path), "tflite", "")
+    raise UsageError(
+        f"{path}: not a model import takes (.keras, .h5, .tflite, or a SavedModel folder); for PyTorch or ONNX make a "
+        "float32 .tflite first (docs/import.md)"
+    )
+
+
+# --- Keras: the configuration read before anything is deserialized ------------------------------------
+
+
+def _keras_config(path: Path, kind: str) -> Any:
+    """The model's layer configuration as JSON: config.json of a .keras zip, `model_config` of an .h5."""
+    try:
+        if kind == "keras":
+            with zipfile.ZipFile(path) as archive:
+                info = archive.getinfo("config.json")
+                if info.file_size > MAX_CONFIG_BYTES:
+                    raise SourceError(f"{path}: its config.json is {info.file_size >> 20} MB, over the 64 MB limit")
+                return json.loads(archive.read(info))
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            text = h5.attrs.get("model_config")
+            if text is None:
+                raise SourceError(
+                    f"{path}: holds weights only, no model; build the model in code, load_weights() this file, and "
+                    "save it with model.save('model.keras')"
+                )
+            return json.loads(text.decode() if isinstance(text, bytes) else text)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise SourceError(f"{path}: not a readable {kind} model file ({str(error)[:120]})") from None
+
+
+def _layers(config: Any) -> Iterator[dict[str, Any]]:
+    """Every object of the configuration that names a class (layers, nested models, their parts)."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("class_name"), str):
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _is_keras_own(layer: dict[str, Any]) -> bool:
+    module = layer.get("module")
+    return module is None or (isinstance(module, str) and (module == "keras" or module.startswith("keras.")))
+
+
+def check_layers(path: Path, kind: str, custom: dict[str, Any]) -> None:
+    """Refuse a Lambda layer, and a class the file registers that no --custom-objects file defines, by name."""
+    for layer in _layers(_keras_config(path, kind)):
+        name = (layer.get("config") or {}).get("name") if isinstance(layer.get("config"), dict) else None
+        if layer["class_name"] == LAMBDA:
+            raise SourceError(
+                f"{path}: layer {name!r} is a Lambda (Python bytecode in the file, which would run on loading); "
+                "replace it with a layer class defined in a file given to --custom-objects, or convert the model to "
+                ".tflite yourself and import that"
+            )
+        registered = layer.get("registered_name")
+        wanted = registered if isinstance(registered, str) and registered else layer["class_name"]
+        if not _is_keras_own(layer) and wanted not in custom and layer["class_name"] not in custom:
+            raise SourceError(
+                f"{path}: layer {name!r} is a custom class {wanted!r} that Keras cannot build alone; give the file "
+                "defining it with --custom-objects FILE.py (that file is run)"
+            )
+
+
+def custom_objects(file: Path | None) -> dict[str, Any]:
+    """The classes and functions a --custom-objects file defines, by name (and by Keras' registered name)."""
+    if file is None:
+        return {}
+    if not Path(file).is_file() or Path(file).suffix != ".py":
+        raise UsageError(f"--custom-objects {file}: not a .py file")
+    namespace = runpy.run_path(str(file), run_name="edge_pipeline_custom_objects")
+    found = {k: v for k, v in namespace.items() if not k.startswith("_") and (isinstance(v, type) or callable(v))}
+    found = {k: v for k, v in found.items() if getattr(v, "__module__", "") == "edge_pipeline_custom_objects"}
+    import keras
+
+    for value in list(found.values()):
+        registered = keras.saving.get_registered_name(value)
+        found.setdefault(registered, value)
+    return found
+
+
+def load_keras(source: Source, custom_file: Path | None) -> Any:
+    """The Keras model of a .keras or .h5 file, its layers checked first, loaded with safe_mode=True."""
+    custom = custom_objects(custom_file)
+    check_layers(source.path, source.kind, custom)
+    import keras
+
+    try:
+        return keras.saving.load_model(source.path, compile=False, safe_mode=True, custom_objects=custom or None)
+    except Exception as error:  # noqa: BLE001 - Keras raises anything for a file it cannot build
+        reason = " ".join(str(error).split())[:300]
+        raise SourceError(f"{source.path}: Keras cannot load it ({type(error).__name__}: {reason})") from None
+
+
+def checksum_of_bytes(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def tflite_bytes(source: Source) -> bytes:
+    """A .tflite source's bytes, checked by edge_runtime's structure check (identify loaded it once already)."""
+    try:
+        return read_model_bytes(source.path)
+    except EdgeRuntimeError as error:
+        raise SourceError(str(error)) from None
+
+
+# --- the input: one image, NHWC, a known size -------------------------------------------------------
+
+
+def image_input(shapes: list[list[int | None]], input_size: int | None, where: Path) -> tuple[int, int, int]:
+    """(height, width, channels) of a source's one image input; every other input is one line saying what to do."""
+    if len(shapes) != 1:
+        raise SourceError(
+            f"{where}: has {len(shapes)} inputs; import takes image classifiers with one image input (wrap the model "
+            "so that it takes the image alone)"
+        )
+    shape = list(shapes[0])
+    if len(shape) != 4:
+        raise SourceError(
+            f"{where}: its input has shape {_shape(shape)}, not an image batch (N, height, width, channels)"
+        )
+    height, width, channels = shape[1:]
+    if channels not in (1, 3):
+        if height in (1, 3):
+            raise SourceError(
+                f"{where}: its input {_shape(shape)} is channels-first (NCHW); export it channels-last (NHWC), e.g. "
+                "litert-torch's to_channel_last_io or a wrapper that transposes (docs/import.md)"
+            )
+        raise SourceError(f"{where}: its input {_shape(shape)} has {channels} channels; images have 1 or 3")
+    if height is None or width is None or height < 1 or width < 1:
+        if input_size is None:
+            raise UsageError(
+                f"{where}: its input {_shape(shape)} takes any height and width; say which with --input-size N"
+            )
+        return input_size, input_size, int(channels)
+    if input_size is not None and (input_size, input_size) != (height, width):
+        raise UsageError(f"--input-size {input_size}: {where} takes {height}x{width} images, not another size")
+    return int(height), int(width), int(channels)
+
+
+def _shape(shape: list[int | None]) -> str:
+    return "(" + ", ".join("None" if v is None or v < 0 else str(v) for v in shape) + ")"
