@@ -8,7 +8,6 @@ the device reads these too, and ``pipeline.folder`` writes them.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from ..errors import MetadataError
 from ..normalization import is_raw
 from ..text import printable
+from .values import _bad, _shown, boolean, choice, integer, number, obj, optional, sha256, string
 
 SCHEMA_VERSION = 1
 TASK = "image-classification"
@@ -32,70 +32,12 @@ MAX_SIDE = 8192  # an image classifier's input side in pixels
 MAX_NAME = 200
 VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a file of the folder: no path, not hidden
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 VARIANT_FILE = re.compile(r"^model_[a-z0-9][a-z0-9.-]{0,63}\.tflite$")
 
 
 def variant_filename(precision: str) -> str:
     """File name of a variant in a model folder: ``model_int8.tflite``, ``model_mediapipe-int8.tflite``."""
     return f"{VARIANT_PREFIX}{precision}{VARIANT_SUFFIX}"
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return printable(text if len(text) <= 60 else text[:57] + "...")
-
-
-def _bad(where: str, name: str, wants: str, value: Any) -> MetadataError:
-    return MetadataError(f"{where}: {name} must be {wants}, not {_shown(value)}")
-
-
-def integer(value: Any, where: str, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad(where, name, f"a whole number from {low:,} to {high:,}", value)
-    return value
-
-
-def number(value: Any, where: str, name: str, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _bad(where, name, "a finite number", value)
-    if positive and value <= 0:
-        raise _bad(where, name, "a number above 0", value)
-    return float(value)
-
-
-def boolean(value: Any, where: str, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(where, name, "true or false", value)
-    return value
-
-
-def string(value: Any, where: str, name: str, limit: int = 1000) -> str:
-    if not isinstance(value, str) or len(value) > limit:
-        raise _bad(where, name, f"a string of at most {limit} characters", value)
-    return value
-
-
-def choice(value: Any, where: str, name: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise _bad(where, name, f"one of {', '.join(allowed)}", value)
-    return str(value)
-
-
-def optional(value: Any, check: Any, *args: Any) -> Any:
-    return None if value is None else check(value, *args)
-
-
-def obj(value: Any, where: str, name: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _bad(where, name, "an object", value)
-    return value
-
-
-def sha256(value: Any, where: str, name: str) -> str:
-    if not isinstance(value, str) or not SHA256.match(value):
-        raise _bad(where, name, "a sha256: 64 lowercase hex digits", value)
-    return value
 
 
 @dataclass(frozen=True)
