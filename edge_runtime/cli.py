@@ -1,4 +1,4 @@
-"""`edge-runtime` / `python -m edge_runtime`: predict, bench and info, with argparse only."""
+"""`edge-runtime` / `python -m edge_runtime`: predict, evaluate, bench and info, with argparse only."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__, device
+from . import evaluate as evaluating
 from .backends import AUTO, get_backend
 from .bench import benchmark
 from .choices import BackendName
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(
-        dest="command", metavar="{predict,bench,info,device-facts,scores}", parser_class=_Parser
+        dest="command", metavar="{predict,evaluate,bench,info,device-facts,scores}", parser_class=_Parser
     )
     commands.required = True
 
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _stream_options(predict)
     _common(predict)
+    evaluating.add_parser(commands, _common)
 
     bench = commands.add_parser("bench", help="time invoke() with warm-up")
     bench.add_argument("model", type=Path, help=".tflite file or model folder")
@@ -317,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_request:  # usage errors (2), --help and --version (0)
         return exit_request.code if isinstance(exit_request.code, int) else FAILURE_EXIT_CODE
-    handlers = {"predict": _predict, "bench": _bench, "info": _info, "device-facts": _facts, "scores": _scores}
+    handlers = {"predict": _predict, "evaluate": evaluating.run, "bench": _bench, "info": _info, "device-facts": _facts,
+                "scores": _scores}  # fmt: skip
     try:
         return handlers[args.command](args)
     except EdgeRuntimeError as error:
