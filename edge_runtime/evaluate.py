@@ -117,9 +117,10 @@ def match_folders(root: Path, labels: list[str]) -> tuple[list[ClassFolder], lis
         raise UsageError(f"{root}: is a file; evaluate wants a folder with one sub-folder per class")
     exact = {label: index for index, label in enumerate(labels)}
     loose: dict[str, list[int]] = {}
-    for index, label in enumerate(labels):
-        loose.setdefault(label_key(label), []).append(index)
-    found, skipped = [], []
+    for position, label in enumerate(labels):
+        loose.setdefault(label_key(label), []).append(position)
+    found: list[ClassFolder] = []
+    skipped: list[str] = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         index = exact.get(sub.name)
         if index is None and len(loose.get(label_key(sub.name), [])) == 1:

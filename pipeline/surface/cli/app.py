@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command_path = context.command_path if context is not None else PROG
         message = error.format_message()
         if context is not None and message.startswith("No such command") and hasattr(context.command, "commands"):
-            message += f" Commands: {', '.join(context.command.list_commands(context))}."  # type: ignore[attr-defined]
+            message += f" Commands: {', '.join(context.command.list_commands(context))}."
         return _fail(f"{message} (see {command_path} --help)", getattr(error, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         return _fail("interrupted", 130)
