@@ -197,3 +197,19 @@ def test_edge_runtime_evaluate_on_a_device_needs_no_pipeline(labelled: Path, tmp
          "model", str(labelled)], cwd=board, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0 and "top-1 accuracy" in done.stdout, done.stderr
+
+
+def test_edge_runtime_evaluate_refuses_a_folder_past_its_bound(tmp_path: Path) -> None:
+    """The bound, not a folder of 200,000 files: the listing stops at the first image past it."""
+    from edge_runtime.errors import UsageError as RuntimeUsageError
+    from edge_runtime.evaluate import MAX_IMAGES, ClassFolder, list_images
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for index in range(3):
+            (tmp_path / name / f"{index}.png").write_bytes(b"")
+    classes = [ClassFolder("a", 0), ClassFolder("b", 1)]
+    assert list_images(tmp_path, classes, limit=6) == [] and len(classes[1].files) == 3
+    with pytest.raises(RuntimeUsageError, match="holds more than 5 images; evaluate a sample of them"):
+        list_images(tmp_path, classes, limit=5)
+    assert MAX_IMAGES == 200_000
