@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
-.PHONY: run test setup data lint benchmark pi-check clean
+.PHONY: run test setup data lint benchmark pi-check phone-check clean
 
 # The virtual environment, rebuilt when pyproject.toml or constraints.txt changes: the exact versions the
 # tests passed with (constraints.txt), so a fresh clone installs the same set next month.
@@ -49,6 +49,10 @@ pi-check: setup
 	@command -v debootstrap >/dev/null && command -v qemu-aarch64-static >/dev/null || \
 		$(SUDO) apt-get install -y -qq debootstrap qemu-user-static
 	$(BIN)/python -m pipeline.devices.emulator check $(MODEL)
+
+# The phone variants in MediaPipe Tasks' ImageClassifier (a venv of its own, made once outside .venv).
+phone-check: setup
+	$(BIN)/python -m pipeline.devices.phone_check check $(MODEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/work

@@ -1,4 +1,4 @@
-"""`edge-runtime` / `python -m edge_runtime`: predict, bench and info, with argparse only."""
+"""`edge-runtime` / `python -m edge_runtime`: predict, evaluate, bench and info, with argparse only."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__, device
+from . import evaluate as evaluating
 from .backends import AUTO, get_backend
 from .bench import benchmark
 from .choices import BackendName
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(
-        dest="command", metavar="{predict,bench,info,device-facts,scores}", parser_class=_Parser
+        dest="command", metavar="{predict,evaluate,bench,info,device-facts,scores}", parser_class=_Parser
     )
     commands.required = True
 
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _stream_options(predict)
     _common(predict)
+    evaluating.add_parser(commands, _common)
 
     bench = commands.add_parser("bench", help="time invoke() with warm-up")
     bench.add_argument("model", type=Path, help=".tflite file or model folder")
@@ -363,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    handlers = {"predict": _predict, "bench": _bench, "info": _info, "device-facts": _facts, "scores": _scores}
+    handlers = {"predict": _predict, "evaluate": evaluating.run, "bench": _bench, "info": _info, "device-facts": _facts,
+                "scores": _scores}  # fmt: skip
     try:
         return handlers[args.command](args)
     except EdgeRuntimeError as error:

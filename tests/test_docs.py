@@ -92,7 +92,7 @@ def test_the_edge_runtime_synopsis_lists_every_option() -> None:
 
     synopsis = next(b.code for b in blocks(ROOT / "docs" / "cli.md") if b.kind == "synopsis")
     commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public walk
-    for name in ("predict", "bench", "info"):
+    for name in ("predict", "evaluate", "bench", "info"):
         assert f"edge-runtime {name} " in synopsis
         for action in commands[name]._actions:  # noqa: SLF001
             long = [o for o in action.option_strings if o.startswith("--") and o not in ("--help", "--debug")]

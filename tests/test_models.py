@@ -94,8 +94,10 @@ def test_missing_imagenet_weights_say_what_to_do(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
-    with pytest.raises(DataError, match="use --weights none, or --weights PATH") as caught:
+    with pytest.raises(DataError, match="offline, train --model cnn") as caught:
         build_model("mobilenet_v2", InputSpec(96, 96, 3), 4, ModelOptions(alpha=0.35))
+    assert "--weights PATH to a local mobilenet_v2 weights file" in str(caught.value)
+    assert "or --weights none (mobilenet_v2 from scratch" in str(caught.value)
     # Offline weights are missing data (exit 1, like an offline dataset), and the network's own reason is kept whole.
     assert caught.value.exit_code == 1 and "caused by" in str(caught.value) and "(Exception)" not in str(caught.value)
 

@@ -288,3 +288,38 @@ def test_mediapipe_reads_the_metadata_of_every_shipped_variant(device_python: Ca
         assert read["labels"] == [["labels.txt", 2]]  # TENSOR_AXIS_LABELS
         assert read["score_range"] == ([0.0, 255.0] if record["output"]["dtype"] == "uint8" else [0.0, 1.0])
         assert " ".join(read["packed"]) == " ".join(metadata["labels"])
+
+
+@pytest.mark.slow
+def test_phone_check_runs_every_phone_variant_of_a_folder_in_mediapipe(
+    device_python: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """`make phone-check`: MediaPipe's top-1 and label names against edge_runtime's, per phone variant."""
+    from pipeline.devices.phone_check import PhoneError, check
+
+    shipped = ROOT / "models" / "fashion-mnist-cnn"
+    rows = check(shipped, device_python("mediapipe"))
+    assert [row.variant for row in rows] == list(PHONE_VARIANTS)
+    assert all(row.held for row in rows), rows
+    assert rows[0].detail == "MediaPipe's top-1 and label names as edge_runtime's on all 6 samples"
+    plain = tmp_path / "plain"
+    shutil.copytree(shipped, plain)
+    metadata = json.loads((plain / "metadata.json").read_text())
+    for record in metadata["variants"].values():
+        record["targets"] = ["tflite"]
+    (plain / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(PhoneError, match="has no variant for phones; make them with `edge-pipeline convert"):
+        check(plain, device_python("mediapipe"))
+
+
+def test_phone_check_installs_what_the_tests_use_and_reuses_its_venv(tmp_path: Path) -> None:
+    from pipeline.devices.phone_check import REQUIREMENTS, main, venv_python
+    from tests.conftest import PHONES
+
+    assert PHONES["mediapipe"] == list(REQUIREMENTS)
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    (tmp_path / "venv" / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n")
+    assert venv_python(tmp_path, log=pytest.fail) == python  # made once: nothing is installed again
+    assert main(["check", str(tmp_path)]) == 2 and main([]) == 2

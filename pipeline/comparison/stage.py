@@ -222,7 +222,8 @@ def _shipped(folder: FolderResults, variant: str | None) -> str:
     if chosen is None or folder.row(chosen) is None:
         raise UsageError(
             f"{folder.path}: has no {'variant ' + repr(chosen) if chosen else 'recommended variant'}; run "
-            f"`edge-pipeline report {folder.path}`, or pass --variant"
+            f"`edge-pipeline report {folder.path}`, or pass --variant, one of "
+            f"{', '.join(row.variant for row in folder.rows) or 'none yet'}"
         )
     return chosen
 

@@ -29,6 +29,7 @@ import numpy as np
 from edge_runtime.backends import native_stderr_captured
 
 from ..errors import ConversionError
+from ..measure.intervals import Z95_ONE_SIDED, wilson
 from . import quantizer
 from .quantizer import Op, Ranges
 
@@ -36,19 +37,16 @@ DEFAULT_MIN_AGREEMENT = 99.5  # percent of selection images whose top-1 class ma
 DEFAULT_MAX_FLOAT_SHARE = 0.5  # the mixed file may be at most this share of the float32 file
 DEFAULT_SELECTION_SAMPLES = 2000  # validation images the search scores candidates on
 SINGLE_OP_CANDIDATES = 3  # worst ops by per-layer error tried alone
-CONFIDENCE_Z = 1.645  # one-sided 95%
+CONFIDENCE_Z = Z95_ONE_SIDED
 FLOAT_WEIGHT_COST = 0.75  # a weight kept in float takes 4 bytes instead of 1: 3/4 of its float32 bytes more
 ESTIMATE_SLACK = 1.02  # candidates estimated up to 2% over the cap are quantized to check their real size
 
 
 def lower_bound(agreed: int, total: int, z: float = CONFIDENCE_Z) -> float:
-    """Wilson score lower bound of a proportion, in percent."""
+    """Wilson score lower bound of a proportion, in percent (one-sided 95% by default)."""
     if not total:
         return 0.0
-    p, n = agreed / total, total
-    centre = p + z * z / (2 * n)
-    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float(100.0 * (centre - spread) / (1 + z * z / n))
+    return 100.0 * wilson(agreed, total, z)[0]
 
 
 class NoCandidate(ConversionError):

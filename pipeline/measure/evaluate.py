@@ -24,15 +24,13 @@ from ..errors import DataError, GateFailed, UsageError
 from ..folder import DRIFT_JSON, MB, PREDICTIONS_JSON, FolderStore, now
 from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
+from .intervals import interval_text, share_interval
 from .reference import Reference, load_reference
 
 CHUNK = 1000
 DEFAULT_MAX_DROP = 1.0  # percentage points of top-1 accuracy a variant may lose against Keras
 MAX_CONFUSION_CLASSES = 100
 BORDERLINE_MARGIN = 0.1  # Keras' own top-2 probabilities this close: a coin toss for any precision
-# A model whose accuracy is within this share of the way from chance to perfect has not learned:
-# 3 classes: under 46.7%; 10 classes: under 28%.
-CHANCE_BAND = 0.2
 
 
 # --- verdicts, shared by the gate, the console and the report --------------------------------------
@@ -63,12 +61,6 @@ def resolution_note(max_drop: float, test_images: int) -> str | None:
         "pp "
         f"each): the gate allows one image"
     )
-
-
-def near_chance(accuracy: float, classes: int) -> bool:
-    """True when a model is so close to guessing that no conversion of it is worth shipping."""
-    chance = 1.0 / max(classes, 1)
-    return accuracy < chance + (1.0 - chance) * CHANCE_BAND
 
 
 def disagreement_note(
@@ -184,9 +176,9 @@ class DriftResult(Shown):
             rows.append(
                 [
                     v.precision,
-                    f"{v.accuracy:.2%}",
+                    f"{v.accuracy:.2%}{interval_text(share_interval(v.accuracy, self.test_images))}",
                     f"{v.change_pp:+.2f}",
-                    f"{v.agreement:.2%}",
+                    f"{v.agreement:.2%}{interval_text(share_interval(v.agreement, self.test_images))}",
                     f"{v.mean_abs_diff:.5f}",
                     f"{worst.label} {worst.change_pp:+.1f}" if worst else "-",
                     f"{v.images_per_s:,.0f}",
@@ -215,7 +207,12 @@ class DriftResult(Shown):
         if not self.failed:
             count = len(self.variants)
             which = "the variant is" if count == 1 else f"all {count} variants are"
-            return f"{which} within {self.allowed_drop:.4g} pp of {self.reference}"
+            if self.allowed_drop > self.max_drop:  # the budget is one test image: say so, not 3.226 pp
+                one = f"one of the {self.test_images:,} test images ({self.allowed_drop:.2f} pp)"
+                return (
+                    f"{which} within the budget of {self.reference}: {one}, as --max-drop {self.max_drop:g} pp is finer"
+                )
+            return f"{which} within {self.max_drop:g} pp of {self.reference}"
         return self.gate_message()
 
     def gate_message(self) -> str:

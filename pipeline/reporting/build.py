@@ -8,7 +8,7 @@ from those files, never re-measured, so they agree with them.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,12 @@ from ..folder import (
     VariantInfo,
 )
 from ..measure.benchmark import BenchmarkResult
-from ..measure.evaluate import DriftResult, resolution_note, within_budget
+from ..measure.evaluate import DEFAULT_MAX_DROP, DriftResult, resolution_note, within_budget
+from ..measure.learning import ClassCounts
 from ..output import plots
 from ..progress import Reporter, SilentReporter
 from ..store.commits import parsed_results, read_results_json
-from . import emulated_section, quant_section
+from . import emulated_section, quant_section, uncertainty
 from .device_columns import DeviceColumn, describe, device_check, device_columns, for_device
 from .recommend import INSTRUCTIONS, ReportRow, alternatives, chance_verdict, recommend, runtime_notes
 from .record import Report, ReportConfig, table_columns, table_rows
@@ -76,11 +77,24 @@ def _load_optional(
         return None
 
 
-def _drift_notes(drift: DriftResult | None, max_drop: float) -> list[str]:
+def _budget_notes(drift: DriftResult | None, max_drop: float) -> list[str]:
+    """How to read the budget and the numbers: the gate's resolution, the evaluation's own budget when --max-drop
+    says another, and on a small test set how uncertain each number is."""
     if drift is None:
         return []
     resolution = resolution_note(max_drop, drift.test_images)
-    return [*([resolution] if resolution else []), *drift.disagreements()]
+    notes = [resolution] if resolution else []
+    if abs(drift.max_drop - max_drop) > 1e-9:
+        notes.append(f"this budget is report --max-drop's; `evaluate` gated with {drift.max_drop:g} pp (drift.json)")
+    legend = uncertainty.legend(drift.test_images)
+    return [*notes, *([legend] if legend else [])]
+
+
+def _keras_counts(drift: DriftResult | None, metadata: Metadata) -> ClassCounts | None:
+    """The Keras model's test answers per class: drift.json's confusion matrix, else what training recorded."""
+    if drift is not None and drift.keras_confusion is not None:
+        return ClassCounts.from_confusion(drift.keras_confusion)
+    return ClassCounts.from_record(metadata.training.get("test_counts"), len(metadata.labels))
 
 
 def _read_results(
@@ -166,16 +180,20 @@ def build_report(config: ReportConfig) -> Report:
         raise FolderError(f"{folder.path}: has no TFLite variants; run `edge-pipeline convert {folder.path}` first")
     notes: list[str] = []
     drift, bench = _read_results(folder, metadata, notes)
+    budget = config.max_drop if config.max_drop is not None else (drift.max_drop if drift else DEFAULT_MAX_DROP)
+    config = replace(config, max_drop=budget)  # the budget `evaluate` used, unless --max-drop says another
     threads = [int(t) for t in (bench.settings.get("threads", []) if bench else [])]
     base = metadata.variants["float32"].bytes if "float32" in metadata.variants else None
     rows = [_row(variant, folder, base, drift, bench, config.max_drop, notes) for variant in metadata.variants.values()]
     _speedups(rows)
+    if drift is not None:
+        uncertainty.annotate(rows, drift, uncertainty.paired_answers(folder, metadata, drift))
     first = threads[0] if threads else None
     devices, emulated = _devices(folder, metadata)
     recommended, text, others = _recommendations(config, rows, (first, bench), devices, emulated)
     basis, key, unit = _basis(config, rows, first, devices, emulated)
     keras_accuracy = drift.keras_accuracy if drift else metadata.training.get("test_accuracy")
-    refusal = chance_verdict(metadata, keras_accuracy)
+    refusal = chance_verdict(metadata, keras_accuracy, _keras_counts(drift, metadata))
     if refusal:
         recommended, text = None, refusal
     runtime_lines, legacy = runtime_notes(rows, recommended, config.max_drop, first)
@@ -186,7 +204,7 @@ def build_report(config: ReportConfig) -> Report:
         dataset=str(metadata.dataset.get("name")),
         keras_accuracy=keras_accuracy,
         test_images=drift.test_images if drift else None,
-        max_drop=config.max_drop,
+        max_drop=budget,
         threads=threads,
         rows=rows,
         recommended=recommended,
@@ -195,11 +213,12 @@ def build_report(config: ReportConfig) -> Report:
         machine=bench.machine if bench else None,
         benchmark_settings=bench.settings if bench else None,
         notes=notes,
-        worst_classes=[asdict(c) for c in picked.per_class[:5]] if picked else [],
+        worst_classes=[asdict(c) for c in picked.per_class[:5]] if picked and picked.per_class[0].change_pp < 0 else [],
         alternatives=alternatives(basis, recommended, key, unit),
         runtime_notes=runtime_lines,
         legacy_recommended=legacy,
-        drift_notes=_drift_notes(drift, config.max_drop),
+        drift_notes=drift.disagreements() if drift else [],
+        budget_notes=_budget_notes(drift, budget),
         quantization=_quantization(folder, metadata),
         devices=devices,
         device=config.device,
@@ -252,6 +271,8 @@ def _recommendations(
     and states this machine's beside it.
     """
     first, bench = timing
+    if config.device:
+        emulated_section.check_device(config.device, [d.name for d in devices], emulated, config.folder)
     recommended, text = recommend(rows, config.max_drop, first)
     if first is not None and bench is not None:
         machine = bench.machine

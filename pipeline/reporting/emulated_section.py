@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..devices.emulated_bench import KIND
+from ..errors import UsageError
 from ..output.tables import md_prose, md_text
 from .recommend import INSTRUCTIONS, ReportRow, recommend
 
@@ -74,6 +75,29 @@ def find(columns: list[EmulatedColumn], name: str) -> EmulatedColumn | None:
     except Exception:  # noqa: BLE001 - not an emulated CPU's name: the caller looks for a real device
         return None
     return next((c for c in columns if c.name == wanted), None)
+
+
+def check_device(name: str, devices: list[str], columns: list[EmulatedColumn], folder: object) -> None:
+    """`report --device NAME` names a device of benchmark.json or an emulated Pi counted there; else a usage error
+    listing the names that are (and, for an emulated Pi not counted yet, the command that counts it)."""
+    from ..devices.instructions import ALIASES, resolve
+
+    if name in devices or find(columns, name) is not None:
+        return
+    counted = [column.name.removeprefix("emulated-") for column in columns]
+    here = ", ".join([*devices, *counted]) or "none yet"
+    try:
+        cpu = resolve(name)
+    except Exception:  # noqa: BLE001 - not an emulated CPU's name either
+        raise UsageError(
+            f"--device {name!r} is neither a device of benchmark.json nor an emulated Pi; measured here: {here}; "
+            f"emulated Pis: {', '.join(ALIASES)} (`edge-pipeline benchmark {folder} --emulate pi5`); a real device: "
+            f"`edge-pipeline benchmark {folder} --on HOST`"
+        ) from None
+    raise UsageError(
+        f"--device {name!r}: benchmark.json has no instruction counts of an emulated {name} ({cpu.name}) "
+        f"yet; run `edge-pipeline benchmark {folder} --emulate {name}` first (measured here: {here})"
+    )
 
 
 def cost_rows(rows: list[ReportRow], column: EmulatedColumn, interpreter: str = PREFERRED) -> list[ReportRow]:

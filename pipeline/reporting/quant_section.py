@@ -7,7 +7,9 @@ from typing import Any
 
 from ..conversion.diagnostics import QuantizationReport
 from ..conversion.layer_error import ROUNDING_FLOOR, worst
+from ..conversion.mixed import lower_bound
 from ..folder import CALIBRATION_PNG, QUANTIZATION_JSON, QUANTIZATION_PNG
+from ..measure.intervals import images_to_show
 from ..output.tables import md_code, md_text
 
 WORST_LAYERS = 8
@@ -57,21 +59,37 @@ def _worst(data: dict[str, Any], has: dict[str, bool]) -> list[str]:
 def _mixed(mixed: dict[str, Any] | None) -> list[str]:
     if not mixed:
         return []
-    met = "meets" if mixed.get("target_met") else "does NOT meet"
     test = mixed.get("test_agreement")
     tested = f"; on the test split it agrees on {test:.2f}%" if test is not None else ""
     floats = md_text(", ".join(map(str, mixed.get("float_ops", []))) or "none")
+    verdict, why = _target_verdict(mixed)
     return [
         "### How the mixed variant was chosen",
         "",
         f"Chosen: **{md_text(mixed['chosen'])}** (float ops: {floats}), {mixed['size_ratio']:.3f}x the float32 size. "
         f"On {mixed['selection_images']:,} validation images it agrees with Keras on "
-        f"{mixed['selection_agreement']:.2f}% (95% lower bound {mixed['selection_lower_bound']:.2f}%), which {met} "
-        f"--min-agreement {mixed['min_agreement']:g}% within --max-float-share {mixed['max_float_share']:g}"
-        f"{tested}. {mixed['candidates_tried']} candidates were scored, smallest first (runs of float ops from "
+        f"{mixed['selection_agreement']:.2f}% (95% lower bound {mixed['selection_lower_bound']:.2f}%), which "
+        f"{verdict} --min-agreement {mixed['min_agreement']:g}% within --max-float-share {mixed['max_float_share']:g}"
+        f"{tested}.{why} "
+        f"{mixed['candidates_tried']} candidates were scored, smallest first (runs of float ops from "
         "the input, runs into the output, the worst single ops); quantization.json lists them.",
         "",
     ]
+
+
+def _target_verdict(mixed: dict[str, Any]) -> tuple[str, str]:
+    """Met or not, and, when the Wilson lower bound decides against the measured agreement, why, in one sentence."""
+    target = float(mixed["min_agreement"])
+    if mixed.get("target_met"):
+        return "meets", ""
+    if float(mixed["selection_agreement"]) < target:
+        return "does NOT meet", ""
+    images = int(mixed["selection_images"])
+    return "cannot show", (
+        f" Too few images to show it: the search asks the Wilson 95% lower bound of the agreement to reach the target, "
+        f"so that it holds beyond these images, and {images:,} images all agreeing give at most "
+        f"{lower_bound(images, images):.2f}% ({images_to_show(target / 100):,} would show {target:g}%)."
+    )
 
 
 def _sweep(data: dict[str, Any], has: dict[str, bool]) -> list[str]:

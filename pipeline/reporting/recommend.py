@@ -9,7 +9,9 @@ from edge_runtime.folder.reader import split_variant
 from edge_runtime.tflite.requirements import at_least
 
 from ..folder import Metadata
-from ..measure.evaluate import near_chance
+from ..measure.intervals import interval_text
+from ..measure.learning import ClassCounts, learning
+from ..measure.paired import SIGNIFICANCE, two_sided
 from ..training.settings import steps_per_epoch, suggested_batch_size, too_few_steps
 
 # A variant this close to the fastest counts as "as fast"; then the smaller one wins, and
@@ -50,6 +52,31 @@ class ReportRow:
     peak_memory_mb: float | None = None
     within_budget: bool | None = None
     min_runtime: str | None = None  # oldest TFLite runtime that runs the file
+    # On a small test set (reporting.uncertainty): 95% intervals, and (images only Keras gets right, only this one)
+    accuracy_interval: tuple[float, float] | None = None
+    agreement_interval: tuple[float, float] | None = None
+    paired: tuple[int, int] | None = None
+
+    @property
+    def change_p(self) -> float | None:
+        """Two-sided McNemar p of the change against Keras (None: not tested, the test set is not small)."""
+        return two_sided(*self.paired) if self.paired is not None else None
+
+    @property
+    def within_noise(self) -> bool:
+        """A change against Keras that McNemar's test does not find: not significant."""
+        return self.change_p is not None and self.change_p >= SIGNIFICANCE and bool(self.change_pp)
+
+    def noise_note(self) -> str:
+        """` (not significant: 1 image only Keras gets right, 0 only int8; McNemar p=1)` on a small test set."""
+        if self.paired is None or not self.change_pp:
+            return ""
+        only_keras, only_this = self.paired
+        verdict = "not significant" if self.within_noise else "significant"
+        return (
+            f" ({verdict}: {only_keras:,} image(s) only Keras gets right, {only_this:,} only {self.precision}; "
+            f"McNemar p={self.change_p:.2g})"
+        )
 
     def runs_on(self, runtime: str) -> bool:
         return self.min_runtime is None or at_least(runtime, self.min_runtime)
@@ -81,7 +108,8 @@ def recommend(rows: list[ReportRow], max_drop: float, threads: int | None, unit:
         least = max(measured, key=lambda r: r.change_pp or 0.0)
         return None, (
             f"No variant stays within the {max_drop:g} pp accuracy budget; the least lossy is {least.precision} "
-            f"({least.change_pp:+.2f} pp). Raise --max-drop or ship the Keras model's float32 conversion with care."
+            f"({least.change_pp:+.2f} pp{least.noise_note()}). Raise --max-drop or ship the Keras model's float32 "
+            "conversion with care."
         )
     timed = [r for r in within if threads in r.p50_ms]
     if timed:
@@ -103,8 +131,8 @@ def recommend(rows: list[ReportRow], max_drop: float, threads: int | None, unit:
     )
     return pick.precision, (
         f"Ship {pick.file} ({pick.precision}): {why}. It is {_size_claim(pick)}, {_speed_claim(pick, threads, unit)}, "
-        f"{pick.change_pp:+.2f} pp top-1 accuracy against Keras (budget {max_drop:g} pp), and agrees with Keras "
-        f"on {pick.agreement:.2%} of test images."
+        f"{pick.change_pp:+.2f} pp top-1 accuracy against Keras{pick.noise_note()} (budget {max_drop:g} pp), and "
+        f"agrees with Keras on {pick.agreement:.2%}{interval_text(pick.agreement_interval)} of test images."
     )
 
 
@@ -140,7 +168,8 @@ def alternatives(rows: list[ReportRow], recommended: str | None, threads: int | 
         if threads in row.p50_ms and threads in pick.p50_ms:
             parts.append(f"{row.p50_ms[threads] / pick.p50_ms[threads]:.2f}x its {cost}")
         if row.accuracy is not None:
-            parts.append(f"{row.change_pp:+.2f} pp against Keras, agreeing on {row.agreement:.2%}")
+            noise = " (n.s.)" if row.within_noise else ""
+            parts.append(f"{row.change_pp:+.2f} pp against Keras{noise}, agreeing on {row.agreement:.2%}")
         if row.within_budget is False:
             parts.append("outside the accuracy budget")
         lines.append(f"{row.precision}: {', '.join(parts)}; {PURPOSE.get(row.precision, '')}.")
@@ -179,10 +208,14 @@ def runtime_notes(
     ], legacy
 
 
-def chance_verdict(metadata: Metadata, keras_accuracy: float | None) -> str | None:
-    """'Do not ship' with the reason when the Keras model itself is near chance level."""
+def chance_verdict(metadata: Metadata, keras_accuracy: float | None, counts: ClassCounts | None = None) -> str | None:
+    """'Do not ship' with the reason when the Keras model itself did not learn (`measure.learning`: near chance,
+    or collapsed onto one class); `counts` are its test answers per class, when known."""
     classes = len(metadata.labels)
-    if keras_accuracy is None or not near_chance(keras_accuracy, classes):
+    if keras_accuracy is None:
+        return None
+    verdict = learning(keras_accuracy, classes, counts)
+    if verdict.learned:
         return None
     training = metadata.training
     batch = int(training.get("hyperparameters", {}).get("batch_size") or 0)
@@ -196,10 +229,8 @@ def chance_verdict(metadata: Metadata, keras_accuracy: float | None) -> str | No
     )
     hint = (
         f"; train with a smaller --batch-size (e.g. {suggested_batch_size(train_images)}) or more --epochs"
-        if steps and too_few_steps(train_images, batch)
+        if steps and too_few_steps(train_images, batch) and suggested_batch_size(train_images) < batch
         else "; train longer or check the data"
     )
-    return (
-        f"Do not ship: the Keras model is near chance level ({keras_accuracy:.2%} on {classes} classes, chance "
-        f"{1 / classes:.2%}), so every variant of it is too: {why}{hint}."
-    )
+    reason = verdict.reason(metadata.labels)
+    return f"Do not ship: the Keras model is {reason}, so every variant of it is too: {why}{hint}."

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..measure.evaluate import DEFAULT_MAX_DROP
+from ..measure.intervals import interval_text
 from ..output.tables import Shown, Table
 from ..store.commits import now
 from .device_columns import DeviceColumn
@@ -17,7 +17,7 @@ from .recommend import ReportRow
 @dataclass(frozen=True)
 class ReportConfig:
     folder: Path
-    max_drop: float = DEFAULT_MAX_DROP
+    max_drop: float | None = None  # None: the budget drift.json's evaluation used
     samples: int = 24
     data_path: Path | None = None
     data_dir: Path | None = None
@@ -34,7 +34,7 @@ class Report(Shown):
     dataset: str
     keras_accuracy: float | None
     test_images: int | None
-    max_drop: float
+    max_drop: float  # the budget the rows are judged by: --max-drop, else the one `evaluate` used
     threads: list[int]
     rows: list[ReportRow]
     recommended: str | None
@@ -45,7 +45,8 @@ class Report(Shown):
     notes: list[str] = field(default_factory=list)
     worst_classes: list[dict[str, Any]] = field(default_factory=list)
     alternatives: list[str] = field(default_factory=list)
-    drift_notes: list[str] = field(default_factory=list)  # the gate's resolution; why images change class
+    drift_notes: list[str] = field(default_factory=list)  # why images change class (only when some do)
+    budget_notes: list[str] = field(default_factory=list)  # the gate's resolution, evaluate's budget, uncertainty
     runtime_notes: list[str] = field(default_factory=list)  # which runtime the recommendation needs; the legacy pick
     legacy_recommended: str | None = None  # the pick among variants tflite-runtime 2.14 runs
     quantization: dict[str, Any] | None = None  # report_quant.summary: calibration, worst layers, mixed, sweep
@@ -125,9 +126,9 @@ def table_rows(report: Report) -> list[list[str]]:
             f"{row.size_kb:,.1f}",
             *ratio,
             row.min_runtime or "-",
-            _fmt(row.accuracy, ".2%"),
-            _fmt(row.change_pp, "+.2f"),
-            _fmt(row.agreement, ".2%"),
+            _fmt(row.accuracy, ".2%") + interval_text(row.accuracy_interval),
+            _fmt(row.change_pp, "+.2f") + (" (n.s.)" if row.within_noise else ""),
+            _fmt(row.agreement, ".2%") + interval_text(row.agreement_interval),
         ]
         for t in report.threads:
             speedup = [_fmt(row.speedup.get(t), ".2f", "-") + ("x" if t in row.speedup else "")] if relative else []

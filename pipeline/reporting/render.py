@@ -45,10 +45,15 @@ def _variants(report: Report) -> list[str]:
         f"`*` recommended. Accuracy budget (--max-drop): {report.max_drop:g} pp (percentage points) below "
         f"Keras. Agreement: share of test images whose top-1 class equals the Keras model's. {speedup}",
         "",
+        *[line for note in report.budget_notes for line in (_sentence(note), "")],
     ]
     if report.drift_notes:
         out += ["Why images change class:", "", *[f"- {md_prose(note)}" for note in report.drift_notes], ""]
     return out
+
+
+def _sentence(note: str) -> str:
+    return note[:1].upper() + note[1:] + ("" if note.endswith(".") else ".")
 
 
 def _pictures(report: Report, has: dict[str, bool]) -> list[str]:

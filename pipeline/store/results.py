@@ -11,6 +11,7 @@ from .commits import parsed_results, read_results_json
 
 def train_result(folder: Path) -> Any:
     """The TrainResult of the model in `folder`, from metadata.json and history.json."""
+    from ..measure.learning import ClassCounts
     from ..training.stage import TrainResult
 
     store = FolderStore(folder)
@@ -40,6 +41,8 @@ def train_result(folder: Path) -> Any:
         classes=len(metadata.labels),
         batch_size=int(dict(training.get("hyperparameters") or {}).get("batch_size") or 0),
         distribute=training.get("distribute"),
+        labels=list(metadata.labels),
+        test_counts=ClassCounts.from_record(training.get("test_counts"), len(metadata.labels)),
     )
 
 

@@ -37,7 +37,11 @@ from .parsing import Opt
 MaxDrop = Annotated[float, Opt(
     "percentage points of top-1 accuracy a variant may lose against its reference (a positive budget is never finer "
     "than one test image); evaluate and run exit 1 if one loses more, report marks it",
-    feeds=((EvaluateConfig, "max_drop"), (ReportConfig, "max_drop")), low=0, high=100)]  # fmt: skip
+    feeds=((EvaluateConfig, "max_drop"),), low=0, high=100)]  # fmt: skip
+ReportMaxDrop = Annotated[float | None, Opt(
+    "percentage points of top-1 accuracy a variant may lose against its reference; report marks it (unset: the "
+    "budget the last evaluate used, from drift.json)", feeds=((ReportConfig, "max_drop"),), low=0,
+    high=100)]  # fmt: skip
 Moved = Annotated[Path | None, Opt(
     "where the image folder the model was trained on is now, if it moved",
     feeds=((ConvertConfig, "data_path"), (EvaluateConfig, "data_path"), (ReportConfig, "data_path"),
@@ -273,7 +277,7 @@ class DeployOptions(DeviceOptions, total=False):
 
 
 class ReportOptions(TypedDict, total=False):
-    max_drop: MaxDrop
+    max_drop: ReportMaxDrop
     samples: ReportSamples
     device: Annotated[str | None, Opt(
         "recommend for this device of benchmark.json (its latency, its accuracy check), or an emulated CPU (pi5, pi4, "

@@ -90,20 +90,23 @@ def plan(values: Mapping[str, Any]) -> RunPlan:
 
 
 def _failed_training(trained: TrainResult) -> str:
-    """Why `run` stops after a training that did not learn, and what to try."""
+    """Why `run` stops after a training that did not learn (near chance, or collapsed onto one class), and what to
+    try."""
     from ..training.settings import steps_per_epoch, suggested_batch_size, too_few_steps
 
     images, batch = trained.sizes["train"], trained.batch_size
-    hint = (
-        f"a smaller --batch-size (now {batch}, {steps_per_epoch(images, batch)} step(s) an epoch; try "
-        f"{suggested_batch_size(images)}) or more --epochs"
-        if batch and too_few_steps(images, batch)
-        else "more --epochs, another --learning-rate, or check the data"
-    )
+    if batch and too_few_steps(images, batch) and suggested_batch_size(images) < batch:
+        hint = (
+            f"a smaller --batch-size (now {batch}, {steps_per_epoch(images, batch)} step(s) an epoch; try "
+            f"{suggested_batch_size(images)}) or more --epochs"
+        )
+    elif trained.learning.collapsed:
+        hint = "more --epochs, more images of the other classes, another --learning-rate, or check the data"
+    else:
+        hint = "more --epochs, another --learning-rate, or check the data"
     return (
-        f"{trained.folder}: training ended near chance level ({trained.test_accuracy:.2%} on {trained.classes} "
-        f"classes, chance {1 / max(trained.classes, 1):.2%}), so run stops before converting a model that did not "
-        f"learn; try {hint}, or pass --continue to go on anyway"
+        f"{trained.folder}: the model did not learn, it is {trained.learning.reason(trained.labels)}; so run stops "
+        f"before converting it: try {hint}, or pass --continue to go on anyway"
     )
 
 
@@ -159,7 +162,7 @@ def run(values: Mapping[str, Any], session: Session) -> RunResult:
     result = RunResult(trained)
     if not trained.written:  # a worker of a multi-worker run: the chief converts, evaluates and reports
         return result
-    if trained.near_chance and not steps.keep_going:
+    if not trained.learning.learned and not steps.keep_going:
         raise TrainingFailed(_failed_training(trained), result)
     result.convert = _or_recorded("convert", steps.convert, steps.force, session,
                                   lambda: stages.convert(steps.convert, session))  # fmt: skip

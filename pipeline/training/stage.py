@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from ..folder import (
     model_identity,
     new_metadata,
 )
-from ..measure.evaluate import near_chance
+from ..measure.learning import ClassCounts, Learning, learning
 from ..output import plots
 from ..output.tables import Shown, Table
 from ..progress import Reporter, SilentReporter
@@ -83,11 +83,13 @@ class TrainResult(Shown):
     written: bool = True  # False on a worker that is not the chief: the chief writes the folder
     distribute: dict[str, Any] | None = None
     resumed_after: int = 0  # epochs a checkpoint of an interrupted training had done (0: trained from the start)
+    labels: list[str] = field(default_factory=list)
+    test_counts: ClassCounts | None = None  # per class: test images, predictions, right answers
 
     @property
-    def near_chance(self) -> bool:
-        """True when the model did not learn (see `measure.evaluate.near_chance`): do not ship it."""
-        return near_chance(self.test_accuracy, self.classes)
+    def learning(self) -> Learning:
+        """Whether the model learned (`measure.learning`): near chance or collapsed, do not ship it."""
+        return learning(self.test_accuracy, self.classes, self.test_counts)
 
     def summary(self) -> str:
         return (
@@ -110,10 +112,10 @@ class TrainResult(Shown):
         files = f"model.keras {self.model_bytes / 1024:,.0f} KB, labels.txt, history.json/.png, metadata.json"
         rows.append(["written", f"{self.folder}/ ({files})" if self.written else WORKER_WRITES])
         notes = []
-        if self.near_chance:
+        if not self.learning.learned:
             notes.append(
-                f"warning: the model is near chance level ({self.test_accuracy:.2%} on {self.classes} classes, batch "
-                f"{self.batch_size}): it did not learn; do not ship it"
+                f"warning: the model did not learn, do not ship it: it is {self.learning.reason(self.labels)} (batch "
+                f"{self.batch_size})"
             )
         return Table(f"trained {self.name}", ["", ""], rows, notes, header=False)
 
@@ -181,10 +183,11 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
 
 
 def _training_record(
-    plan: TrainingPlan, model: Any, fitted: Fitted, test_loss: float, test_accuracy: float
+    plan: TrainingPlan, model: Any, fitted: Fitted, test: tuple[float, float, ClassCounts | None]
 ) -> dict[str, Any]:
     """The `training` block of metadata.json, built once."""
     config, history = plan.config, fitted.history
+    test_loss, test_accuracy, counts = test
     return {
         "model": config.model,
         "options": config.options.to_record(get_spec(config.model)),
@@ -197,6 +200,7 @@ def _training_record(
         "best_epoch": int(min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)) + 1,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
+        "test_counts": counts.to_record() if counts is not None else None,
         "parameters": int(model.count_params()),
         "seconds": round(fitted.seconds, 2),
         "resumed_after": fitted.resumed_after,
@@ -241,8 +245,9 @@ def _write(plan: TrainingPlan, model: Any, history: dict[str, list[float]], trai
         )
 
 
-def _test(model: Any, plan: TrainingPlan) -> tuple[float, float]:
-    """(loss, accuracy) on the test split in training-size batches; under a strategy every worker takes part.
+def _test(model: Any, plan: TrainingPlan) -> tuple[float, float, ClassCounts | None]:
+    """(loss, accuracy, per-class counts) on the test split in training-size batches; under a strategy every worker
+    takes part (and the counts, which the chief alone would need, are left out).
 
     A fixed batch of 512 held 512 images' activations at once: MobileNetV2 at 160 px peaked at 2,555 MB on 6,000
     photos against 1,754 MB in batches of 32 (benchmarks/streaming_memory.py).
@@ -252,9 +257,25 @@ def _test(model: Any, plan: TrainingPlan) -> tuple[float, float]:
     test = tf_dataset(plan.dataset.test, plan.spec, batch)
     if cluster is None:
         loss, accuracy = model.evaluate(test, verbose=0)
-        return float(loss), float(accuracy)
+        return float(loss), float(accuracy), _test_counts(model, test, len(plan.labels))
     per_image = loss_function(plan.config.hparams.label_smoothing, len(plan.labels), reduction=None)
-    return distribute.evaluate(cluster, distribute.make_steps(cluster, model, None, per_image), test)
+    loss, accuracy = distribute.evaluate(cluster, distribute.make_steps(cluster, model, None, per_image), test)
+    return loss, accuracy, None
+
+
+def _test_counts(model: Any, test: Any, classes: int) -> ClassCounts:
+    """What the model answers on the test split, counted per class (one batch in memory at a time)."""
+    import numpy as np
+
+    true, predicted = [], []
+    for images, labels in test:
+        predicted.append(np.asarray(model(images, training=False)).argmax(axis=1))
+        true.append(np.asarray(labels).reshape(-1))
+    return ClassCounts.from_predictions(
+        np.concatenate(true) if true else np.zeros(0, np.int64),
+        np.concatenate(predicted) if predicted else np.zeros(0, np.int64),
+        classes,
+    )
 
 
 def _float32(model: Any, plan: TrainingPlan) -> Any:
@@ -299,12 +320,12 @@ def _train(config: TrainConfig, reporter: Reporter, callbacks: Sequence[Any], cl
             plan.folder.check_room(model.count_params() * 4 * 6 + 16 * MB, "train")
         state, store = _resume_state(plan, model, reporter)
         fitted = fit_phases(model, plan, reporter, callbacks, state, store)
-        test_loss, test_accuracy = _test(model, plan)
+        tested = _test(model, plan)
         if config.distribute.mixed_precision:
             model = _float32(model, plan)
     finally:
         distribute.set_precision_policy(DistributeConfig())  # float32 for whatever this process does next
-    training = _training_record(plan, model, fitted, test_loss, test_accuracy)
+    training = _training_record(plan, model, fitted, tested)
     if plan.writes:
         _write(plan, model, fitted.history, training)
     return TrainResult(
@@ -312,8 +333,8 @@ def _train(config: TrainConfig, reporter: Reporter, callbacks: Sequence[Any], cl
         name=plan.config.model_name,
         model=plan.config.model,
         input=spec,
-        test_accuracy=float(test_accuracy),
-        test_loss=float(test_loss),
+        test_accuracy=float(tested[1]),
+        test_loss=float(tested[0]),
         parameters=int(model.count_params()),
         epochs_run=training["epochs_run"],
         resumed_after=fitted.resumed_after,
@@ -327,6 +348,8 @@ def _train(config: TrainConfig, reporter: Reporter, callbacks: Sequence[Any], cl
         batch_size=plan.config.hparams.batch_size or 0,
         written=plan.writes,
         distribute=training["distribute"],
+        labels=list(plan.labels),
+        test_counts=tested[2],
     )
 
 

@@ -219,7 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except typer.TyperException as error:  # the parser's own usage errors
         context = getattr(error, "ctx", None)
         command_path = context.command_path if context is not None else PROG
-        return _fail(f"{error.format_message()} (see {command_path} --help)", getattr(error, "exit_code", 2))
+        message = error.format_message()
+        if context is not None and message.startswith("No such command") and hasattr(context.command, "commands"):
+            message += f" Commands: {', '.join(context.command.list_commands(context))}."
+        return _fail(f"{message} (see {command_path} --help)", getattr(error, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         return _fail("interrupted", 130)
     except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
