@@ -62,7 +62,21 @@ def mcnemar_p(only_old: int, only_new: int) -> float:
     if n > 20_000:  # the normal approximation, with continuity correction
         z = (only_old - n / 2 - 0.5) / math.sqrt(n / 4)
         return 0.5 * math.erfc(z / math.sqrt(2))
-    return sum(math.comb(n, k) for k in range(only_old, n + 1)) / 2**n
+    # The shorter tail only, in logarithms: a split of 10 against 19,000 took 75 s as a sum of exact big integers.
+    if only_old > n / 2:
+        return min(1.0, _binomial_half(n, only_old, n))
+    return max(0.0, 1.0 - _binomial_half(n, 0, only_old - 1))
+
+
+def _binomial_half(n: int, low: int, high: int) -> float:
+    """P(low <= X <= high) for X ~ Binomial(n, 1/2), summed in logarithms."""
+    if high < low:
+        return 0.0
+    logs = [
+        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2) for k in range(low, high + 1)
+    ]
+    top = max(logs)
+    return math.exp(top) * math.fsum(math.exp(value - top) for value in logs)
 
 
 @dataclass
