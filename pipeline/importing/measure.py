@@ -95,7 +95,7 @@ def tflite_scorer(interpreter: Any, pre: Preprocessing) -> Scorer:
 
 def refuse_untrustworthy(measured: Measured, true: np.ndarray, labels: list[str], where: str) -> None:
     """Near chance or one class for almost everything: a model broken before import (`--continue` goes on)."""
-    from ..measure.evaluate import near_chance
+    from ..measure.learning import ClassCounts, learning
 
     classes = len(labels)
     collapsed = measured.collapsed(true, classes)
@@ -106,9 +106,9 @@ def refuse_untrustworthy(measured: Measured, true: np.ndarray, labels: list[str]
             "collapsed to one class (stale batch-norm statistics, or the wrong --mean/--std); check it, or pass "
             "--continue to import it anyway"
         )
-    if near_chance(measured.accuracy, classes):
+    verdict = learning(measured.accuracy, classes, ClassCounts.from_predictions(true, measured.top1, classes))
+    if not verdict.learned:
         raise SourceError(
-            f"{where}: {measured.accuracy:.2%} top-1 on {len(true):,} test images of {classes} classes is near chance "
-            f"({1 / classes:.2%}): check --mean/--std (what the source expects), --labels (in output order) and the "
-            "data, or pass --continue to import it anyway"
+            f"{where}: {verdict.reason(labels)}: check --mean/--std (what the source expects), --labels (in output "
+            "order) and the data, or pass --continue to import it anyway"
         )

@@ -68,7 +68,7 @@ def _training(source: SourceRecord) -> dict[str, Any]:
     made_by = f"{source.framework} {source.version}".strip()
     return {
         "model": "imported",
-        "imported_from": f"`{source.file}` ({source.kind}" + (f", {made_by})" if source.version else ")"),
+        "imported_from": f"{source.file} ({source.kind}" + (f", {made_by})" if source.version else ")"),
         "reference": "Keras" if source.reference == KERAS_FILE else f"source ({source.kind})",
         "test_accuracy": source.accuracy,
     }

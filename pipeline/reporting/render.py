@@ -29,7 +29,9 @@ def _summary(report: Report) -> list[str]:
     tested = f" on {report.test_images:,} test images." if report.test_images else "."
     imported = report.training.get("imported_from")
     if imported:  # `edge-pipeline import`: made elsewhere, measured here
-        return [*out, f"Model imported from {md_text(str(imported))}, measured by edge-pipeline on "
+        file, _, kind = str(imported).partition(" (")  # `mine.keras (keras, Keras 3.15.1)`
+        source = md_code(file) + (f" ({md_text(kind)}" if kind else "")
+        return [*out, f"Model imported from {source}, measured by edge-pipeline on "
                 f"{md_code(report.dataset)}; the source's own test accuracy {keras}{tested}", ""]  # fmt: skip
     trained = f"Model {md_code(report.model)} trained on {md_code(report.dataset)}"
     return [*out, f"{trained}; Keras test accuracy {keras}{tested}", ""]
