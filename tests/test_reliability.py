@@ -93,7 +93,7 @@ PIPELINE_CASES: list[tuple[str, Setup, int, str]] = [
         "report for an unknown device",
         lambda w: ["report", str(w.folder), "--device", "ghost"],
         2,
-        "--device 'ghost': no such device in benchmark.json (known: none yet)",
+        "--device 'ghost' is neither a device of benchmark.json nor an emulated Pi; measured here: none",
     ),
     (
         "calibration counts not numbers",

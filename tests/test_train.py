@@ -36,6 +36,7 @@ def test_trained_folder_is_complete_and_metadata_is_valid(trained_folder: Path) 
         "dtype": "uint8",
         "mean": 0.0,
         "std": 1.0,
+        "resize": "stretch",
     }
     dataset = metadata["dataset"]
     assert dataset["name"] == "fashion-mnist" and dataset["sizes"] == {"train": 3600, "validation": 400, "test": 10000}
