@@ -75,6 +75,17 @@ def test_readme_is_a_front_door_and_links_resolve() -> None:
             assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
 
 
+def test_the_pages_tables_are_the_shipped_folders_results() -> None:
+    """README's two tables and docs/phones.md's come from models/fashion-mnist-cnn's files
+    (benchmarks/readme_tables.py prints them): a regenerated folder and its pages cannot drift apart."""
+    from benchmarks.readme_tables import emulated_table, host_table, phone_table
+
+    readme = (ROOT / "README.md").read_text()
+    for table in (host_table(), emulated_table()):
+        assert "\n".join(table) + "\n" in readme, "\n".join(table)
+    assert "\n".join(phone_table()) + "\n" in (ROOT / "docs" / "phones.md").read_text(), "\n".join(phone_table())
+
+
 def test_cli_reference_documents_every_option() -> None:
     from pipeline.surface.keywords import cli_options
     from pipeline.surface.options import COMMANDS
