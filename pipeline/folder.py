@@ -264,8 +264,9 @@ class FolderStore:
         data.setdefault("devices", {})[device] = entry
         self.commit_json(name, data, metadata)
 
-    def check_writable_for(self, identity: dict[str, Any], overwrite: bool) -> None:
-        """Refuse to train into a folder that holds a different model (or other files) unless told."""
+    def check_writable_for(self, identity: dict[str, Any], overwrite: bool, same_model: bool = True) -> None:
+        """Refuse to train into a folder that holds a different model (or other files) unless told; with
+        `same_model` False (import, which keeps nothing of what was there), any model at all."""
         if not self.path.exists():
             return
         if not self.path.is_dir():
@@ -287,10 +288,12 @@ class FolderStore:
                 f"{self.path}: has an unreadable metadata.json; pass --overwrite to replace the model in it"
             ) from None
         old = model_identity(existing.training.get("model"), existing.dataset)
-        if old != identity:
+        if old != identity or not same_model:
+            held = existing.training.get("imported_from") or old["model"]
             raise FolderError(
-                f"{self.path}: holds a different model ({old['model']} on {old['path'] or old['dataset']}); "
-                f"pass --overwrite to replace it or choose another --output"
+                f"{self.path}: holds {'a different' if old != identity else 'a'} model ({held} on "
+                f"{old['path'] or old['dataset']}, {len(existing.variants)} variant(s)); pass --overwrite to replace "
+                "it and everything measured of it, or choose another --output"
             )
 
     def recorded_split(self, metadata: Metadata) -> dict[str, Any] | None:

@@ -235,6 +235,25 @@ def test_what_import_refuses_is_one_line_saying_what_to_do(sources: Path, tmp_pa
 
 
 @requires_fashion_mnist
+def test_a_wrong_input_scale_is_refused_and_a_model_folder_is_never_replaced_untold(sources: Path) -> None:
+    """logits.h5 expects [-1, 1]: fed raw pixels it scores far lower, and import says which scale did better
+    instead of writing a folder that measures the wrong numbers. Importing over a model folder needs --overwrite."""
+    from tests.conftest import folder_digest
+
+    source, output = sources / "sources" / "logits.h5", sources / "scale"
+    with pytest.raises(pipeline.UsageError) as raised:
+        pipeline.import_model(source, data=sources / "photos", test_split=0.3, output=output, progress=False)
+    message = str(raised.value)
+    assert "fed raw pixels 0..255, but" in message and "fed [-1, 1]" in message, message
+    assert "--mean 127.5 --std 127.5" in message and "\n" not in message and not output.exists()
+    folder = imported(sources, "unit.tflite")
+    before = folder_digest(folder)
+    with pytest.raises(pipeline.FolderError, match=r"holds a model \(unit\.tflite .*pass --overwrite to replace it"):
+        pipeline.import_model(source, data=sources / "photos", output=folder, progress=False, **CASES["logits.h5"][0])
+    assert folder_digest(folder) == before
+
+
+@requires_fashion_mnist
 def test_any_size_input_custom_layers_and_continue_are_explicit(sources: Path, tmp_path: Path) -> None:
     import keras
 

@@ -123,7 +123,7 @@ def import_model(config: ImportConfig, reporter: Reporter | None = None) -> Impo
     if source.is_tflite and pre.bgr:
         raise UsageError("--bgr: a .tflite source's graph is not edited; export it taking RGB, or import its model")
     store = FolderStore(config.folder)
-    store.check_writable_for(model_identity(IMPORTED, config.data.to_record()), config.overwrite)
+    store.check_writable_for(model_identity(IMPORTED, config.data.to_record()), config.overwrite, same_model=False)
     loaded = kinds.load(source, config.custom_objects)
     height, width, channels = _shape(loaded, config)
     spec = InputSpec(height, width, channels, "grayscale" if channels == 1 else "rgb")
@@ -138,6 +138,10 @@ def import_model(config: ImportConfig, reporter: Reporter | None = None) -> Impo
         + ("; its output is logits, a softmax is added" if measured.logits else "")
     )
     if not config.keep_going:
+        with reporter.task("trying the usual input scales beside the stated one", total=None):
+            test = dataset.test
+            measuring.refuse_a_wrong_scale(lambda other: loaded.scorer(other, output), pre, measured, test.images,
+                                           test.labels, spec, str(source.path))  # fmt: skip
         measuring.refuse_untrustworthy(measured, dataset.test.labels, labels, str(source.path))
     record = _record(source, config, pre, loaded, output, measured)
     from .writing import write_folder
