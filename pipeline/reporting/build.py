@@ -9,6 +9,7 @@ from those files, never re-measured, so they agree with them.
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from ..store.commits import parsed_results, read_results_json
 from . import emulated_section, quant_section, uncertainty
 from .device_columns import DeviceColumn, describe, device_check, device_columns, for_device
 from .recommend import INSTRUCTIONS, ReportRow, alternatives, chance_verdict, recommend, runtime_notes
-from .record import Report, ReportConfig, table_columns, table_rows
+from .record import Report, ReportConfig, as_reference, table_columns, table_rows
 from .render import to_csv, to_markdown
 
 __all__ = [
@@ -197,6 +198,8 @@ def build_report(config: ReportConfig) -> Report:
     if refusal:
         recommended, text = None, refusal
     runtime_lines, legacy = runtime_notes(rows, recommended, config.max_drop, first)
+    named = partial(as_reference, training=metadata.training)  # an imported .tflite's reference is the source
+    text, others, runtime_lines = named(text), [named(line) for line in others], [named(x) for x in runtime_lines]
     picked = next((v for v in drift.variants if v.precision == recommended), None) if drift else None
     return Report(
         name=metadata.name,
@@ -214,7 +217,7 @@ def build_report(config: ReportConfig) -> Report:
         benchmark_settings=bench.settings if bench else None,
         notes=notes,
         worst_classes=[asdict(c) for c in picked.per_class[:5]] if picked and picked.per_class[0].change_pp < 0 else [],
-        alternatives=alternatives(basis, recommended, key, unit),
+        alternatives=[named(line) for line in alternatives(basis, recommended, key, unit)],
         runtime_notes=runtime_lines,
         legacy_recommended=legacy,
         drift_notes=drift.disagreements() if drift else [],

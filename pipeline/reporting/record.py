@@ -105,7 +105,7 @@ def table_columns(report: Report) -> list[str]:
         *(["x float32"] if relative else []),
         "min runtime",
         "accuracy",
-        "vs Keras (pp)",
+        as_reference("vs Keras (pp)", report.training),
         "agreement",
     ]
     cores = int((report.machine or {}).get("cores") or 0)
@@ -136,3 +136,10 @@ def table_rows(report: Report) -> list[list[str]]:
         cells += [_fmt(row.peak_memory_mb, ".1f"), {True: "yes", False: "NO", None: "-"}[row.within_budget]]
         lines.append(cells)
     return lines
+
+
+def as_reference(text: str, training: dict[str, Any]) -> str:
+    """The report's prose says "Keras" for what variants are measured against; for an imported .tflite that is
+    the source (`training.reference`, e.g. "source (tflite)"), in report.md and on the terminal alike."""
+    reference = training.get("reference")  # untrusted: only a string replaces it (render escapes it)
+    return text.replace("Keras", reference) if isinstance(reference, str) and reference != "Keras" else text

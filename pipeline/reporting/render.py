@@ -13,7 +13,7 @@ from typing import Any
 from ..folder import CONFUSION_PNG, HISTORY_PNG, SAMPLES_PNG, TRADEOFF_PNG
 from ..output.tables import md_code, md_prose, md_text
 from . import device_columns, emulated_section, quant_section
-from .record import Report, has_float32, table_columns, table_rows
+from .record import Report, as_reference, has_float32, table_columns, table_rows
 
 
 def _summary(report: Report) -> list[str]:
@@ -90,6 +90,11 @@ def _pictures(report: Report, has: dict[str, bool]) -> list[str]:
 
 def _training(report: Report, has: dict[str, bool]) -> list[str]:
     training = report.training
+    if training.get("imported_from"):  # nothing trained here: where it came from, what its own framework scored
+        parameters = training.get("parameters")
+        counted = f"{parameters:,} parameters; " if isinstance(parameters, int) and parameters > 0 else ""
+        line = f"{counted}imported, not trained here: {training['imported_from']}."
+        return ["## Source", "", md_text(line), ""]
     line = (
         f"{training.get('parameters', 0):,} parameters; {training.get('epochs_run')} epochs "
         f"(best {training.get('best_epoch')}) in {training.get('seconds', 0):.0f} s; "
@@ -141,8 +146,7 @@ def to_markdown(report: Report, has: dict[str, bool]) -> str:
     ]
     sections += [*quant_section.section(report.quantization, has), *_training(report, has)]
     text = "\n".join([*sections, *_method(report)]) + "\n"
-    reference = report.training.get("reference")  # an imported .tflite's: the source, where others have Keras
-    return text.replace("Keras", str(reference)) if isinstance(reference, str) and reference != "Keras" else text
+    return as_reference(text, report.training)
 
 
 def _plain(values: dict[str, Any]) -> str:
