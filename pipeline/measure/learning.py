@@ -102,6 +102,7 @@ class Learning:
     top: int | None = None  # the class predicted most
     top_share: float = 0.0  # its share of the predictions
     p_value: float | None = None  # McNemar, one-sided: no better than always answering the majority class
+    balanced: bool = False  # every class has as many test images: none is "the largest"
 
     @property
     def near_chance(self) -> bool:
@@ -125,6 +126,8 @@ class Learning:
         if self.majority is None:
             return f"near chance level ({self.accuracy:.2%} on {self.classes} classes, chance {self.majority_rate:.2%})"
         baseline = f"always answering {name(self.majority)}, the largest class"
+        if self.balanced:
+            baseline = f"always answering any one class (each has {self.images // max(self.classes, 1):,} of them)"
         if self.collapsed:
             count = round(self.top_share * self.images)
             return (
@@ -132,9 +135,11 @@ class Learning:
                 f"({self.top_share:.0%}), and its {self.accuracy:.2%} is not significantly above the "
                 f"{self.majority_rate:.2%} of {baseline} (McNemar p={self.p_value:.2g})"
             )
+        level = "below chance level" if self.accuracy < self.majority_rate else "near chance level"
         return (
-            f"near chance level ({self.accuracy:.2%} on {self.images:,} test images; {baseline}, scores "
+            f"{level} ({self.accuracy:.2%} on {self.images:,} test images; {baseline}, scores "
             f"{self.majority_rate:.2%})"
+            + (": labels in another order than the outputs?" if self.accuracy < self.majority_rate / 2 else "")
         )
 
 
@@ -165,4 +170,5 @@ def learning(accuracy: float, classes: int, counts: ClassCounts | None = None) -
         top=top,
         top_share=share,
         p_value=better_than(only_model, only_majority) if share >= COLLAPSE_SHARE else None,
+        balanced=len(set(counts.images)) == 1,
     )
