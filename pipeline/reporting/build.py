@@ -281,7 +281,7 @@ def _recommendations(
         machine = bench.machine
         where = f"{machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('interpreter')}"
         text += f" (Latency: this machine, {where}.)"
-    host = f"On this machine, by latency: {text}"
+    host = f"On this machine, {'by latency' if first is not None else 'by size (latency not measured)'}: {text}"
     others = [emulated_section.recommendation(rows, column, config.max_drop)[1] for column in emulated]
     if not config.device:
         return recommended, text, others
