@@ -293,7 +293,7 @@ def parse_labels(text: str, where: str = "labels") -> list[str]:
 
 def decode_labels(data: bytes, where: str) -> list[str]:
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading BOM (Notepad writes one) is not part of a label
     except UnicodeDecodeError as error:
         raise LabelsError(f"{where}: labels are not UTF-8 text ({error.reason})") from None
     labels = parse_labels(text, where)

@@ -52,7 +52,10 @@ def list_folder(root: Path) -> FolderListing:
         raise DataError(f"{root}: has one class ({class_dirs[0].name}); a classifier needs at least two class folders")
     files = []
     for class_dir in class_dirs:
-        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+        try:  # a class folder may be a link anywhere (to / it met /proc's unreadable links)
+            found = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+        except OSError as error:
+            raise DataError(f"{class_dir}: cannot be listed ({error.strerror or error}: {error.filename})") from None
         if not found:
             raise DataError(f"{class_dir}: class folder has no images; add some or remove the folder")
         files.append(found)

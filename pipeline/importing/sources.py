@@ -67,6 +67,8 @@ def identify(path: Path) -> Source:
             raise UsageError(f"{path}: a folder without {SAVED_MODEL_FILE}, so not a SavedModel")
         return Source(path, "saved-model", sha256_file(path / SAVED_MODEL_FILE), "tensorflow", _version("tensorflow"))
     suffix = path.suffix.lower()
+    if suffix in KERAS_SUFFIXES and not path.is_file():  # /dev/zero named mine.h5 was read for ever
+        raise UsageError(f"{path}: not a regular file; import takes a .keras or .h5 file")
     if suffix in KERAS_SUFFIXES:
         return Source(path, KERAS_SUFFIXES[suffix], sha256_file(path), "keras", _version("keras"))
     if suffix == ".tflite":
@@ -93,7 +95,13 @@ def _keras_config(path: Path, kind: str) -> Any:
                 info = archive.getinfo("config.json")
                 if info.file_size > MAX_CONFIG_BYTES:
                     raise SourceError(f"{path}: its config.json is {info.file_size >> 20} MB, over the 64 MB limit")
-                return json.loads(archive.read(info))
+                with archive.open(info) as member:  # in bounded reads: the recorded size can lie (a 1.1 GB
+                    text = bytearray()  # stream recorded as 1,000 bytes took 2.7 GB read whole)
+                    while chunk := member.read(1 << 20):
+                        text += chunk
+                        if len(text) > MAX_CONFIG_BYTES:
+                            raise SourceError(f"{path}: its config.json is over the 64 MB limit")
+                return json.loads(bytes(text))
         import h5py
 
         with h5py.File(path, "r") as h5:
@@ -106,6 +114,8 @@ def _keras_config(path: Path, kind: str) -> Any:
             return json.loads(text.decode() if isinstance(text, bytes) else text)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise SourceError(f"{path}: not a readable {kind} model file ({str(error)[:120]})") from None
+    except RecursionError:
+        raise SourceError(f"{path}: its layer configuration nests deeper than any model's (a hostile file?)") from None
 
 
 def _layers(config: Any) -> Iterator[dict[str, Any]]:
