@@ -119,6 +119,13 @@ def lying_size(trained: Path, tmp: Path) -> Folders:
     return new, trained
 
 
+def classes_reordered(trained: Path, tmp: Path) -> Folders:
+    """metadata.json's labels reversed: every index scores as before, every name a device answers is wrong."""
+    new = _copy(trained, tmp / "renamed")
+    _edit_metadata(new, lambda data: data["labels"].reverse())
+    return new, trained
+
+
 def baseline_counted(trained: Path, tmp: Path) -> Folders:
     baseline = _copy(trained, tmp / "production")
     _count(baseline, "dynamic", 12e6)
@@ -153,6 +160,7 @@ GATE_CASES: list[tuple[str, Callable[[Path, Path], Folders], list[str], int, str
     ("forged predictions.json (all right)", forged_predictions, [], 1, "accuracy -"),
     ("forged predictions.json, the same file", forged_predictions_of_the_same_file, [], 0, "no regression"),
     ("a size of 1 KB in metadata.json", lying_size, [], 0, "no regression"),
+    ("the class names reordered", classes_reordered, [], 1, "accuracy -"),
     ("no emulated count on the candidate", baseline_counted, [], 1, "cortex-a76/litert (emulated) cannot be checked"),
     ("... allowed: emulated", baseline_counted, ["--allow-missing", "emulated"], 0, "1 missing as --allow-missing"),
     ("... allowed: that CPU", baseline_counted, ["--allow-missing", "cortex-a76"], 0, "no regression"),

@@ -139,14 +139,14 @@ def measure(folder: FolderResults, variants: list[str], cache: Cache, reporter: 
     except DataError as error:
         folder.unmeasured = str(error)
         return
-    predictors, keys, found = {}, {}, {}
+    predictors, keys, found, names = {}, {}, {}, {}
     for variant in variants:
         try:
             made = predictor(folder.store, folder.metadata, variant)
         except FolderError as error:
             folder.failures[variant] = str(error)
             continue
-        keys[variant] = cache.run_key(made.content, made.spec, images)
+        keys[variant], names[variant] = cache.run_key(made.content, made.spec, images), made.labels
         if keys[variant] in cache.top1:
             found[variant] = cache.top1[keys[variant]]
         else:
@@ -158,6 +158,7 @@ def measure(folder: FolderResults, variants: list[str], cache: Cache, reporter: 
         found.update(measured)
         cache.top1.update({keys[variant]: top for variant, top in measured.items()})
     labels = images.labels
+    found = {variant: images.named(top, names[variant]) for variant, top in found.items()}  # by the names it answers
     folder.predictions = {"labels": labels, **found}
     for row in folder.rows:
         if row.variant in found:

@@ -42,6 +42,13 @@ class TestImages:
     labels: np.ndarray
     images: np.ndarray | DiskImages
     source: str  # where they were loaded from
+    classes: tuple[str, ...] = ()  # the class names `labels` index (the data's, in its recorded order)
+
+    def named(self, top1: np.ndarray, names: list[str]) -> np.ndarray:
+        """A variant's top-1 output indices as the indices of the classes its labels name (-1: a name the test
+        images do not have): a folder whose labels are reordered or renamed is measured by what it answers."""
+        mapping = np.asarray([self.classes.index(n) if n in self.classes else -1 for n in names] + [-1], np.int64)
+        return mapping[np.clip(top1, 0, len(names))]
 
     def same_as(self, other: TestImages) -> bool:
         return self.fingerprint == other.fingerprint and self.pixels == other.pixels
@@ -75,7 +82,8 @@ def test_images(store: FolderStore, metadata: Metadata, cache: dict[str, TestIma
             if dataset.files is None and isinstance(images, np.ndarray):
                 pixels = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
             labels = np.asarray(dataset.test.labels, dtype=np.int64)
-            cache[key] = TestImages(test_fingerprint(dataset), pixels, labels, images, dataset.source)
+            fingerprint, classes = test_fingerprint(dataset), tuple(dataset.labels)
+            cache[key] = TestImages(fingerprint, pixels, labels, images, dataset.source, classes)
         return cache[key]
     except (DataError, UsageError, FolderError, EdgeRuntimeError, KeyError, TypeError, ValueError) as error:
         raise DataError(f"its test images cannot be loaded: {error}") from None
