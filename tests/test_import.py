@@ -276,8 +276,18 @@ def _hostile_keras(tmp: Path) -> list[tuple[Path, str]]:
         archive.writestr("config.json", "[" * 100_000 + "]" * 100_000)
     device = tmp / "zero.h5"
     device.symlink_to("/dev/zero")
+    crowded = tmp / "crowded.keras"  # a million members took 1.29 GB to list
+    with zipfile.ZipFile(crowded, "w") as archive:
+        for index in range(10_001):
+            archive.writestr(f"{index}", b"")
+    import h5py
+
+    declared = tmp / "declared.h5"  # a 1.5 GB kernel declared, nothing stored: Keras read it whole (2.19 GB)
+    with h5py.File(declared, "w") as h5:
+        h5.create_dataset("model_weights/dense/kernel", shape=(98304, 4096), dtype="float32")
     return [(forged, "not a readable keras model file (Bad CRC-32"), (deep, "nests deeper than any model's"),
-            (device, "not a regular file")]  # fmt: skip
+            (device, "not a regular file"), (crowded, "its zip lists 10,001 members"),
+            (declared, "declares 1,610,612,736 bytes and stores 0")]  # fmt: skip
 
 
 def test_hostile_keras_files_are_one_line_without_reading_what_they_claim(tmp_path: Path) -> None:

@@ -24,12 +24,15 @@ import numpy as np
 from edge_runtime.backends import load_interpreter, read_model_bytes
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.folder.reader import sha256_file
+from edge_runtime.safe_files import zip_directory
 
 from ..errors import SourceError, UsageError
 
 KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
 SAVED_MODEL_FILE = "saved_model.pb"
 MAX_CONFIG_BYTES = 64 << 20  # a model's layer configuration, as JSON
+MAX_KERAS_MEMBERS, MAX_KERAS_DIRECTORY = 10_000, 4 << 20  # a .keras holds 3 members (a million took 1.29 GB)
+MAX_UNSTORED = 16 << 20  # bytes a dataset of an .h5 may declare beyond 64x what it stores (compression)
 LAMBDA = "Lambda"
 
 
@@ -91,6 +94,11 @@ def _keras_config(path: Path, kind: str) -> Any:
     """The model's layer configuration as JSON: config.json of a .keras zip, `model_config` of an .h5."""
     try:
         if kind == "keras":
+            with open(path, "rb") as stream:
+                members, directory = zip_directory(stream) or (0, 0)
+            if members > MAX_KERAS_MEMBERS or directory > MAX_KERAS_DIRECTORY:
+                raise SourceError(f"{path}: its zip lists {members:,} members in {directory:,} bytes; a .keras has a "
+                                  f"handful (over {MAX_KERAS_MEMBERS:,} is refused before it is read)")  # fmt: skip
             with zipfile.ZipFile(path) as archive:
                 info = archive.getinfo("config.json")
                 if info.file_size > MAX_CONFIG_BYTES:
@@ -105,6 +113,7 @@ def _keras_config(path: Path, kind: str) -> Any:
         import h5py
 
         with h5py.File(path, "r") as h5:
+            _check_declared_weights(h5, path)
             text = h5.attrs.get("model_config")
             if text is None:
                 raise SourceError(
@@ -116,6 +125,21 @@ def _keras_config(path: Path, kind: str) -> Any:
         raise SourceError(f"{path}: not a readable {kind} model file ({str(error)[:120]})") from None
     except RecursionError:
         raise SourceError(f"{path}: its layer configuration nests deeper than any model's (a hostile file?)") from None
+
+
+def _check_declared_weights(h5: Any, path: Path) -> None:
+    """Refuse an .h5 whose datasets declare far more than they store: Keras reads each whole before it checks a
+    shape (a 64 KB file declaring a 1.5 GB kernel peaked at 2.19 GB). Saved weights store what they declare."""
+    import h5py
+
+    def visit(name: str, item: Any) -> None:
+        if isinstance(item, h5py.Dataset):
+            declared, stored = int(item.size) * item.dtype.itemsize, int(item.id.get_storage_size())
+            if declared > MAX_UNSTORED + stored * 64:
+                raise SourceError(f"{path}: dataset {name!r} declares {declared:,} bytes and stores {stored:,}; "
+                                  "saved weights store what they declare (a hostile or damaged file?)")  # fmt: skip
+
+    h5.visititems(visit)
 
 
 def _layers(config: Any) -> Iterator[dict[str, Any]]:
