@@ -251,6 +251,16 @@ def test_a_wrong_input_scale_is_refused_and_a_model_folder_is_never_replaced_unt
     with pytest.raises(pipeline.FolderError, match=r"holds a model \(unit\.tflite .*pass --overwrite to replace it"):
         pipeline.import_model(source, data=sources / "photos", output=folder, progress=False, **CASES["logits.h5"][0])
     assert folder_digest(folder) == before
+    with pytest.raises(pipeline.UsageError, match=r"the source is inside --output .*move it out"):
+        pipeline.import_model(folder / "model_float32.tflite", data=sources / "photos", output=folder, overwrite=True,
+                              progress=False, **CASES["unit.tflite"][0])  # fmt: skip
+    assert folder_digest(folder) == before
+    reversed_labels = sources / "rotated.txt"  # below chance on every scale: the label order, not the scale
+    names = sorted(CLASSES.values())
+    reversed_labels.write_text("\n".join(names[1:] + names[:1]) + "\n")  # every name one output along
+    with pytest.raises(pipeline.SourceError, match=r"below chance level .*labels in another order than the outputs"):
+        pipeline.import_model(sources / "sources" / "unit.tflite", data=sources / "photos", labels=reversed_labels,
+                              output=sources / "reversed", progress=False, **CASES["unit.tflite"][0])  # fmt: skip
 
 
 def _hostile_keras(tmp: Path) -> list[tuple[Path, str]]:

@@ -120,13 +120,15 @@ SCALE_PROBE = 1000  # test images tried per scale (measured: a scale costing 12 
 
 
 def refuse_a_wrong_scale(score_with: Callable[[Preprocessing], Scorer], pre: Preprocessing, measured: Measured,
-                         images: Any, true: np.ndarray, spec: InputSpec, where: str) -> None:  # fmt: skip
+                         images: Any, true: np.ndarray, spec: InputSpec, classes: int, where: str) -> None:  # fmt: skip
     """A usual input scale that scores significantly better than the stated one (McNemar, one-sided, on up to
     SCALE_PROBE test images) means the source was fed the wrong numbers: refused in one line, naming both; which
-    one the source expects is for the user to say (`--continue` imports it as stated)."""
+    one the source expects is for the user to say (`--continue` imports it as stated). A scale that only lifts
+    the source to chance says nothing of scales (labels in another order do that): the learning check speaks."""
     from edge_runtime.normalization import per_channel, shown
 
     from ..errors import UsageError
+    from ..measure.learning import ClassCounts, learning
     from ..measure.paired import SIGNIFICANCE, better_than
 
     count, channels = min(len(true), SCALE_PROBE), spec.channels
@@ -144,7 +146,8 @@ def refuse_a_wrong_scale(score_with: Callable[[Preprocessing], Scorer], pre: Pre
         other = measure(score_with(Preprocessing(mean, std, pre.bgr)), images[:count], true[:count], spec)
         other_right = other.top1 == true[:count]
         p = better_than(int((other_right & ~right).sum()), int((right & ~other_right).sum()))
-        if p < SIGNIFICANCE:
+        counts = ClassCounts.from_predictions(true[:count], other.top1, classes)
+        if p < SIGNIFICANCE and learning(float(other_right.mean()), classes, counts).learned:
             raise UsageError(
                 f"{where}: {right.mean():.2%} top-1 on {count:,} test images fed {stated}, but "
                 f"{other_right.mean():.2%} fed {name} (McNemar p={p:.2g}): say what the source "

@@ -123,7 +123,12 @@ def import_model(config: ImportConfig, reporter: Reporter | None = None) -> Impo
     if source.is_tflite and pre.bgr:
         raise UsageError("--bgr: a .tflite source's graph is not edited; export it taking RGB, or import its model")
     store = FolderStore(config.folder)
-    store.check_writable_for(model_identity(IMPORTED, config.data.to_record()), config.overwrite, same_model=False)
+    _outside(store.path, source.path, config.labels)
+
+    def writable() -> None:
+        store.check_writable_for(model_identity(IMPORTED, config.data.to_record()), config.overwrite, same_model=False)
+
+    writable()
     loaded = kinds.load(source, config.custom_objects)
     height, width, channels = _shape(loaded, config)
     spec = InputSpec(height, width, channels, "grayscale" if channels == 1 else "rgb")
@@ -141,7 +146,7 @@ def import_model(config: ImportConfig, reporter: Reporter | None = None) -> Impo
         with reporter.task("trying the usual input scales beside the stated one", total=None):
             test = dataset.test
             measuring.refuse_a_wrong_scale(lambda other: loaded.scorer(other, output), pre, measured, test.images,
-                                           test.labels, spec, str(source.path))  # fmt: skip
+                                           test.labels, spec, len(labels), str(source.path))  # fmt: skip
         measuring.refuse_untrustworthy(measured, dataset.test.labels, labels, str(source.path))
     record = _record(source, config, pre, loaded, output, measured)
     from .writing import write_folder
@@ -151,10 +156,20 @@ def import_model(config: ImportConfig, reporter: Reporter | None = None) -> Impo
                                 Path(workdir))  # fmt: skip
         agreement = _agreement(made, record, spec, dataset, measured)
         with store.writing("import", create=True):
+            writable()  # again, under the lock: another import may have written it since (both exited 0 before)
             write_folder(store, config, record, made, spec, labels, dataset)
     result = ImportResult(store.path, config.model_name, record, labels, spec, agreement, dataset.sizes())
     result.seconds = time.perf_counter() - began
     return result
+
+
+def _outside(folder: Path, source: Path, labels: Path | None) -> None:
+    """The source and the labels file are read from outside --output: writing the folder replaces its files (a
+    model.keras imported into its own folder with --overwrite was lost)."""
+    for given, what in ((source, "the source"), (labels, "--labels")):
+        if given is not None and Path(given).resolve().is_relative_to(folder.resolve()):
+            raise UsageError(f"{given}: {what} is inside --output {folder}, whose files import replaces; move it "
+                             "out, or choose another --output")  # fmt: skip
 
 
 def _shape(loaded: kinds.Loaded, config: ImportConfig) -> tuple[int, int, int]:
@@ -167,7 +182,10 @@ def _data(config: ImportConfig, spec: InputSpec, reporter: Reporter) -> tuple[Da
     """The data split as `train` splits it, its labels in the source's output order (--labels), remapped."""
     _, classes = native_format(config.data)
     labels = read_labels(config.labels) if config.labels is not None else list(classes)
-    if sorted(labels) != sorted(classes) or len(set(labels)) != len(labels):
+    twice = sorted({name for name in labels if labels.count(name) > 1})
+    if twice:
+        raise UsageError(f"--labels {config.labels}: {twice[:3]} appear more than once; one line per output")
+    if sorted(labels) != sorted(classes):
         missing = sorted(set(classes) - set(labels)) or sorted(set(labels) - set(classes))
         raise UsageError(
             f"--labels {config.labels}: {len(labels)} labels, the data has {len(classes)} classes; they must be the "

@@ -139,7 +139,7 @@ class Learning:
         return (
             f"{level} ({self.accuracy:.2%} on {self.images:,} test images; {baseline}, scores "
             f"{self.majority_rate:.2%})"
-            + (": labels in another order than the outputs?" if self.accuracy < self.majority_rate / 2 else "")
+            + (", labels in another order than the outputs?" if self.accuracy < self.majority_rate / 2 else "")
         )
 
 
