@@ -263,58 +263,6 @@ def test_a_wrong_input_scale_is_refused_and_a_model_folder_is_never_replaced_unt
                               output=sources / "reversed", progress=False, **CASES["unit.tflite"][0])  # fmt: skip
 
 
-def _hostile_keras(tmp: Path) -> list[tuple[Path, str]]:
-    """A .keras whose config.json's recorded size lies (100 MB of zeros recorded as 1,000 bytes: read whole, the
-    2.7 GB peak of a 1.1 GB one), one nested 100,000 deep, and a device named like a model."""
-    import struct
-    import zipfile
-
-    forged = tmp / "forged.keras"
-    with zipfile.ZipFile(forged, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("config.json", "w") as member:
-        for _ in range(100):
-            member.write(bytes(1 << 20))
-    data = bytearray(forged.read_bytes())
-    central = data.rfind(b"PK\x01\x02")
-    struct.pack_into("<I", data, central + 24, 1000)  # the central directory's uncompressed size
-    struct.pack_into("<I", data, struct.unpack_from("<I", data, central + 42)[0] + 22, 1000)  # the local header's
-    descriptor = data.rfind(b"PK\x07\x08")
-    if descriptor >= 0:
-        struct.pack_into("<I", data, descriptor + 12, 1000)
-    forged.write_bytes(bytes(data))
-    deep = tmp / "deep.keras"
-    with zipfile.ZipFile(deep, "w") as archive:
-        archive.writestr("config.json", "[" * 100_000 + "]" * 100_000)
-    device = tmp / "zero.h5"
-    device.symlink_to("/dev/zero")
-    crowded = tmp / "crowded.keras"  # a million members took 1.29 GB to list
-    with zipfile.ZipFile(crowded, "w") as archive:
-        for index in range(10_001):
-            archive.writestr(f"{index}", b"")
-    import h5py
-
-    declared = tmp / "declared.h5"  # a 1.5 GB kernel declared, nothing stored: Keras read it whole (2.19 GB)
-    with h5py.File(declared, "w") as h5:
-        h5.create_dataset("model_weights/dense/kernel", shape=(98304, 4096), dtype="float32")
-    return [(forged, "not a readable keras model file (Bad CRC-32"), (deep, "nests deeper than any model's"),
-            (device, "not a regular file"), (crowded, "its zip lists 10,001 members"),
-            (declared, "declares 1,610,612,736 bytes and stores 0")]  # fmt: skip
-
-
-def test_hostile_keras_files_are_one_line_without_reading_what_they_claim(tmp_path: Path) -> None:
-    for path, message in _hostile_keras(tmp_path):
-        with pytest.raises(pipeline.PipelineError) as raised:
-            pipeline.import_model(path, data=tmp_path / "none", output=tmp_path / "out", progress=False)
-        assert message in str(raised.value) and "\n" not in str(raised.value), (path.name, str(raised.value))
-        assert not (tmp_path / "out").exists()
-
-
-def test_labels_with_a_byte_order_mark_read_as_written(tmp_path: Path) -> None:
-    from edge_runtime.folder.reader import read_labels
-
-    (tmp_path / "labels.txt").write_bytes("\ufeffbag\ntrouser\n".encode())
-    assert read_labels(tmp_path / "labels.txt") == ["bag", "trouser"]
-
-
 @requires_fashion_mnist
 def test_any_size_input_custom_layers_and_continue_are_explicit(sources: Path, tmp_path: Path) -> None:
     import keras
