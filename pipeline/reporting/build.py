@@ -42,7 +42,6 @@ from ..measure.benchmark import BenchmarkResult
 from ..measure.evaluate import DEFAULT_MAX_DROP, DriftResult, resolution_note, within_budget
 from ..measure.learning import ClassCounts
 from ..output import plots
-from ..progress import Reporter, SilentReporter
 from ..store.commits import parsed_results, read_results_json
 from . import emulated_section, quant_section, uncertainty
 from .device_columns import DeviceColumn, describe, device_check, device_columns, for_device
@@ -347,15 +346,14 @@ def _record_files(tx: Transaction, metadata: Metadata, has: dict[str, bool]) -> 
         metadata.files[name] = tx.record(name)
 
 
-def write_report(config: ReportConfig, reporter: Reporter | None = None) -> Report:
+def write_report(config: ReportConfig) -> Report:
     """Build the report and write report.md/.json/.csv and its PNGs into the folder."""
-    reporter = reporter or SilentReporter()
     folder = FolderStore(config.folder)
     with folder.writing("report"):
-        return _write_report(folder, config, reporter)
+        return _write_report(folder, config)
 
 
-def _write_report(folder: FolderStore, config: ReportConfig, reporter: Reporter) -> Report:
+def _write_report(folder: FolderStore, config: ReportConfig) -> Report:
     report = build_report(config)
     metadata = folder.load()
     folder.check_room(16 * MB, "report")
@@ -409,5 +407,4 @@ def _write_report(folder: FolderStore, config: ReportConfig, reporter: Reporter)
             if report.recommended is None:
                 metadata.device_picks.pop(report.device_key)
         tx.commit(metadata)
-    reporter.status(f"report: {folder.file(REPORT_MD)}")
     return report

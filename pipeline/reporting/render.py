@@ -41,11 +41,13 @@ def _variants(report: Report) -> list[str]:
     columns = table_columns(report)
     out = ["## Variants", "", "| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     out += ["| " + " | ".join(md_text(cell) for cell in cells) + " |" for cells in table_rows(report)]
-    speedup = "Speed-up: float32's p50 latency divided by the variant's." if has_float32(report) else ""
+    timed = has_float32(report) and report.threads  # the speed-up columns exist only then
+    speedup = " Speed-up: float32's p50 latency divided by the variant's." if timed else ""
+    reference = md_text(as_reference("Keras", report.training))  # an imported .tflite: its source
     out += [
         "",
         f"`*` recommended. Accuracy budget (--max-drop): {report.max_drop:g} pp (percentage points) below "
-        f"Keras. Agreement: share of test images whose top-1 class equals the Keras model's. {speedup}",
+        f"{reference}. Agreement: share of test images whose top-1 class equals the {reference} model's.{speedup}",
         "",
         *[line for note in report.budget_notes for line in (_sentence(note), "")],
     ]

@@ -192,7 +192,7 @@ def report(config: ReportConfig, session: Session) -> Report:
     from ..reporting.build import write_report
 
     session.started("report", tensorflow=True)
-    result = _recorded("report", config, lambda: write_report(config, session.reporter))
+    result = _recorded("report", config, lambda: write_report(config))
     session.reporter.result(result)
     session.reporter.status(f"report: {Path(config.folder) / 'report.md'}")
     return result
