@@ -60,3 +60,20 @@ def test_labels_with_a_byte_order_mark_read_as_written(tmp_path: Path) -> None:
 
     (tmp_path / "labels.txt").write_bytes("\ufeffbag\ntrouser\n".encode())
     assert read_labels(tmp_path / "labels.txt") == ["bag", "trouser"]
+
+
+def test_a_custom_class_inside_a_layer_is_named_with_its_layer(tmp_path: Path) -> None:
+    """A registered initializer is saved with module null: it was taken for Keras' own and loading then failed
+    with a deserialization error naming no layer."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="notebook")
+    class Halves(keras.initializers.Initializer):
+        def __call__(self, shape: tuple[int, ...], dtype: object = None) -> object:
+            return keras.ops.full(shape, 0.5, dtype=dtype)
+
+    image = keras.Input((8, 8, 3))
+    head = keras.layers.Dense(3, kernel_initializer=Halves(), name="head")(keras.layers.Flatten()(image))
+    keras.Model(image, head).save(tmp_path / "mine.keras")
+    with pytest.raises(pipeline.SourceError, match=r"layer 'head' uses a custom class 'notebook>Halves'"):
+        pipeline.import_model(tmp_path / "mine.keras", data=tmp_path / "none", output=tmp_path / "out", progress=False)

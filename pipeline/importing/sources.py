@@ -142,39 +142,48 @@ def _check_declared_weights(h5: Any, path: Path) -> None:
     h5.visititems(visit)
 
 
-def _layers(config: Any) -> Iterator[dict[str, Any]]:
-    """Every object of the configuration that names a class (layers, nested models, their parts)."""
-    stack = [config]
+def _layers(config: Any) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Every object of the configuration that names a class (layers, nested models, their parts), with the name
+    of the nearest layer holding it (its own, for a layer)."""
+    stack: list[tuple[Any, str | None]] = [(config, None)]
     while stack:
-        item = stack.pop()
+        item, owner = stack.pop()
         if isinstance(item, dict):
             if isinstance(item.get("class_name"), str):
-                yield item
-            stack.extend(item.values())
+                inner = item.get("config")
+                name = inner.get("name") if isinstance(inner, dict) else None
+                owner = name if isinstance(name, str) else owner
+                yield item, owner
+            stack.extend((value, owner) for value in item.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((value, owner) for value in item)
 
 
 def _is_keras_own(layer: dict[str, Any]) -> bool:
-    module = layer.get("module")
+    """Keras' own classes: module keras.* (or none) and no registered name outside Keras ("package>Name")."""
+    module, registered = layer.get("module"), layer.get("registered_name")
+    if isinstance(registered, str) and ">" in registered and not registered.startswith("keras"):
+        return False  # a class registered by the user's code: its module is often null
     return module is None or (isinstance(module, str) and (module == "keras" or module.startswith("keras.")))
 
 
 def check_layers(path: Path, kind: str, custom: dict[str, Any]) -> None:
     """Refuse a Lambda layer, and a class the file registers that no --custom-objects file defines, by name."""
-    for layer in _layers(_keras_config(path, kind)):
-        name = (layer.get("config") or {}).get("name") if isinstance(layer.get("config"), dict) else None
+    for layer, owner in _layers(_keras_config(path, kind)):
+        what = f"layer {owner!r}" if owner else "the model"
         if layer["class_name"] == LAMBDA:
             raise SourceError(
-                f"{path}: layer {name!r} is a Lambda (Python bytecode in the file, which would run on loading); "
+                f"{path}: {what} is a Lambda (Python bytecode in the file, which would run on loading); "
                 "replace it with a layer class defined in a file given to --custom-objects, or convert the model to "
                 ".tflite yourself and import that"
             )
         registered = layer.get("registered_name")
         wanted = registered if isinstance(registered, str) and registered else layer["class_name"]
         if not _is_keras_own(layer) and wanted not in custom and layer["class_name"] not in custom:
+            inner = layer.get("config")
+            uses = "is" if isinstance(inner, dict) and inner.get("name") == owner else "uses"  # a layer, or inside one
             raise SourceError(
-                f"{path}: layer {name!r} is a custom class {wanted!r} that Keras cannot build alone; give the file "
+                f"{path}: {what} {uses} a custom class {wanted!r} that Keras cannot build alone; give the file "
                 "defining it with --custom-objects FILE.py (that file is run)"
             )
 
