@@ -221,6 +221,10 @@ def test_image_folder_with_mostly_bad_files_is_an_error(tmp_path: Path) -> None:
             (tmp_path / name / f"bad{index}.jpg").write_bytes(b"\xff\xd8 broken")
     with pytest.raises(DataError, match="8 of 10 files are not readable images"):
         load_dataset(DataConfig(data_path=tmp_path), GRAY28)
+    for path in tmp_path.glob("*/ok.png"):
+        path.unlink()
+    with pytest.raises(DataError, match=r"none of the first 8 files is a readable image \(a/bad0\.jpg: "):
+        native_format(DataConfig(data_path=tmp_path))  # the reason, not only the verdict
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import numpy as np
 from edge_runtime.errors import ImageError
 from edge_runtime.folder.reader import InputSpec
 from edge_runtime.images import draft_mode, is_image_file, open_image, prepare_pixels
+from edge_runtime.text import printable
 
 from ..errors import DataError
 from .named import NativeFormat
@@ -64,7 +65,7 @@ def list_folder(root: Path) -> FolderListing:
 
 def peek_folder(listing: FolderListing) -> NativeFormat:
     """Typical size and colour of a folder's images, from the headers of a few of them."""
-    sizes, gray = [], 0
+    sizes, gray, first_error = [], 0, "no file has an image's extension"
     sample = [f for files in listing.files for f in files[: max(1, PEEK_IMAGES // len(listing.files))]]
     for path in sample:
         if not is_image_file(path):
@@ -77,10 +78,12 @@ def peek_folder(listing: FolderListing) -> NativeFormat:
                 with Image.open(path) as image:
                     sizes.append(image.size)
                     gray += image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-        except Exception:  # noqa: BLE001 - a bad file is reported when the folder is loaded
+        except Exception as error:  # noqa: BLE001 - a bad file is reported when the folder is loaded
+            if not sizes and first_error.startswith("no file"):
+                first_error = f"{relative_name(listing, path)}: {printable(str(error))[:160]}"
             continue
     if not sizes:
-        raise DataError(f"{listing.root}: none of the first files could be read as images")
+        raise DataError(f"{listing.root}: none of the first {len(sample)} files is a readable image ({first_error})")
     width = int(np.median([s[0] for s in sizes]))
     height = int(np.median([s[1] for s in sizes]))
     return NativeFormat(height, width, 1 if gray == len(sizes) else 3)
@@ -195,6 +198,11 @@ def _checked(
             raise DataError(f"{listing.root / name}: none of its files is a readable image")
     names = [relative_name(listing, jobs[i][0]) for i in written]
     return Decoded(images, labels, names, problems, [relative_name(listing, jobs[i][0]) for i in skipped_at])
+
+
+def skipped_line(problems: list[str], root: Path) -> str:
+    """What train and import say of the files they could not read (split.json lists them as unused)."""
+    return f"skipped {len(problems)} unreadable file(s): {name_all(problems, root)}"
 
 
 def name_all(problems: list[str], root: Path, shown: int = 5) -> str:

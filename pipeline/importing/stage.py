@@ -21,6 +21,7 @@ from edge_runtime.folder.reader import InputSpec, SourceRecord, read_labels
 from edge_runtime.normalization import Values, shown
 
 from ..data.dataset import DataConfig, Dataset, load_dataset, native_format
+from ..data.image_folders import skipped_line
 from ..errors import SourceError, UsageError
 from ..folder import FolderStore, model_identity
 from ..output.tables import Shown, Table
@@ -195,6 +196,8 @@ def _data(config: ImportConfig, spec: InputSpec, reporter: Reporter) -> tuple[Da
         raise UsageError("--labels: a named dataset's classes come in its own order; the model's outputs must too")
     with reporter.task(f"loading {config.data.name}") as task:
         dataset = load_dataset(config.data, spec, lambda done, total: task.update(done, total))
+    if dataset.skipped:
+        reporter.status(skipped_line(dataset.skipped, Path(dataset.source)))
     order = np.asarray([labels.index(name) for name in classes], dtype=np.int64)
     for split in (dataset.train, dataset.validation, dataset.test):
         split.labels = order[split.labels]

@@ -16,7 +16,7 @@ from ..data.dataset import (
     load_dataset,
     native_format,
 )
-from ..data.image_folders import name_all
+from ..data.image_folders import skipped_line
 from ..data.statistics import image_stats
 from ..data.tf_pipeline import tf_dataset
 from ..errors import UsageError
@@ -151,9 +151,7 @@ def _prepare(config: TrainConfig, reporter: Reporter, cluster: Cluster | None) -
     with reporter.task(f"loading {config.data.name}") as task:
         dataset = load_dataset(config.data, spec, lambda done, total: task.update(done, total))
     if dataset.skipped:
-        reporter.status(
-            f"skipped {len(dataset.skipped)} unreadable file(s): {name_all(dataset.skipped, Path(dataset.source))}"
-        )
+        reporter.status(skipped_line(dataset.skipped, Path(dataset.source)))
     reporter.status(
         f"data: {dataset.name} from {dataset.source}: {len(dataset.train)} train, "
         f"{len(dataset.validation)} validation, {len(dataset.test)} test"
