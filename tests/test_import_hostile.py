@@ -42,9 +42,33 @@ def _hostile_keras(tmp: Path) -> list[tuple[Path, str]]:
     declared = tmp / "declared.h5"  # a 1.5 GB kernel declared, nothing stored: Keras read it whole (2.19 GB)
     with h5py.File(declared, "w") as h5:
         h5.create_dataset("model_weights/dense/kernel", shape=(98304, 4096), dtype="float32")
+    empty = tmp / "empty.h5"  # a null dataspace has no size: it was a TypeError's traceback
+    with h5py.File(empty, "w") as h5:
+        h5.create_dataset("model_weights/dense/kernel", data=h5py.Empty("f4"))
     return [(forged, "not a readable keras model file (Bad CRC-32"), (deep, "nests deeper than any model's"),
             (device, "not a regular file"), (crowded, "its zip lists 10,001 members"),
-            (declared, "declares 1,610,612,736 bytes and stores 0")]  # fmt: skip
+            (declared, "declares 1,610,612,736 bytes and stores 0"), (empty, "holds weights only"),
+            (_declared_inside_keras(tmp), "dataset 'layers/dense/vars/0' declares 1,610,612,736 bytes")]  # fmt: skip
+
+
+def _declared_inside_keras(tmp: Path) -> Path:
+    """The same declared kernel as a real .keras' model.weights.h5: Keras peaked at 7.0 GB reading it."""
+    import io
+    import zipfile
+
+    import h5py
+    import keras
+
+    image = keras.Input((8, 8, 3))
+    keras.Model(image, keras.layers.Dense(3, name="dense")(keras.layers.Flatten()(image))).save(tmp / "plain.keras")
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as h5:
+        h5.create_dataset("layers/dense/vars/0", shape=(98304, 4096), dtype="float32")
+        h5.create_dataset("layers/dense/vars/1", shape=(3,), dtype="float32")
+    with zipfile.ZipFile(tmp / "plain.keras") as source, zipfile.ZipFile(tmp / "inside.keras", "w") as forged:
+        for name in source.namelist():
+            forged.writestr(name, weights.getvalue() if name == "model.weights.h5" else source.read(name))
+    return tmp / "inside.keras"
 
 
 def test_hostile_keras_files_are_one_line_without_reading_what_they_claim(tmp_path: Path) -> None:

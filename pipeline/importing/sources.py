@@ -30,6 +30,7 @@ from ..errors import SourceError, UsageError
 
 KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
 SAVED_MODEL_FILE = "saved_model.pb"
+WEIGHTS_MEMBER = "model.weights.h5"  # a .keras zip's weights, an .h5 file inside
 MAX_CONFIG_BYTES = 64 << 20  # a model's layer configuration, as JSON
 MAX_KERAS_MEMBERS, MAX_KERAS_DIRECTORY = 10_000, 4 << 20  # a .keras holds 3 members (a million took 1.29 GB)
 MAX_UNSTORED = 16 << 20  # bytes a dataset of an .h5 may declare beyond 64x what it stores (compression)
@@ -109,7 +110,13 @@ def _keras_config(path: Path, kind: str) -> Any:
                         text += chunk
                         if len(text) > MAX_CONFIG_BYTES:
                             raise SourceError(f"{path}: its config.json is over the 64 MB limit")
-                return json.loads(bytes(text))
+                config = json.loads(bytes(text))
+                if WEIGHTS_MEMBER in archive.namelist():  # Keras reads it as it reads an .h5: whole datasets
+                    import h5py
+
+                    with archive.open(WEIGHTS_MEMBER) as member, h5py.File(member, "r") as h5:
+                        _check_declared_weights(h5, path)
+                return config
         import h5py
 
         with h5py.File(path, "r") as h5:
@@ -121,7 +128,7 @@ def _keras_config(path: Path, kind: str) -> Any:
                     "save it with model.save('model.keras')"
                 )
             return json.loads(text.decode() if isinstance(text, bytes) else text)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as error:
         raise SourceError(f"{path}: not a readable {kind} model file ({str(error)[:120]})") from None
     except RecursionError:
         raise SourceError(f"{path}: its layer configuration nests deeper than any model's (a hostile file?)") from None
@@ -134,7 +141,8 @@ def _check_declared_weights(h5: Any, path: Path) -> None:
 
     def visit(name: str, item: Any) -> None:
         if isinstance(item, h5py.Dataset):
-            declared, stored = int(item.size) * item.dtype.itemsize, int(item.id.get_storage_size())
+            declared = int(item.size or 0) * item.dtype.itemsize  # an empty (null) dataspace has no size
+            stored = int(item.id.get_storage_size())
             if declared > MAX_UNSTORED + stored * 64:
                 raise SourceError(f"{path}: dataset {name!r} declares {declared:,} bytes and stores {stored:,}; "
                                   "saved weights store what they declare (a hostile or damaged file?)")  # fmt: skip
@@ -162,7 +170,7 @@ def _layers(config: Any) -> Iterator[tuple[dict[str, Any], str | None]]:
 def _is_keras_own(layer: dict[str, Any]) -> bool:
     """Keras' own classes: module keras.* (or none) and no registered name outside Keras ("package>Name")."""
     module, registered = layer.get("module"), layer.get("registered_name")
-    if isinstance(registered, str) and ">" in registered and not registered.startswith("keras"):
+    if isinstance(registered, str) and ">" in registered and registered.partition(">")[0] != "keras":
         return False  # a class registered by the user's code: its module is often null
     return module is None or (isinstance(module, str) and (module == "keras" or module.startswith("keras.")))
 
