@@ -108,9 +108,11 @@ def refuse_untrustworthy(measured: Measured, true: np.ndarray, labels: list[str]
         )
     verdict = learning(measured.accuracy, classes, ClassCounts.from_predictions(true, measured.top1, classes))
     if not verdict.learned:
+        # far below what one class scores: a model that learned, read through labels in another order
+        order = ", labels in another order than the outputs?" if verdict.accuracy < verdict.majority_rate / 2 else ""
         raise SourceError(
-            f"{where}: {verdict.reason(labels)}: check --mean/--std (what the source expects), --labels (in output "
-            "order) and the data, or pass --continue to import it anyway"
+            f"{where}: {verdict.reason(labels)}{order}: check --mean/--std (what the source expects), --labels (in "
+            "output order) and the data, or pass --continue to import it anyway"
         )
 
 
@@ -127,11 +129,15 @@ def refuse_a_wrong_scale(score_with: Callable[[Preprocessing], Scorer], pre: Pre
     the source to chance says nothing of scales (labels in another order do that): the learning check speaks."""
     from edge_runtime.normalization import per_channel, shown
 
+    from ..data.dataset import balanced_indices
+    from ..data.streamed import take
     from ..errors import UsageError
     from ..measure.learning import ClassCounts, learning
     from ..measure.paired import SIGNIFICANCE, better_than
 
-    count, channels = min(len(true), SCALE_PROBE), spec.channels
+    # spread over the classes: a folder's test split comes grouped by class, so its first images are one class
+    probe = balanced_indices(true, SCALE_PROBE, seed=0) if len(true) > SCALE_PROBE else np.arange(len(true))
+    count, channels, true = len(probe), spec.channels, true[probe]
 
     def same(mean: float, std: float) -> bool:
         return bool(np.allclose(per_channel(mean, channels), per_channel(pre.mean, channels)) and np.allclose(
@@ -139,14 +145,14 @@ def refuse_a_wrong_scale(score_with: Callable[[Preprocessing], Scorer], pre: Pre
 
     stated = next((name for mean, std, name in USUAL_SCALES if same(mean, std)), None)
     stated = stated or f"(pixel - {shown(pre.mean)}) / {shown(pre.std)}"
-    right = measured.top1[:count] == true[:count]
+    right, probed = measured.top1[probe] == true, take(images, probe)
     for mean, std, name in USUAL_SCALES:
         if same(mean, std):
             continue
-        other = measure(score_with(Preprocessing(mean, std, pre.bgr)), images[:count], true[:count], spec)
-        other_right = other.top1 == true[:count]
+        other = measure(score_with(Preprocessing(mean, std, pre.bgr)), probed, true, spec)
+        other_right = other.top1 == true
         p = better_than(int((other_right & ~right).sum()), int((right & ~other_right).sum()))
-        counts = ClassCounts.from_predictions(true[:count], other.top1, classes)
+        counts = ClassCounts.from_predictions(true, other.top1, classes)
         if p < SIGNIFICANCE and learning(float(other_right.mean()), classes, counts).learned:
             raise UsageError(
                 f"{where}: {right.mean():.2%} top-1 on {count:,} test images fed {stated}, but "

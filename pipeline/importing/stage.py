@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,11 +180,10 @@ def _shape(loaded: kinds.Loaded, config: ImportConfig) -> tuple[int, int, int]:
     return image_input(loaded.input_shapes, config.input_size, loaded.source.path)
 
 
-def _data(config: ImportConfig, spec: InputSpec, reporter: Reporter) -> tuple[Dataset, list[str]]:
-    """The data split as `train` splits it, its labels in the source's output order (--labels), remapped."""
-    _, classes = native_format(config.data)
+def checked_labels(config: ImportConfig, classes: list[str]) -> list[str]:
+    """The source's labels in output order (--labels, else the data's classes), the same names as the data's."""
     labels = read_labels(config.labels) if config.labels is not None else list(classes)
-    twice = sorted({name for name in labels if labels.count(name) > 1})
+    twice = sorted(name for name, count in Counter(labels).items() if count > 1)  # 100,000 labels: linear
     if twice:
         raise UsageError(f"--labels {config.labels}: {twice[:3]} appear more than once; one line per output")
     if sorted(labels) != sorted(classes):
@@ -194,6 +194,13 @@ def _data(config: ImportConfig, spec: InputSpec, reporter: Reporter) -> tuple[Da
         )
     if labels != classes and config.data.data_path is None:
         raise UsageError("--labels: a named dataset's classes come in its own order; the model's outputs must too")
+    return labels
+
+
+def _data(config: ImportConfig, spec: InputSpec, reporter: Reporter) -> tuple[Dataset, list[str]]:
+    """The data split as `train` splits it, its labels in the source's output order (--labels), remapped."""
+    _, classes = native_format(config.data)
+    labels = checked_labels(config, classes)
     with reporter.task(f"loading {config.data.name}") as task:
         dataset = load_dataset(config.data, spec, lambda done, total: task.update(done, total))
     if dataset.skipped:

@@ -137,9 +137,7 @@ class Learning:
             )
         level = "below chance level" if self.accuracy < self.majority_rate else "near chance level"
         return (
-            f"{level} ({self.accuracy:.2%} on {self.images:,} test images; {baseline}, scores "
-            f"{self.majority_rate:.2%})"
-            + (", labels in another order than the outputs?" if self.accuracy < self.majority_rate / 2 else "")
+            f"{level} ({self.accuracy:.2%} on {self.images:,} test images; {baseline}, scores {self.majority_rate:.2%})"
         )
 
 
