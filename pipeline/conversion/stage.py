@@ -230,8 +230,8 @@ def _variant_info(
         scale = "scales an input by" in str(error)  # measured: logits spanning ~1,700 (a [-1, 1] model fed 0..255)
         hint = "; logits far beyond a trained model's (an input on the wrong scale?) do this" if scale else ""
         raise ConversionError(  # what could crash an interpreter is refused, a converter's output too
-            f"{name}: the converted model does not load in edge_runtime: {error}{hint}; the other precisions convert "
-            "alone (--precision)"
+            f"{name}: the converted model does not load in edge_runtime: {error}{hint}; other precisions "
+            "convert without it (--precision)"
         ) from None
     recipe = converted.recipe
     calibrated = recipe.needs_calibration

@@ -56,7 +56,8 @@ def list_folder(root: Path) -> FolderListing:
         try:  # a class folder may be a link anywhere (to / it met /proc's unreadable links)
             found = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
         except OSError as error:
-            raise DataError(f"{class_dir}: cannot be listed ({error.strerror or error}: {error.filename})") from None
+            where = f": {error.filename}" if error.filename else ""
+            raise DataError(f"{class_dir}: cannot be listed ({error.strerror or error}{where})") from None
         if not found:
             raise DataError(f"{class_dir}: class folder has no images; add some or remove the folder")
         files.append(found)

@@ -276,11 +276,13 @@ def _recommendations(
     if config.device:
         emulated_section.check_device(config.device, [d.name for d in devices], emulated, config.folder)
     recommended, text = recommend(rows, config.max_drop, first)
-    if first is not None and bench is not None:
+    # by size when the pick has no latency (none timed, or benchmark.json timed other files than these)
+    timed = first is not None and any(r.precision == recommended and first in r.p50_ms for r in rows)
+    if timed and bench is not None:
         machine = bench.machine
         where = f"{machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('interpreter')}"
         text += f" (Latency: this machine, {where}.)"
-    host = f"On this machine, {'by latency' if first is not None else 'by size (latency not measured)'}: {text}"
+    host = f"On this machine, {'by latency' if timed else 'by size (latency not measured)'}: {text}"
     others = [emulated_section.recommendation(rows, column, config.max_drop)[1] for column in emulated]
     if not config.device:
         return recommended, text, others

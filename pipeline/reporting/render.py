@@ -29,7 +29,8 @@ def _summary(report: Report) -> list[str]:
     tested = f" on {report.test_images:,} test images." if report.test_images else "."
     imported = report.training.get("imported_from")
     if imported:  # `edge-pipeline import`: made elsewhere, measured here
-        file, _, kind = str(imported).partition(" (")  # `mine.keras (keras, Keras 3.15.1)`
+        file, _, kind = str(imported).rpartition(" (")  # `my model (v2).keras (keras, Keras 3.15.1)`
+        file, kind = (file, kind) if file else (kind, "")
         source = md_code(file) + (f" ({md_text(kind)}" if kind else "")
         return [*out, f"Model imported from {source}, measured by edge-pipeline on "
                 f"{md_code(report.dataset)}; the source's own test accuracy {keras}{tested}", ""]  # fmt: skip
